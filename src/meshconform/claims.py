@@ -1,0 +1,151 @@
+"""The claims catalog: behaviours as data (``claims.yaml`` beside this module)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+
+from meshconform import paths
+from meshconform.errors import UsageError
+from meshconform.modes import MODES
+
+
+class Outcome(enum.StrEnum):
+    """What the documentation leads a user to expect in one mode."""
+
+    HOLDS = "holds"
+    BROKEN = "broken"
+    NOT_APPLICABLE = "n/a"
+
+
+class Verdict(enum.StrEnum):
+    """How a check ended: the report's vocabulary."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    outcome: Outcome
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    area: str
+    title: str
+    sources: tuple[str, ...]
+    expect: Mapping[str, Expectation]
+    workaround: tuple[str, ...] = ()
+    workaround_note: str = ""
+
+    def expectation(self, mode: str) -> Expectation:
+        return self.expect[mode]
+
+    def applies_to(self, mode: str) -> bool:
+        return self.expect[mode].outcome is not Outcome.NOT_APPLICABLE
+
+
+class CatalogError(ValueError):
+    """The catalog file is malformed; the message names the claim and the field."""
+
+
+def _parse_claim(raw: Mapping[str, Any]) -> Claim:
+    cid = raw.get("id")
+    if not isinstance(cid, str) or not cid:
+        raise CatalogError(f"a claim has no id: {raw!r}")
+    for key in ("area", "title"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise CatalogError(f"claim {cid}: missing {key}")
+    sources = raw.get("sources")
+    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+        raise CatalogError(f"claim {cid}: sources must be a non-empty list of strings")
+    expect_raw = raw.get("expect")
+    if not isinstance(expect_raw, dict):
+        raise CatalogError(f"claim {cid}: expect must map every mode to an outcome")
+    unknown = set(expect_raw) - set(MODES)
+    missing = set(MODES) - set(expect_raw)
+    if unknown or missing:
+        raise CatalogError(
+            f"claim {cid}: expect has unknown modes {sorted(unknown)} / lacks {sorted(missing)}"
+        )
+    expect: dict[str, Expectation] = {}
+    for mode, value in expect_raw.items():
+        try:
+            outcome = Outcome(value["outcome"])
+        except (KeyError, TypeError, ValueError):
+            raise CatalogError(f"claim {cid}: mode {mode}: outcome must be one of "
+                               f"{[o.value for o in Outcome]}") from None
+        note = value.get("note", "")
+        if outcome is Outcome.NOT_APPLICABLE and not note:
+            raise CatalogError(f"claim {cid}: mode {mode} is n/a without a note saying why")
+        expect[mode] = Expectation(outcome, note)
+    return Claim(
+        id=cid,
+        area=raw["area"],
+        title=raw["title"],
+        sources=tuple(sources),
+        expect={m: expect[m] for m in MODES},
+        workaround=tuple(raw.get("workaround", ())),
+        workaround_note=raw.get("workaround_note", ""),
+    )
+
+
+def parse_catalog(document: Mapping[str, Any]) -> dict[str, Claim]:
+    """Parse and check a catalog document: ids unique, workarounds resolve."""
+    raw_claims = document.get("claims")
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise CatalogError("the catalog has no claims list")
+    catalog: dict[str, Claim] = {}
+    for raw in raw_claims:
+        claim = _parse_claim(raw)
+        if claim.id in catalog:
+            raise CatalogError(f"claim id {claim.id} appears twice")
+        catalog[claim.id] = claim
+    for claim in catalog.values():
+        for target in claim.workaround:
+            if target not in catalog:
+                raise CatalogError(f"claim {claim.id}: workaround {target} is not a claim")
+        for mode, exp in claim.expect.items():
+            if exp.outcome is not Outcome.BROKEN:
+                continue
+            fixes = [w for w in claim.workaround
+                     if catalog[w].expect[mode].outcome is Outcome.HOLDS]
+            if not fixes and not claim.workaround_note:
+                raise CatalogError(
+                    f"claim {claim.id}: broken in {mode} but no workaround holds there "
+                    "and no workaround_note says why"
+                )
+    return catalog
+
+
+@cache
+def get_catalog() -> dict[str, Claim]:
+    """The catalog shipped with the package, parsed and checked once."""
+    text = paths.package_data("claims.yaml").read_text(encoding="utf-8")
+    return parse_catalog(yaml.safe_load(text))
+
+
+def get_claim(claim_id: str) -> Claim:
+    try:
+        return get_catalog()[claim_id]
+    except KeyError:
+        raise UsageError(
+            f"unknown claim {claim_id!r}",
+            "List the catalog with 'meshconform claims'",
+        ) from None
+
+
+def workarounds_for(claim: Claim, mode: str) -> Sequence[Claim]:
+    """The workaround claims that hold in ``mode`` for a claim that is broken there."""
+    catalog = get_catalog()
+    return [catalog[w] for w in claim.workaround if catalog[w].expect[mode].outcome is Outcome.HOLDS]

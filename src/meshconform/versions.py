@@ -1,0 +1,103 @@
+"""Every pinned version in one place: Istio releases, the tools, the kind node images.
+
+Change a version here and nowhere else. Sources are given per entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshconform.errors import UsageError
+
+
+@dataclass(frozen=True)
+class IstioRelease:
+    """One supported Istio minor release and how the suite obtains its istioctl."""
+
+    minor: str
+    #: the patch release installed by the live tier (images, release istioctl)
+    release: str
+    #: Kubernetes minors this release supports (istio.io supportStatus.yml)
+    kubernetes: tuple[str, ...]
+    #: ``go install istio.io/istio/istioctl/cmd/istioctl@<go_ref>`` for the static tier.
+    #: Istio's tags are not Go semver, so a release is pinned by a pseudo-version.
+    go_ref: str
+    #: what ``go_ref`` is, in words, for the report (a branch snapshot is not the tag)
+    go_ref_note: str
+
+
+ISTIO_RELEASES: dict[str, IstioRelease] = {
+    r.minor: r
+    for r in (
+        IstioRelease(
+            minor="1.29",
+            release="1.29.6",
+            kubernetes=("1.31", "1.32", "1.33", "1.34", "1.35"),
+            # tag 1.29.6 = commit 7019d6d3608e (2026-07-13). The Go module proxy
+            # reachable from the project's machines answers 403 "This module
+            # version is not available" for it (checked 2026-11-23).
+            go_ref="v0.0.0-20260713140233-7019d6d3608e",
+            go_ref_note="tag 1.29.6 (commit 7019d6d3608e)",
+        ),
+        IstioRelease(
+            minor="1.30",
+            release="1.30.3",
+            kubernetes=("1.32", "1.33", "1.34", "1.35", "1.36"),
+            # release-1.30 branch at 9739e10eb9d7 (2026-08-26), VERSION file "1.30":
+            # newer than tag 1.30.3 (56df41f63e51, 2026-07-13), which the proxy refuses.
+            go_ref="v0.0.0-20260826214018-9739e10eb9d7",
+            go_ref_note="release-1.30 branch snapshot 9739e10eb9d7 (2026-08-26, after 1.30.3)",
+        ),
+        IstioRelease(
+            minor="1.31",
+            release="1.31.0",
+            kubernetes=("1.32", "1.33", "1.34", "1.35", "1.36"),
+            # release-1.31 branch at eed52ebb66ad (2026-08-27), VERSION file "1.31",
+            # after tag 1.31.0-rc.0 (423f108b5459) and before the 1.31.0 release.
+            go_ref="v0.0.0-20260827124520-eed52ebb66ad",
+            go_ref_note="release-1.31 branch snapshot eed52ebb66ad (2026-08-27, after 1.31.0-rc.0)",
+        ),
+    )
+}
+
+DEFAULT_ISTIO = "1.30"
+
+#: Istio images for the live tier. Pinned explicitly: 1.30.x charts default to another hub.
+ISTIO_HUB = "docker.io/istio"
+
+KIND_VERSION = "v0.31.0"
+#: kind v0.31.0 release notes, "Images pre-built for this release".
+KIND_NODE_IMAGES: dict[str, str] = {
+    "1.35": "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
+    "1.34": "kindest/node:v1.34.3@sha256:08497ee19eace7b4b5348db5c6a1591d7752b164530a36f855cb0f2bdcbadd48",
+    "1.33": "kindest/node:v1.33.7@sha256:d26ef333bdb2cbe9862a0f7c3803ecc7b4303d8cea8e814b481b09949d353040",
+    "1.32": "kindest/node:v1.32.11@sha256:5fc52d52a7b9574015299724bd68f183702956aa4a2116ae75a63cb574b35af8",
+}
+DEFAULT_KUBERNETES = "1.35"
+KUBECTL_VERSION = "v1.35.0"
+HELM_VERSION = "v3.17.3"
+
+
+def get_istio_release(minor_or_patch: str) -> IstioRelease:
+    """Return the supported release for ``1.30`` or ``1.30.3``, or raise a UsageError."""
+    parts = minor_or_patch.strip().split(".")
+    minor = ".".join(parts[:2])
+    release = ISTIO_RELEASES.get(minor)
+    if release is None or (len(parts) > 2 and minor_or_patch != release.release):
+        supported = ", ".join(f"{r.minor} ({r.release})" for r in ISTIO_RELEASES.values())
+        raise UsageError(
+            f"Istio version {minor_or_patch!r} is not supported",
+            f"Use one of: {supported}; or add it to src/meshconform/versions.py",
+        )
+    return release
+
+
+def node_image(kubernetes: str) -> str:
+    """Return the pinned kind node image for a Kubernetes minor, or raise a UsageError."""
+    image = KIND_NODE_IMAGES.get(kubernetes)
+    if image is None:
+        raise UsageError(
+            f"no pinned kind node image for Kubernetes {kubernetes!r}",
+            f"Use one of {', '.join(KIND_NODE_IMAGES)} (kind {KIND_VERSION})",
+        )
+    return image
