@@ -148,4 +148,5 @@ def get_claim(claim_id: str) -> Claim:
 def workarounds_for(claim: Claim, mode: str) -> Sequence[Claim]:
     """The workaround claims that hold in ``mode`` for a claim that is broken there."""
     catalog = get_catalog()
-    return [catalog[w] for w in claim.workaround if catalog[w].expect[mode].outcome is Outcome.HOLDS]
+    return [catalog[w] for w in claim.workaround
+            if catalog[w].expect[mode].outcome is Outcome.HOLDS]

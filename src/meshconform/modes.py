@@ -112,8 +112,8 @@ def parse_modes(values: Iterable[str]) -> list[Mode]:
     """Parse ``--mesh-mode`` values (repeatable, comma separated, ``all``) in catalog order."""
     names: list[str] = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        for raw in value.split(","):
+            part = raw.strip()
             if not part:
                 continue
             if part == "all":

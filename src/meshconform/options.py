@@ -56,14 +56,15 @@ class RunOptions:
 def parse_tiers(values: Sequence[str]) -> tuple[str, ...]:
     names: list[str] = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        for raw in value.split(","):
+            part = raw.strip()
             if part == "all":
                 names.extend(TIERS)
             elif part in TIERS:
                 names.append(part)
             elif part:
-                raise UsageError(f"unknown tier {part!r}", f"Use one of: {', '.join(TIERS)}, or 'all'")
+                raise UsageError(f"unknown tier {part!r}",
+                                 f"Use one of: {', '.join(TIERS)}, or 'all'")
     return tuple(t for t in TIERS if t in names) or DEFAULT_TIERS
 
 
@@ -72,8 +73,8 @@ def parse_istio(values: Sequence[str]) -> tuple[IstioRelease, ...]:
         return (ISTIO_RELEASES[DEFAULT_ISTIO],)
     releases: list[IstioRelease] = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        for raw in value.split(","):
+            part = raw.strip()
             if part == "all":
                 releases.extend(ISTIO_RELEASES.values())
             elif part:

@@ -40,7 +40,7 @@ def redact_object(obj: Any) -> Any:
             clean = dict(obj)
             for field in ("data", "stringData"):
                 if isinstance(clean.get(field), dict):
-                    clean[field] = {k: REDACTED for k in clean[field]}
+                    clean[field] = dict.fromkeys(clean[field], REDACTED)
             return clean
         return {k: redact_object(v) for k, v in obj.items()}
     if isinstance(obj, list):

@@ -62,7 +62,7 @@ class ClaimResult:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClaimResult:
-        keys = {f for f in cls.__dataclass_fields__}
+        keys = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in keys}
         values["verdict"] = Verdict(values["verdict"])
         return cls(**values)

@@ -1,0 +1,99 @@
+"""``meshconform``: what is not a test run (catalog, plan, probes, static checks, diffs).
+
+Every command turns bad input into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from meshconform import __version__
+from meshconform.claims import get_catalog
+from meshconform.errors import UsageError
+from meshconform.modes import MODES, parse_modes
+from meshconform.plan import collect_plan, plan_as_json, render_plan
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _claims(args: argparse.Namespace) -> int:
+    catalog = get_catalog()
+    if args.format == "json":
+        data = [
+            {"id": c.id, "area": c.area, "title": c.title, "sources": list(c.sources),
+             "expect": {m: {"outcome": str(e.outcome), "note": e.note}
+                        for m, e in c.expect.items()},
+             "workaround": list(c.workaround), "workaround_note": c.workaround_note}
+            for c in catalog.values()
+        ]
+        print(json.dumps(data, indent=2))
+        return 0
+    modes = list(MODES)
+    print("| claim | " + " | ".join(modes) + " | statement |")
+    print("| --- | " + " | ".join("---" for _ in modes) + " | --- |")
+    for c in catalog.values():
+        cells = " | ".join(str(c.expect[m].outcome) for m in modes)
+        print(f"| `{c.id}` | {cells} | {c.title} |")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    modes = parse_modes(args.mesh_mode or ["all"])
+    pytest_args = [f"--mesh-mode={m.name}" for m in modes]
+    pytest_args += [f"--tier={t}" for t in (args.tier or [])]
+    pytest_args += [f"--istio-version={v}" for v in (args.istio_version or [])]
+    if args.product:
+        pytest_args.append(f"--product={args.product}")
+    checks = collect_plan(pytest_args)
+    if args.format == "json":
+        print(json.dumps(plan_as_json(checks), indent=2))
+    else:
+        print(render_plan(checks, [m.name for m in modes]), end="")
+    return 0
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    parser = argparse.ArgumentParser(prog="meshconform", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"meshconform {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    handlers: dict[str, Handler] = {}
+
+    claims = sub.add_parser("claims", help="print the claims catalog")
+    claims.add_argument("--format", choices=("md", "json"), default="md")
+    handlers["claims"] = _claims
+
+    plan = sub.add_parser("plan", help="print the matrix and the checks that would run "
+                                       "(touches no cluster)")
+    plan.add_argument("--mesh-mode", action="append", metavar="MODE")
+    plan.add_argument("--tier", action="append")
+    plan.add_argument("--istio-version", action="append")
+    plan.add_argument("--product")
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    handlers["plan"] = _plan
+
+    from meshconform.probes.cli import add_probe_commands  # noqa: PLC0415
+    from meshconform.static.cli import add_static_commands  # noqa: PLC0415
+
+    handlers.update(add_probe_commands(sub))
+    handlers.update(add_static_commands(sub))
+    return parser, handlers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser, handlers = build_parser()
+        args = parser.parse_args(argv)
+        return handlers[args.command](args)
+    except UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("meshconform: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Shared fixtures for meshconform's own tests."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,88 @@
+"""The report: schema-valid JSON, a readable matrix, no secrets."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from meshconform.claims import Verdict
+from meshconform.report import ClaimResult, RunInfo, load_report, render_markdown, write_report
+
+KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"
+
+
+def results() -> list[ClaimResult]:
+    return [
+        ClaimResult("job-completes", "sidecar", "live", Verdict.PASS, "broken", "broken",
+                    "app exited 0, istio-proxy running", 4.2, "1.30", "suites/x.py::t[sidecar]"),
+        ClaimResult("job-completes", "native-sidecar", "live", Verdict.FAIL, "holds", "broken",
+                    f"hung; secret was {KEY}; token: abcdefghijklmnop", 9.0, "1.30",
+                    "suites/x.py::t[native-sidecar]", "artifacts/t"),
+        ClaimResult("job-completes", "cni", "static", Verdict.FAIL, "broken", "holds",
+                    "native sidecar injected", 0.1, "1.31", "suites/y.py::t[cni]"),
+        ClaimResult("gateway-health", "ambient", "dataplane", Verdict.SKIP, "holds", None,
+                    "skipped", 0.0, "1.30", "suites/z.py::t[ambient]"),
+    ]
+
+
+def info() -> RunInfo:
+    return RunInfo(modes=["sidecar", "cni", "native-sidecar", "ambient"],
+                   tiers=["static", "dataplane", "live"], istio_version="1.30.3",
+                   istio_build="release 1.30.3", kubernetes_version="1.35",
+                   timings={"cluster": 20.5, "istio": 41.0, "checks": 13.3})
+
+
+def test_report_files_are_written_and_valid(tmp_path: Path) -> None:
+    report = write_report(results(), info(), tmp_path)
+    assert load_report(tmp_path / "report.json") == report
+    assert report["summary"] == {"pass": 1, "fail": 2, "skip": 1, "error": 0, "total": 4}
+    assert report["istio"]["version"] == "1.30.3"
+    assert report["kubernetes"] == {"version": "1.35"}
+    first = report["claims"][0]
+    assert {"id", "title", "source", "expected", "observed", "verdict", "evidence",
+            "duration_s"} <= set(first)
+    assert first["finding"] == "as documented"
+    assert report["claims"][1]["finding"] == "does not conform"
+    assert report["claims"][2]["finding"] == "documentation outdated"
+
+
+def test_secrets_never_reach_the_report(tmp_path: Path) -> None:
+    write_report(results(), info(), tmp_path)
+    for name in ("report.json", "report.md"):
+        text = (tmp_path / name).read_text()
+        assert "MIIEowIBAAKCAQEA" not in text
+        assert "abcdefghijklmnop" not in text
+
+
+def test_markdown_is_a_claim_by_mode_matrix(tmp_path: Path) -> None:
+    report = write_report(results(), info(), tmp_path)
+    markdown = render_markdown(report)
+    header = next(line for line in markdown.splitlines() if line.startswith("| claim"))
+    assert header == "| claim | expected | sidecar | cni | native-sidecar | ambient |"
+    row = next(line for line in markdown.splitlines() if line.startswith("| `job-completes`"))
+    assert "pass (live 1.30)" in row
+    assert "**FAIL** (static 1.31) doc outdated" in row
+    assert "## Failures and errors" in markdown
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (["claims", 0, "verdict"], "passed"),
+    (["claims", 0, "mode"], "istio-init"),
+    (["summary", "pass"], -1),
+    (["tier"], ["e2e"]),
+])
+def test_schema_rejects_malformed_reports(tmp_path: Path, path: list[object], value: object
+                                          ) -> None:
+    report = write_report(results(), info(), tmp_path)
+    broken = copy.deepcopy(report)
+    target = broken
+    for key in path[:-1]:
+        target = target[key]  # type: ignore[index]
+    target[path[-1]] = value  # type: ignore[index]
+    (tmp_path / "bad.json").write_text(json.dumps(broken))
+    with pytest.raises(jsonschema.ValidationError):
+        load_report(tmp_path / "bad.json")

@@ -1,0 +1,78 @@
+"""The one wait loop: fails fast, times out with the last state, demands streaks."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from meshconform.waiters import (
+    Decision,
+    Done,
+    Failed,
+    Pending,
+    Timeouts,
+    WaitFailed,
+    WaitTimeout,
+    consecutive,
+    wait_until,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def pause(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_returns_the_value_when_done() -> None:
+    clock = FakeClock()
+    states: list[Decision[str]] = [Pending("creating"), Pending("pulling"), Done("ok")]
+    it = iter(states)
+    assert wait_until("pod", lambda: next(it), 10, clock=clock, pause=clock.pause) == "ok"
+    assert clock.now == 1.0
+
+
+def test_fails_fast_without_waiting_for_the_timeout() -> None:
+    clock = FakeClock()
+    it = iter([Pending("starting"), Failed("container app: CrashLoopBackOff")])
+    with pytest.raises(WaitFailed, match="CrashLoopBackOff"):
+        wait_until("pod", lambda: next(it), 300, clock=clock, pause=clock.pause)
+    assert clock.now < 1
+
+
+def test_timeout_reports_the_last_state_seen() -> None:
+    clock = FakeClock()
+    counter = itertools.count()
+    with pytest.raises(WaitTimeout, match=r"within 5s; last seen: replicas 0/1 \(try \d+\)"):
+        wait_until("deploy", lambda: Pending(f"replicas 0/1 (try {next(counter)})"), 5,
+                   clock=clock, pause=clock.pause)
+
+
+def test_consecutive_requires_an_unbroken_streak() -> None:
+    clock = FakeClock()
+    outcomes = iter([True, True, False, True, True, True])
+    streak = consecutive("get /", lambda: (next(outcomes), "200"), 3, 30,
+                         clock=clock, pause=clock.pause)
+    assert streak == ["200", "200", "200"]
+    assert clock.now == 2.5
+
+
+def test_consecutive_times_out_showing_the_flapping() -> None:
+    clock = FakeClock()
+    flip = itertools.cycle([True, False])
+    with pytest.raises(WaitTimeout, match="no 3 consecutive successes") as caught:
+        consecutive("get /", lambda: (next(flip), "x"), 3, 3, clock=clock, pause=clock.pause)
+    assert "ok: x" in str(caught.value)
+    assert "no: x" in str(caught.value)
+
+
+def test_timeouts_scale_every_bound_but_the_streak_length() -> None:
+    scaled = Timeouts().scaled(2)
+    assert scaled.job_complete == 2 * Timeouts().job_complete
+    assert scaled.consecutive_successes == Timeouts().consecutive_successes
