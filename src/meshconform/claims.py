@@ -47,6 +47,8 @@ class Claim:
     expect: Mapping[str, Expectation]
     workaround: tuple[str, ...] = ()
     workaround_note: str = ""
+    #: set for a claim about one target product; checked only with ``--product <name>``
+    product: str | None = None
 
     def expectation(self, mode: str) -> Expectation:
         return self.expect[mode]
@@ -97,6 +99,7 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         expect={m: expect[m] for m in MODES},
         workaround=tuple(raw.get("workaround", ())),
         workaround_note=raw.get("workaround_note", ""),
+        product=raw.get("product"),
     )
 
 

@@ -188,7 +188,12 @@ def skip_reason(item: pytest.Item) -> str | None:
         return None
     claim_id = item_claim_id(item)
     if claim_id is not None:
-        expectation = get_catalog()[claim_id].expect[mode.name]
+        claim = get_catalog()[claim_id]
+        selected = item.config.stash[OPTIONS_KEY].product
+        if claim.product is not None and claim.product != selected:
+            return (f"claim {claim_id} is about product {claim.product}; "
+                    f"run with --product {claim.product}")
+        expectation = claim.expect[mode.name]
         if expectation.outcome is Outcome.NOT_APPLICABLE:
             return f"claim {claim_id} does not apply to mode {mode.name}: {expectation.note}"
     for marker in item.iter_markers("requires"):

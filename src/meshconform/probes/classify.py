@@ -27,7 +27,7 @@ class Phase(enum.StrEnum):
     HTTP = "http-exchange"
 
 
-def classify_error(error: BaseException, phase: Phase, *, address: str,
+def classify_error(error: BaseException, phase: Phase, *, address: str,  # noqa: PLR0911
                    sni: str | None = None) -> tuple[Kind, str]:
     """Map ``error`` seen in ``phase`` to a Kind and an actionable explanation."""
     sni_words = f"SNI {sni!r}" if sni else "no SNI"
@@ -45,8 +45,7 @@ def classify_error(error: BaseException, phase: Phase, *, address: str,
         if isinstance(error, ssl.SSLError | ConnectionError | OSError):
             return Kind.TLS_HANDSHAKE_FAILED, (
                 f"the server at {address} reset the TLS handshake for {sni_words} "
-                f"({_reason(error)}): no server (filter chain) matches that name; "
-                "check the Gateway server's hosts and the SNI the client sends")
+                f"({_reason(error)}): no server matches that name (no filter chain for it)")
         return Kind.UNREACHABLE, f"TLS with {address} failed: {_reason(error)}"
     if isinstance(error, ConnectionError | http.client.RemoteDisconnected
                   | http.client.BadStatusLine | ssl.SSLError):

@@ -133,9 +133,12 @@ def health(t: GatewayTarget) -> Observation:
     request = t.http(t.health_port, host=t.address, path="/healthz/ready")
     result = _run(request, t.timeouts)
     ok = result.is_status(200)
-    return observe("gateway-health", ok,
-                   [_line(result, "ok: ready" if ok else "expected 200 from the readiness "
-                          "endpoint")], [result])
+    why = "ok: ready" if ok else "expected 200 from the readiness endpoint"
+    if result.kind is Kind.TCP_REFUSED:
+        why = "nothing listens on the health port: the gateway has no :15021 listener"
+    # a refused health port is this claim's failure, not a reason it cannot be observed
+    return observe("gateway-health", ok, [_line(result, why)], [result],
+                   failures=frozenset({Kind.TCP_REFUSED}))
 
 
 GATEWAY_EVALUATORS: dict[str, Callable[[GatewayTarget], Observation]] = {

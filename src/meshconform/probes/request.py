@@ -86,6 +86,9 @@ def probe(request: Request) -> ProbeResult:
     raw: socket.socket | None = None
     try:
         raw = socket.create_connection((request.address, request.port), timeout=request.timeout)
+        # as curl and urllib3 do: without it the request waits ~40 ms behind the
+        # unacknowledged TLS Finished (Nagle plus delayed ACK)
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock: socket.socket = raw
         if request.tls:
             phase = Phase.HANDSHAKE
