@@ -1,0 +1,108 @@
+"""The pure parts of the probes: classification, redirect matching, observations."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+
+import pytest
+
+from meshconform.claims import Outcome
+from meshconform.probes.classify import Phase, classify_error
+from meshconform.probes.gateway import redirect_matches
+from meshconform.probes.observation import observe
+from meshconform.probes.request import Request
+from meshconform.probes.result import Kind, ProbeResult
+
+ADDR = "127.0.0.1:8443"
+
+
+def _verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, f"certificate verify failed: {message}")
+    error.verify_code = code
+    error.verify_message = message
+    return error
+
+
+@pytest.mark.parametrize(("error", "phase", "kind"), [
+    (ConnectionRefusedError(111, "Connection refused"), Phase.CONNECT, Kind.TCP_REFUSED),
+    (TimeoutError("timed out"), Phase.CONNECT, Kind.TIMEOUT),
+    (TimeoutError("timed out"), Phase.HTTP, Kind.TIMEOUT),
+    (OSError(113, "No route to host"), Phase.CONNECT, Kind.UNREACHABLE),
+    (ConnectionResetError(104, "Connection reset by peer"), Phase.HANDSHAKE,
+     Kind.TLS_HANDSHAKE_FAILED),
+    (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), Phase.HANDSHAKE,
+     Kind.TLS_HANDSHAKE_FAILED),
+    (ssl.SSLError(1, "[SSL: TLSV1_ALERT_INTERNAL_ERROR] alert"), Phase.HANDSHAKE,
+     Kind.TLS_HANDSHAKE_FAILED),
+    (_verify_error(10, "certificate has expired"), Phase.HANDSHAKE, Kind.CERT_EXPIRED),
+    (_verify_error(62, "Hostname mismatch"), Phase.HANDSHAKE, Kind.HOSTNAME_MISMATCH),
+    (_verify_error(20, "unable to get local issuer certificate"), Phase.HANDSHAKE,
+     Kind.CERT_UNTRUSTED),
+    (ConnectionResetError(104, "reset"), Phase.HTTP, Kind.TCP_RESET),
+    (http.client.RemoteDisconnected("Remote end closed connection"), Phase.HTTP,
+     Kind.TCP_RESET),
+])
+def test_classify_error(error: BaseException, phase: Phase, kind: Kind) -> None:
+    got, why = classify_error(error, phase, address=ADDR, sni="wrong.example.com")
+    assert got is kind, why
+    assert why
+
+
+def test_handshake_reset_explains_the_sni() -> None:
+    _, why = classify_error(ConnectionResetError(104, "reset"), Phase.HANDSHAKE, address=ADDR,
+                            sni="wrong.example.com")
+    assert "reset the TLS handshake for SNI 'wrong.example.com'" in why
+    assert "no server matches that name" in why
+
+
+def test_no_sni_is_said_in_words() -> None:
+    _, why = classify_error(ConnectionResetError(104, "reset"), Phase.HANDSHAKE, address=ADDR)
+    assert "for no SNI" in why
+
+
+@pytest.mark.parametrize(("location", "ok"), [
+    ("https://app.example.com/x?y=1", True),
+    ("https://app.example.com:8443/x?y=1", True),
+    ("http://app.example.com/x?y=1", False),
+    ("https://other.example.com/x?y=1", False),
+    ("https://app.example.com/", False),
+    (None, False),
+])
+def test_redirect_matches(location: str | None, ok: bool) -> None:
+    assert redirect_matches(location, "app.example.com", "/x?y=1")[0] is ok
+
+
+def test_request_separates_address_host_and_sni() -> None:
+    request = Request("10.0.0.1", 443, "app.example.com", tls=True, sni="other.example.com")
+    assert request.server_name == "other.example.com"
+    assert request.with_(send_sni=False).server_name is None
+    assert Request("10.0.0.1", 443, "app.example.com", tls=True).server_name == "app.example.com"
+    assert "via 10.0.0.1:443 SNI 'other.example.com'" in request.describe()
+
+
+def _result(kind: Kind, status: int | None = None) -> ProbeResult:
+    return ProbeResult(kind=kind, target="GET x", explanation="e", status=status)
+
+
+def test_observe_unreachable_is_neither_outcome() -> None:
+    seen = observe("c", True, ["line"], [_result(Kind.TCP_REFUSED)])
+    assert seen.outcome is None
+    assert "could not observe" in seen.text
+
+
+def test_observe_can_count_refused_as_the_failure() -> None:
+    seen = observe("c", False, ["line"], [_result(Kind.TCP_REFUSED)],
+                   failures=frozenset({Kind.TCP_REFUSED}))
+    assert seen.outcome is Outcome.BROKEN
+
+
+def test_signature_ignores_wording() -> None:
+    a = ProbeResult(Kind.HTTP_STATUS, "t", "one", status=200, elapsed_s=1.0)
+    b = ProbeResult(Kind.HTTP_STATUS, "t", "two", status=200, elapsed_s=2.0)
+    assert a.signature == b.signature
+
+
+def test_tls_rejections() -> None:
+    assert Kind.CERT_EXPIRED.is_tls_rejection
+    assert not Kind.HTTP_STATUS.is_tls_rejection
