@@ -31,3 +31,11 @@ def test_secret_objects_keep_keys_and_lose_values() -> None:
     clean = redact_object({"items": [secret]})
     assert clean["items"][0]["data"] == {"tls.crt": REDACTED, "tls.key": REDACTED}
     assert secret["data"]["tls.key"] == "S0VZ"  # the input is not modified
+
+
+def test_json_quoted_credentials_are_removed() -> None:
+    text = '{"token": "abcdefgh12345", "private_key": "c2VjcmV0c2VjcmV0", "name": "gw"}'
+    clean = redact(text)
+    assert "abcdefgh12345" not in clean
+    assert "c2VjcmV0c2VjcmV0" not in clean
+    assert '"name": "gw"' in clean

@@ -136,7 +136,8 @@ def pytest_configure(config: pytest.Config) -> None:
     explicit = bool(config.getoption("tier") or config.getoption("report_dir"))
     if explicit and _is_controller(config) and not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(options.report_dir / "junit.xml")
-    if options.live:
+    if options.live and not config.option.collectonly:
+        # --collect-only (and `meshconform plan`) must list live checks without Docker
         from meshconform.plugin import live  # noqa: PLC0415 - only the live tier needs it
 
         try:
@@ -397,7 +398,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if results:
             write_report(results, _run_info(config, results), options.report_dir)
     finally:
-        if options.live:
+        if options.live and not config.option.collectonly:
             from meshconform.plugin import live  # noqa: PLC0415
 
             live.live_session_finish(config)

@@ -1,0 +1,338 @@
+"""The live tier's fixtures and the hooks the plugin core calls.
+
+Hooks (called by the core plugin):
+
+- ``live_session_start(config, options)``: preflight (docker/kind or the API
+  server, istioctl) before anything is created, then a ClusterPool in ``config.stash``;
+- ``live_session_finish(config)``: the controller deletes the clusters this run created;
+- ``collect_failure_artifacts(item, dest)``: diagnostics of a failed check, written
+  to ``dest/<check>/`` (``dest`` is the run's artifacts folder);
+- ``phase_timings(config)``: seconds per phase (``cluster:<mode>``, ``istio:<mode>``)
+  spent by THIS process (the core sums the workers' answers, so a cluster that one
+  worker created and another adopted is counted once);
+- ``kubernetes_version(config)``: the API server's version when an existing cluster
+  is used (``None`` for kind: the pinned ``--kubernetes`` is what runs).
+
+Fixtures (a contract with the checks): ``cluster``, ``kube``, ``mesh_ns``,
+``plain_ns``, ``apply``, ``gateway``, ``istioctl``. They use the core's ``mode``,
+``istio_release``, ``run_options`` and ``timeouts``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshconform import artifacts, manifests
+from meshconform.clusters import (
+    Cluster,
+    ClusterPool,
+    GatewayEndpoint,
+    Kind,
+    busy_ports,
+    check_api_server,
+    check_docker,
+    gateway_from_kind_config,
+    load_kind_config,
+)
+from meshconform.errors import ProvisioningError, UsageError
+from meshconform.istio import GATEWAY, ISTIO_NAMESPACE, IstioInstaller, gateway_from_service
+from meshconform.kube import Kube
+from meshconform.modes import Mode
+from meshconform.options import RunOptions
+from meshconform.tools import ToolResolver
+from meshconform.versions import IstioRelease, node_image
+from meshconform.waiters import Timeouts
+
+__all__ = [
+    "GatewayEndpoint",
+    "apply",
+    "cluster",
+    "collect_failure_artifacts",
+    "gateway",
+    "istioctl",
+    "kube",
+    "kubernetes_version",
+    "live_session_finish",
+    "live_session_start",
+    "mesh_ns",
+    "namespace_name",
+    "phase_timings",
+    "plain_ns",
+]
+
+ApplyFn = Callable[..., list[dict[str, Any]]]
+
+
+@dataclass
+class LiveState:
+    options: RunOptions
+    timeouts: Timeouts
+    pool: ClusterPool
+    controller: bool
+    resolvers: dict[str, ToolResolver] = field(default_factory=dict)
+    gateways: dict[str, GatewayEndpoint] = field(default_factory=dict)
+    #: phases this process did the work for (see phase_timings)
+    timings: dict[str, float] = field(default_factory=dict)
+    server_version: str | None = None
+
+    def resolver(self, release: IstioRelease) -> ToolResolver:
+        if release.release not in self.resolvers:
+            self.resolvers[release.release] = ToolResolver(self.options.binaries, istio=release)
+        return self.resolvers[release.release]
+
+    def cluster(self, mode: Mode, release: IstioRelease) -> Cluster:
+        installer = IstioInstaller(self.resolver(release).path("istioctl"), release,
+                                   self.timeouts)
+
+        def prepare(cluster: Cluster) -> None:
+            installer.ensure(cluster)
+            if _claim_phases(self.options.report_dir, cluster):
+                self.timings.update(
+                    {f"{phase}:{cluster.mode.name}": round(seconds, 3)
+                     for phase, seconds in cluster.phases.items()})
+
+        return self.pool.get(mode, prepare=prepare)
+
+
+STATE = pytest.StashKey[LiveState]()
+#: (cluster, namespace) pairs a check created; read by collect_failure_artifacts
+NAMESPACES = pytest.StashKey[list[tuple[Cluster, str]]]()
+
+
+def _phases_dir(report_dir: Path) -> Path:
+    return report_dir / "phases"
+
+
+def _claim_phases(report_dir: Path, cluster: Cluster) -> bool:
+    """True for the first process of the run to prepare this cluster (it did the work).
+
+    Runs under the cluster's file lock, so the marker file decides without a race.
+    """
+    folder = _phases_dir(report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{cluster.mode.name}.json"
+    if path.exists():
+        return False
+    path.write_text(json.dumps({f"{phase}:{cluster.mode.name}": round(seconds, 3)
+                                for phase, seconds in cluster.phases.items()}), "utf-8")
+    return True
+
+
+# -- hooks the core plugin calls -----------------------------------------------------
+
+
+def live_session_start(config: pytest.Config, options: RunOptions) -> None:
+    """Check every live prerequisite (fast, nothing created), then stash the ClusterPool."""
+    if not options.live:
+        return
+    controller = not hasattr(config, "workerinput")
+    timeouts = Timeouts().scaled(options.timeout_scale)
+    release = options.istio[0]
+    resolvers = {release.release: ToolResolver(options.binaries, istio=release)}
+    server_version = None
+    if options.kubeconfig is not None:
+        server_version = check_api_server(options.kubeconfig, options.context)
+        pool = ClusterPool(node_image=node_image(options.kubernetes), timeouts=timeouts,
+                           kubeconfig=options.kubeconfig, context=options.context)
+    else:
+        check_docker()
+        kind = Kind(resolvers[release.release].path("kind"))
+        baseline: frozenset[str] = frozenset()
+        if controller:
+            try:
+                baseline = frozenset(kind.clusters())
+            except (ProvisioningError, subprocess.TimeoutExpired) as error:
+                raise UsageError(f"kind cannot list clusters: {error}",
+                                 "Check that `kind get clusters` works on this machine") from None
+            _check_kind_clusters(options, baseline)
+        pool = ClusterPool(node_image=node_image(options.kubernetes), timeouts=timeouts,
+                           kind=kind, keep=options.keep_cluster,
+                           images=manifests.pinned_images(), baseline=baseline)
+    resolvers[release.release].path("istioctl")  # before any cluster exists
+    if controller:
+        for stale in _phases_dir(options.report_dir).glob("*.json"):
+            stale.unlink()
+    config.stash[STATE] = LiveState(options=options, timeouts=timeouts, pool=pool,
+                                    controller=controller, resolvers=resolvers,
+                                    server_version=server_version)
+
+
+def _check_kind_clusters(options: RunOptions, existing: frozenset[str]) -> None:
+    for mode in options.modes:
+        if mode.cluster_name in existing:
+            if not options.reuse_cluster:
+                raise UsageError(
+                    f"a kind cluster named {mode.cluster_name} already exists",
+                    "Pass --reuse-cluster to run on it, or delete it with "
+                    f"`kind delete cluster --name {mode.cluster_name}`")
+            continue
+        endpoint = gateway_from_kind_config(load_kind_config(mode))
+        busy = busy_ports(endpoint)
+        if busy:
+            raise UsageError(
+                f"host port(s) {', '.join(map(str, busy))} that the {mode.name} cluster maps to "
+                f"its gateway are in use on {endpoint.host}",
+                f"Stop what listens there, or change hostPort in {mode.kind_config}")
+
+
+def live_session_finish(config: pytest.Config) -> None:
+    """Close clients; on the controller, delete the clusters this run created (unless kept)."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    state.pool.close()
+    if state.controller:
+        state.pool.finish(state.options.modes)
+
+
+def check_folder(item: pytest.Item) -> str:
+    """The artifacts subfolder of one check: its node id, made filesystem-safe."""
+    return artifacts.safe_name(item.nodeid.replace("::", "__").replace("/", "_"))
+
+
+def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
+    """Write the failed check's pods, logs, events and proxy state to ``dest/<check>/``."""
+    used = item.stash.get(NAMESPACES, [])
+    state = item.config.stash.get(STATE, None)
+    if not used or state is None:
+        return None
+    dest = dest / check_folder(item)
+    written = 0
+    problems: list[str] = []
+    for cluster, namespace in used:
+        access = None
+        resolver = next(iter(state.resolvers.values()), None)
+        if resolver is not None:
+            access = artifacts.IstioctlAccess(resolver.path("istioctl"), cluster.kubeconfig,
+                                              cluster.context)
+        out = artifacts.collect(cluster.kube, [namespace], dest, istioctl=access,
+                                timeout=state.timeouts.exec_command)
+        written += len(out.written)
+        problems += out.errors
+    note = f"; {len(problems)} could not be collected" if problems else ""
+    return f"{written} diagnostic files in {dest}{note}"
+
+
+def phase_timings(config: pytest.Config) -> dict[str, float]:
+    """Seconds per phase that this process did the work for."""
+    state = config.stash.get(STATE, None)
+    return dict(state.timings) if state is not None else {}
+
+
+def kubernetes_version(config: pytest.Config) -> str | None:
+    """The existing cluster's Kubernetes version (``--kubeconfig``); None for kind."""
+    state = config.stash.get(STATE, None)
+    return state.server_version if state is not None else None
+
+
+# -- naming ------------------------------------------------------------------------------
+
+_NOT_DNS = re.compile(r"[^a-z0-9]+")
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def namespace_name(test_name: str, suffix: str | None = None, limit: int = 40) -> str:
+    """``mc-<test name, shortened>-<5 random>``: a valid, unique DNS-1123 label."""
+    stem = _NOT_DNS.sub("-", test_name.lower().removeprefix("test_")).strip("-")
+    stem = stem[: limit - len("mc--") - 5].strip("-") or "check"
+    suffix = suffix or "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(5))
+    return f"mc-{stem}-{suffix}"
+
+
+# -- fixtures ----------------------------------------------------------------------------
+
+
+def _state(config: pytest.Config) -> LiveState:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        raise UsageError("a live check ran without the live tier set up",
+                         "Select the live tier (--tier live)")
+    return state
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest, mode: Mode, istio_release: IstioRelease) -> Cluster:
+    """The current mode's cluster, with Istio installed and ready (created once per run)."""
+    return _state(request.config).cluster(mode, istio_release)
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Kube:
+    return cluster.kube
+
+
+def _namespace(request: pytest.FixtureRequest, cluster: Cluster,
+               labels: dict[str, str]) -> Iterator[str]:
+    state = _state(request.config)
+    name = namespace_name(request.node.name)
+    cluster.kube.create_namespace(name, {**labels, "meshconform.io/check": "true"})
+    request.node.stash.setdefault(NAMESPACES, []).append((cluster, name))
+    yield name
+    if not state.options.keep_namespaces:
+        cluster.kube.delete_namespace(name)
+
+
+@pytest.fixture
+def mesh_ns(request: pytest.FixtureRequest, cluster: Cluster, mode: Mode) -> Iterator[str]:
+    """A fresh namespace enrolled in the mesh the mode's way; deleted unless --keep."""
+    yield from _namespace(request, cluster, dict(mode.namespace_labels))
+
+
+@pytest.fixture
+def plain_ns(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace outside the mesh; deleted unless --keep."""
+    yield from _namespace(request, cluster, {})
+
+
+@pytest.fixture
+def apply(request: pytest.FixtureRequest, kube: Kube) -> Iterator[ApplyFn]:
+    """``apply(relpath, namespace, **variables)``: server-side apply a fixtures/ manifest.
+
+    ``${NAMESPACE}`` defaults to ``namespace``. Namespaced objects go with their
+    namespace; cluster-scoped ones are deleted at teardown (unless --keep).
+    """
+    state = _state(request.config)
+    cluster_scoped: list[dict[str, Any]] = []
+
+    def _apply(relpath: str, namespace: str, **variables: str) -> list[dict[str, Any]]:
+        variables.setdefault("NAMESPACE", namespace)
+        applied = kube.apply_all(manifests.load_manifests(relpath, **variables), namespace)
+        cluster_scoped.extend(o for o in applied if not o["metadata"].get("namespace"))
+        return applied
+
+    yield _apply
+    if not state.options.keep_namespaces:
+        for obj in reversed(cluster_scoped):
+            kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
+
+
+@pytest.fixture
+def gateway(request: pytest.FixtureRequest, cluster: Cluster) -> GatewayEndpoint:
+    """Where the mode's ingress gateway answers from this machine."""
+    if cluster.gateway is not None:
+        return cluster.gateway
+    state = _state(request.config)
+    if cluster.name not in state.gateways:
+        service = cluster.kube.get("v1", "Service", GATEWAY, ISTIO_NAMESPACE)
+        if service is None:
+            raise UsageError(f"the cluster has no Service {ISTIO_NAMESPACE}/{GATEWAY}",
+                             "Install Istio with an ingress gateway named istio-ingressgateway")
+        state.gateways[cluster.name] = gateway_from_service(
+            service, cluster.kube.list("v1", "Node"))
+    return state.gateways[cluster.name]
+
+
+@pytest.fixture
+def istioctl(request: pytest.FixtureRequest, istio_release: IstioRelease) -> Path:
+    """istioctl of the run's Istio release."""
+    return _state(request.config).resolver(istio_release).path("istioctl")

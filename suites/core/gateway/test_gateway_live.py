@@ -1,0 +1,105 @@
+"""The ingress gateway, live, probed from this machine through the kind port mappings.
+
+``gateway_target`` (suites/conftest.py) applies fixtures/gateway/ for two hosts unique
+to the check, with a certificate from the run CA in a Secret in istio-system, routed to
+the shared echo (STRICT, reached over auto mTLS). The evaluators are
+meshconform.probes.gateway, the same ones the dataplane tier runs against a bare Envoy.
+Facts: shared/research/istio-behaviours.md 3.6.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshconform.claimcheck import ClaimCheck
+from meshconform.probes import gateway as gw
+from meshconform.probes.converge import stable, until
+from meshconform.probes.observation import conclude, observe
+from meshconform.probes.request import probe
+from meshconform.probes.result import Kind, ProbeResult
+from meshconform.waiters import WaitTimeout
+
+pytestmark = [pytest.mark.live, pytest.mark.gateway]
+
+
+def _programmed(target: gw.GatewayTarget, claim: ClaimCheck) -> None:
+    """Wait until the new routes answer (istiod pushes config asynchronously); the
+    evaluators then judge a settled gateway. Not answering in time is recorded, and the
+    evaluator's own probes decide the verdict."""
+    request = target.https()
+    try:
+        until(f"route for {target.host} programmed", lambda: probe(request),
+              lambda r: r.kind is Kind.HTTP_STATUS and r.status == 200, target.timeouts)
+    except WaitTimeout as error:
+        claim.note(f"the route never answered 200: {error}")
+
+
+@pytest.mark.claim("gateway-routes-by-host")
+def test_gateway_routes_by_host(gateway_target: gw.GatewayTarget, other_host_of: Any,
+                                claim: ClaimCheck) -> None:
+    """The ingress gateway MUST route a request to the VirtualService bound to its Host, and
+    answer 404 for a host no VirtualService claims.
+
+    Documented: deployKF "Gateways"; Istio Gateway and VirtualService reference. A second
+    host routes to echo's /status/418, so a request routed by anything but Host shows.
+    """
+    _programmed(gateway_target, claim)
+    observation = gw.routes_by_host(gateway_target)
+    other = other_host_of(gateway_target)
+    request = gateway_target.https(host=other)
+    second: ProbeResult = stable(request.describe(), lambda: probe(request),
+                                 gateway_target.timeouts)
+    ok = second.is_status(418)
+    combined = observe(
+        "gateway-routes-by-host", observation.holds and ok,
+        [*observation.evidence,
+         f"{second} [{'ok: routed by its own VirtualService' if ok else 'expected 418'}]"],
+        [*observation.results, second])
+    conclude(claim, combined)
+
+
+@pytest.mark.claim("gateway-tls-simple")
+def test_gateway_tls_simple(gateway_target: gw.GatewayTarget, claim: ClaimCheck) -> None:
+    """A Gateway server with tls.mode SIMPLE and a credentialName MUST serve the certificate
+    of that Secret, verifiable against its CA.
+
+    Documented: deployKF Gateway (SIMPLE, credentialName); istio.io secure-ingress.
+    """
+    _programmed(gateway_target, claim)
+    conclude(claim, gw.tls_simple(gateway_target))
+
+
+@pytest.mark.claim("gateway-tls-sni-match")
+def test_gateway_tls_sni_match(gateway_target: gw.GatewayTarget, claim: ClaimCheck) -> None:
+    """A TLS Gateway server with specific hosts MUST accept only a handshake whose SNI
+    matches them; a wrong or missing SNI MUST be refused.
+
+    Documented: deployKF tls.matchSNI; istio.io ops/common-problems/network-issues.
+    """
+    _programmed(gateway_target, claim)
+    conclude(claim, gw.tls_sni_match(gateway_target))
+
+
+@pytest.mark.claim("gateway-https-redirect")
+def test_gateway_https_redirect(gateway_target: gw.GatewayTarget, claim: ClaimCheck) -> None:
+    """A Gateway server with tls.httpsRedirect MUST answer plain HTTP with 301 and a Location
+    on https for the same host and path.
+
+    Documented: deployKF https-redirect Gateway; Istio ServerTLSSettings.httpsRedirect.
+    """
+    _programmed(gateway_target, claim)
+    conclude(claim, gw.https_redirect(gateway_target))
+
+
+@pytest.mark.claim("gateway-health")
+def test_gateway_health(gateway: Any, timeouts: Any, run_ca: Any, claim: ClaimCheck) -> None:
+    """The ingress gateway MUST answer GET :15021/healthz/ready with 200 when it is ready.
+
+    Documented: deployKF "Service Health Checks"; gateway-injection-template.yaml.
+    """
+    target = gw.GatewayTarget(address=gateway.host, host=gateway.host, ca=run_ca.cert_path,
+                              https_port=gateway.https_port, http_port=gateway.http_port,
+                              health_port=gateway.status_port, timeouts=timeouts)
+    conclude(claim, gw.health(target))

@@ -1,0 +1,87 @@
+"""Networking from application init containers, live.
+
+An init container curls a service as its first and only action; its exit code is
+curl's and its log has the HTTP status (fixtures/workloads/init-network*.yaml).
+meshconform.observe.curl reads both from the pod's termination state and log.
+Facts: shared/research/istio-behaviours.md 3.3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshconform.claimcheck import ClaimCheck
+from meshconform.modes import Capability, Mode
+from meshconform.observe.curl import INIT_FAILURE_MEANING, InitProbeResult, reached
+from meshconform.observe.pods import ProxyShape, injection_shape
+from meshconform.observe.waits import get_init_probe
+from meshconform.waiters import Timeouts
+
+pytestmark = [pytest.mark.live, pytest.mark.workloads]
+
+
+def _probe(apply: Any, kube: Any, namespace: str, manifest: str, pod: str,
+           timeouts: Timeouts, claim: ClaimCheck, **variables: str) -> InitProbeResult:
+    applied = apply(manifest, namespace, **variables)
+    shape = injection_shape(next(o for o in applied if o["kind"] == "Pod"))
+    claim.note(f"{pod}: {shape.describe()}")
+    result = get_init_probe(kube, namespace, pod, timeouts)
+    claim.note(f"{pod}: {result.explanation}")
+    return result
+
+
+@pytest.mark.claim("init-container-network")
+def test_init_container_network(mesh_ns: str, apply: Any, kube: Any, strict_echo: Any,
+                                timeouts: Timeouts, claim: ClaimCheck, mode: Mode) -> None:
+    """An application init container's request to a mesh service under STRICT mTLS MUST
+    succeed.
+
+    Documented: Testkube "Using Istio"; istio.io CNI "Compatibility with application init
+    containers"; kubeflow/manifests common/istio troubleshooting. sidecar: plaintext, reset
+    by STRICT (curl 56); cni: refused (curl 7), or DNS failing with DNS capture on.
+    """
+    result = _probe(apply, kube, mesh_ns, "workloads/init-network.yaml", "mc-init-net",
+                    timeouts, claim, TARGET_URL=strict_echo.url("/get"))
+    pod = kube.get("v1", "Pod", "mc-init-net", mesh_ns) or {}
+    if mode.has(Capability.SIDECAR) and injection_shape(pod).shape is ProxyShape.ABSENT:
+        raise claim.unexpected("the pod has no istio-proxy: the namespace is not injected")
+    if reached(result.curl):
+        claim.conclude(True)
+    elif result.kind in INIT_FAILURE_MEANING:
+        claim.conclude(False, INIT_FAILURE_MEANING[result.kind])
+    else:
+        raise claim.unexpected(f"the init container's request ended {result.kind.value}, "
+                               "neither success nor a documented failure")
+
+
+@pytest.mark.claim("init-container-bypass-workaround")
+@pytest.mark.requires(Capability.CNI)
+def test_init_container_bypass_workaround(mesh_ns: str, apply: Any, kube: Any,
+                                          outside: Any, timeouts: Timeouts,
+                                          claim: ClaimCheck) -> None:
+    """An init container as UID 1337, or with its target excluded, MUST reach a plaintext server.
+
+    The catalog's wording: running as UID 1337, or with the destination excluded by
+    traffic.sidecar.istio.io/excludeOutboundIPRanges.
+
+    Documented: istio.io CNI "Compatibility with application init containers";
+    kubeflow/manifests common/istio README (runAsUser 1337, excludeOutboundIPRanges).
+    The target is a plaintext echo outside the mesh, addressed by its ClusterIP so the
+    request needs no DNS (DNS capture is a separate matter, see the CNI doc).
+    """
+    url = f"http://{outside.echo_cluster_ip}/get"
+    results = [
+        _probe(apply, kube, mesh_ns, "workloads/init-network-uid1337.yaml",
+               "mc-init-net-uid1337", timeouts, claim, TARGET_URL=url),
+        _probe(apply, kube, mesh_ns, "workloads/init-network-exclude.yaml",
+               "mc-init-net-exclude", timeouts, claim, TARGET_URL=url,
+               EXCLUDE_CIDR=f"{outside.echo_cluster_ip}/32"),
+    ]
+    failed = [r for r in results if not reached(r.curl)]
+    odd = [r for r in failed if r.kind not in INIT_FAILURE_MEANING]
+    if odd:
+        raise claim.unexpected("a workaround pod ended neither reached nor with a documented "
+                               f"failure: {[r.kind.value for r in odd]}")
+    claim.conclude(not failed)

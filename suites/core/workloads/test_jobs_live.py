@@ -1,0 +1,90 @@
+"""Jobs in the mesh, live: the documented hang of classic sidecars and its two workarounds.
+
+Each check applies a Job from fixtures/workloads/ and decides its outcome with
+meshconform.observe.jobs: Complete, Failed, or HungOnSidecar (the app exited 0,
+istio-proxy still running ``timeouts.proxy_linger`` seconds later, no Complete).
+Facts: shared/research/istio-behaviours.md 3.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshconform.claimcheck import ClaimCheck
+from meshconform.modes import Capability, Mode
+from meshconform.observe.jobs import JobObservation, JobOutcome
+from meshconform.observe.pods import ProxyShape
+from meshconform.observe.waits import get_job_outcome
+from meshconform.waiters import Timeouts
+
+pytestmark = [pytest.mark.live, pytest.mark.workloads]
+
+
+def _run_job(apply: Any, kube: Any, namespace: str, manifest: str, name: str,
+             timeouts: Timeouts, claim: ClaimCheck) -> JobObservation:
+    apply(manifest, namespace)
+    seen = get_job_outcome(kube, namespace, name, timeouts)
+    claim.note(f"pod istio-proxy: {seen.proxy.value}")
+    claim.note(seen.describe())
+    return seen
+
+
+@pytest.mark.claim("job-completes")
+def test_job_completes(mesh_ns: str, apply: Any, kube: Any, timeouts: Timeouts,
+                       claim: ClaimCheck, mode: Mode) -> None:
+    """A Job whose pod runs in an enrolled namespace MUST reach the Complete condition.
+
+    Documented: Testkube "Using Istio"; istio/istio#6324, #11659; istio.io blog 2023
+    "Kubernetes Native Sidecars in Istio". In sidecar and cni the documented failure
+    is asserted: the app exits 0, istio-proxy keeps running, no Complete.
+    """
+    seen = _run_job(apply, kube, mesh_ns, "workloads/job.yaml", "mc-job", timeouts, claim)
+    if mode.has(Capability.SIDECAR) and seen.proxy is ProxyShape.ABSENT:
+        raise claim.unexpected("the Job's pod has no istio-proxy: the namespace is not "
+                               "injected, so the check says nothing about the mesh")
+    if seen.outcome is JobOutcome.COMPLETE:
+        claim.conclude(True)
+    elif seen.outcome is JobOutcome.HUNG_ON_SIDECAR:
+        claim.conclude(False)
+    else:
+        raise claim.unexpected(f"the Job neither completed nor hung on its sidecar: "
+                               f"{seen.outcome.value}")
+
+
+@pytest.mark.claim("job-completes-without-injection")
+@pytest.mark.requires(Capability.SIDECAR)
+def test_job_completes_without_injection(mesh_ns: str, apply: Any, kube: Any,
+                                         timeouts: Timeouts, claim: ClaimCheck) -> None:
+    """A Job whose pod template is labelled sidecar.istio.io/inject "false" MUST complete,
+    with no istio-proxy in its pod.
+
+    Documented: Testkube chart testkube-api.jobPodAnnotations; Istio injection reference.
+    """
+    seen = _run_job(apply, kube, mesh_ns, "workloads/job-no-inject.yaml", "mc-job-no-inject",
+                    timeouts, claim)
+    if seen.outcome is JobOutcome.FAILED:
+        raise claim.unexpected("the Job failed (not a hang): the workload itself is broken")
+    claim.conclude(seen.outcome is JobOutcome.COMPLETE and seen.proxy is ProxyShape.ABSENT)
+
+
+@pytest.mark.claim("job-completes-with-quitquitquit")
+@pytest.mark.requires(Capability.CLASSIC_SIDECAR)
+def test_job_completes_with_quitquitquit(mesh_ns: str, apply: Any, kube: Any,
+                                         timeouts: Timeouts, claim: ClaimCheck) -> None:
+    """A Job whose app POSTs http://localhost:15020/quitquitquit when done MUST complete.
+
+    Documented: pilot-agent status server handleQuit (POST, localhost, 200);
+    istio/istio#11659. The proxy must have exited 0 because it was asked to.
+    """
+    seen = _run_job(apply, kube, mesh_ns, "workloads/job-quitquitquit.yaml", "mc-job-quit",
+                    timeouts, claim)
+    if seen.proxy is ProxyShape.ABSENT:
+        raise claim.unexpected("the Job's pod has no istio-proxy to stop")
+    if seen.outcome is JobOutcome.FAILED:
+        raise claim.unexpected("the Job failed: quitquitquit was refused or the app broke")
+    proxy = seen.proxy_state
+    stopped = proxy is not None and proxy.terminated and proxy.exit_code == 0
+    claim.note(f"istio-proxy at the end: {proxy.describe() if proxy else 'no status'}")
+    claim.conclude(seen.outcome is JobOutcome.COMPLETE and stopped)

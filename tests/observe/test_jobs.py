@@ -1,0 +1,113 @@
+"""Job outcomes, including the documented hang, and how a check concludes from them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from meshconform.claimcheck import ClaimCheck, ClaimMismatch
+from meshconform.claims import get_claim
+from meshconform.observe.jobs import JobOutcome, job_outcome
+from meshconform.observe.pods import ProxyShape
+from tests.observe import podjson as pj
+
+FINISHED = datetime(2026, 3, 1, 10, 0, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(FINISHED.timestamp() + seconds, UTC)
+
+
+def classic_hung_pod() -> dict:
+    return pj.pod(containers=[pj.APP, pj.PROXY_CONTAINER], init=[pj.ISTIO_INIT],
+                  statuses=[pj.terminated("app"), pj.running(name="istio-proxy")],
+                  init_statuses=[pj.terminated("istio-init")])
+
+
+def native_pod(proxy_status: dict, phase: str = "Running") -> dict:
+    return pj.pod(containers=[pj.APP], init=[pj.ISTIO_INIT, pj.NATIVE_PROXY],
+                  statuses=[pj.terminated("app")], phase=phase,
+                  init_statuses=[pj.terminated("istio-init"), proxy_status])
+
+
+def conclude_like_the_check(mode: str, seen) -> None:
+    claim = ClaimCheck(get_claim("job-completes"), mode, "live")
+    claim.conclude(seen.outcome is JobOutcome.COMPLETE)
+
+
+def test_classic_hang_is_decided_once_the_linger_has_passed() -> None:
+    pod = classic_hung_pod()
+    early = job_outcome(pj.job(), [pod], now=at(3), linger=10)
+    assert early.outcome is JobOutcome.RUNNING
+    late = job_outcome(pj.job(), [pod], now=at(10), linger=10)
+    assert late.outcome is JobOutcome.HUNG_ON_SIDECAR
+    assert late.proxy is ProxyShape.CLASSIC
+    assert "still running 10s later" in late.explanation
+
+
+def test_classic_hang_is_the_documented_failure_in_sidecar_mode() -> None:
+    seen = job_outcome(pj.job(), [classic_hung_pod()], now=at(11), linger=10)
+    conclude_like_the_check("sidecar", seen)  # broken expected, broken seen: passes
+
+
+def test_native_pod_that_hangs_fails_the_check() -> None:
+    seen = job_outcome(pj.job(), [native_pod(pj.running(name="istio-proxy"))],
+                       now=at(30), linger=10)
+    assert seen.outcome is JobOutcome.HUNG_ON_SIDECAR
+    assert seen.proxy is ProxyShape.NATIVE
+    with pytest.raises(ClaimMismatch, match="does not conform"):
+        conclude_like_the_check("native-sidecar", seen)
+
+
+def test_classic_pod_whose_proxy_exits_reads_as_documentation_outdated() -> None:
+    pod = pj.pod(containers=[pj.APP, pj.PROXY_CONTAINER], phase="Succeeded",
+                 statuses=[pj.terminated("app"), pj.terminated("istio-proxy")])
+    seen = job_outcome(pj.job(pj.complete(), active=0), [pod], now=at(2), linger=10)
+    assert seen.outcome is JobOutcome.COMPLETE
+    with pytest.raises(ClaimMismatch, match="documentation outdated"):
+        conclude_like_the_check("sidecar", seen)
+
+
+def test_native_job_completes() -> None:
+    pod = native_pod(pj.terminated("istio-proxy", finished="2026-03-01T10:00:02Z"),
+                     phase="Succeeded")
+    seen = job_outcome(pj.job(pj.complete(), active=0), [pod], now=at(3), linger=10)
+    assert seen.outcome is JobOutcome.COMPLETE
+    conclude_like_the_check("native-sidecar", seen)
+
+
+def test_native_proxy_still_stopping_within_linger_is_not_yet_a_hang() -> None:
+    seen = job_outcome(pj.job(), [native_pod(pj.running(name="istio-proxy"))],
+                       now=at(4), linger=10)
+    assert seen.outcome is JobOutcome.RUNNING
+
+
+def test_app_failure_and_image_pull_fail_fast() -> None:
+    failed_app = pj.pod(containers=[pj.APP, pj.PROXY_CONTAINER],
+                        statuses=[pj.terminated("app", code=3), pj.running(name="istio-proxy")])
+    assert job_outcome(pj.job(), [failed_app], now=at(0), linger=10).outcome \
+        is JobOutcome.FAILED
+    pulling = pj.pod(containers=[pj.APP], statuses=[{
+        "name": "app", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
+        "started": False, "state": {"waiting": {"reason": "ImagePullBackOff",
+                                                "message": "Back-off pulling image"}}}])
+    seen = job_outcome(pj.job(), [pulling], now=at(0), linger=10)
+    assert seen.outcome is JobOutcome.FAILED
+    assert "ImagePullBackOff" in seen.explanation
+
+
+def test_failed_condition_and_missing_pod() -> None:
+    failed = pj.job([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+                      "message": "Job was active longer than specified deadline",
+                      "lastTransitionTime": "2026-03-01T10:01:00Z"}], active=0)
+    assert job_outcome(failed, [], now=at(0), linger=10).outcome is JobOutcome.FAILED
+    assert job_outcome(pj.job(), [], now=at(0), linger=10).outcome is JobOutcome.RUNNING
+    assert job_outcome(None, [], now=at(0), linger=10).outcome is JobOutcome.RUNNING
+
+
+def test_uninjected_job_reports_no_proxy() -> None:
+    pod = pj.pod(containers=[pj.APP], statuses=[pj.terminated("app")], phase="Succeeded",
+                 injected=False)
+    seen = job_outcome(pj.job(pj.complete(), active=0), [pod], now=at(1), linger=10)
+    assert (seen.outcome, seen.proxy) == (JobOutcome.COMPLETE, ProxyShape.ABSENT)
