@@ -45,6 +45,10 @@ ISTIO_RELEASES: dict[str, IstioRelease] = {
             kubernetes=("1.32", "1.33", "1.34", "1.35", "1.36"),
             # release-1.30 branch at 9739e10eb9d7 (2026-08-26), VERSION file "1.30":
             # newer than tag 1.30.3 (56df41f63e51, 2026-07-13), which the proxy refuses.
+            # The module itself is served, but the build fails here: its go.mod needs
+            # istio.io/api v1.30.4-0.20260824163423-69099aec2678, istio.io/client-go and
+            # go-control-plane pseudo-versions that the proxy answers with 403 (2026-11-23).
+            # Where a release download works, tools.py fetches istioctl 1.30.3 instead.
             go_ref="v0.0.0-20260826214018-9739e10eb9d7",
             go_ref_note="release-1.30 branch snapshot 9739e10eb9d7 (2026-08-26, after 1.30.3)",
         ),

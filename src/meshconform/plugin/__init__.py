@@ -51,7 +51,7 @@ MARKERS = (
 
 #: fixture modules, one per tier, registered as plugins so their fixtures are visible
 TIER_PLUGINS = ("meshconform.plugin.static", "meshconform.plugin.dataplane",
-                "meshconform.plugin.live")
+                "meshconform.plugin.live", "meshconform.plugin.products")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
