@@ -49,6 +49,9 @@ _PERMANENT = ("port is already allocated", "address already in use",
               "already exist for a cluster with the name", "Cannot connect to the Docker daemon",
               "unknown field", "error converting YAML", "invalid configuration",
               "no such file or directory")
+#: kind refused because the cluster's nodes exist: they belong to someone else (another
+#: run created the cluster meanwhile), so they must not be deleted
+_NOT_OURS = "already exist for a cluster with the name"
 
 
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
@@ -127,8 +130,10 @@ class Kind:
         return [str(self.binary), "create", "cluster", "--name", name, "--config", str(config),
                 "--image", image, "--kubeconfig", str(kubeconfig), "--wait", KIND_WAIT]
 
-    def delete_argv(self, name: str) -> list[str]:
-        return [str(self.binary), "delete", "cluster", "--name", name]
+    def delete_argv(self, name: str, kubeconfig: Path | None = None) -> list[str]:
+        argv = [str(self.binary), "delete", "cluster", "--name", name]
+        # the file create wrote the context to; without it kind edits $KUBECONFIG instead
+        return [*argv, "--kubeconfig", str(kubeconfig)] if kubeconfig is not None else argv
 
     def clusters(self, timeout: float = 30) -> set[str]:
         done = self._run([str(self.binary), "get", "clusters"], timeout)
@@ -149,8 +154,8 @@ class Kind:
             raise ProvisioningError(f"`kind get nodes --name {name}` failed: {_tail(done.stderr)}")
         return sorted(line.strip() for line in done.stdout.splitlines() if line.strip())
 
-    def delete(self, name: str, timeout: float = 120) -> None:
-        done = self._run(self.delete_argv(name), timeout)
+    def delete(self, name: str, timeout: float = 120, kubeconfig: Path | None = None) -> None:
+        done = self._run(self.delete_argv(name, kubeconfig), timeout)
         if done.returncode != 0:
             raise ProvisioningError(f"`kind delete cluster --name {name}` failed: "
                                     f"{_tail(done.stderr)}")
@@ -164,13 +169,15 @@ class Kind:
                 done = self._run(self.create_argv(name, config, image, kubeconfig), timeout)
             except subprocess.TimeoutExpired:
                 errors.append(f"attempt {attempt}: no result within {timeout:.0f}s")
-                self.delete(name)
+                self.delete(name, kubeconfig=kubeconfig)
                 continue
             if done.returncode == 0:
                 return attempt
             why = _tail(done.stderr or done.stdout)
             errors.append(f"attempt {attempt}: {why}")
-            self.delete(name)  # kind cleans up after itself, but a timeout may not have
+            if _NOT_OURS.lower() in why.lower():
+                break  # another run's cluster: deleting it would pull it from under that run
+            self.delete(name, kubeconfig=kubeconfig)  # kind cleans up, a timeout may not have
             if any(p.lower() in why.lower() for p in _PERMANENT):
                 break
         raise ProvisioningError(f"kind could not create cluster {name}: " + "; ".join(errors))
@@ -372,11 +379,13 @@ class ClusterPool:
             with sigterm_as_interrupt():
                 self.kind.create(mode.cluster_name, mode.kind_config, self.node_image, kubeconfig,
                                  timeout=self.timeouts.cluster_create)
-        except BaseException:
-            # interrupted or failed for good: leave no half-made cluster behind
-            if not self.keep:
+        except BaseException as error:
+            # interrupted or failed for good: leave no half-made cluster behind, but never
+            # one that kind refused to create because it already exists (not ours)
+            theirs = _NOT_OURS.lower() in str(error).lower()
+            if not self.keep and not theirs and mode.cluster_name not in self.baseline:
                 with contextlib.suppress(ProvisioningError, subprocess.TimeoutExpired):
-                    self.kind.delete(mode.cluster_name)
+                    self.kind.delete(mode.cluster_name, kubeconfig=kubeconfig)
             raise
         kubeconfig.chmod(0o600)
 
@@ -390,7 +399,7 @@ class ClusterPool:
             name = mode.cluster_name
             if name in existing and name not in self.baseline:
                 with self.lock(name):  # waits for a worker still creating it
-                    self.kind.delete(name)
+                    self.kind.delete(name, kubeconfig=self.state / f"{mode.name}.kubeconfig")
                 (self.state / f"{name}.owner").unlink(missing_ok=True)
                 (self.state / f"{mode.name}.kubeconfig").unlink(missing_ok=True)
                 deleted.append(name)

@@ -78,13 +78,20 @@ class InstallResult:
     seconds: float
 
 
+#: time istioctl needs besides its readiness wait (render, apply, webhook tag), so that
+#: istioctl's own "resources not ready" report arrives before the process is killed
+INSTALL_MARGIN = 120.0
+
+
 def install_argv(istioctl: Path, mode: Mode, release: IstioRelease, kubeconfig: Path,
-                 context: str | None) -> list[str]:
+                 context: str | None, *, readiness_timeout: float | None = None) -> list[str]:
     argv = [str(istioctl), "install", "-y", "-f", str(mode.istio_overlay),
             "--set", f"hub={ISTIO_HUB}", "--set", f"tag={release.release}",
             "--kubeconfig", str(kubeconfig)]
     if context:
         argv += ["--context", context]
+    if readiness_timeout is not None:
+        argv += ["--readiness-timeout", f"{max(1, round(readiness_timeout))}s"]
     return argv
 
 
@@ -196,14 +203,17 @@ class IstioInstaller:
         return InstallResult(self.release.release, reused, seconds)
 
     def _install(self, cluster: Cluster) -> None:
+        # istioctl waits for readiness itself (default 5m, the same as istio_install): let
+        # it report which component is not ready instead of killing it at that moment
         argv = install_argv(self.istioctl, cluster.mode, self.release, cluster.kubeconfig,
-                            cluster.context)
+                            cluster.context, readiness_timeout=self.timeouts.istio_install)
+        limit = self.timeouts.istio_install + INSTALL_MARGIN
         try:
-            done = self._run(argv, self.timeouts.istio_install)
+            done = self._run(argv, limit)
         except subprocess.TimeoutExpired:
             raise ProvisioningError(
                 f"istioctl install ({cluster.mode.name}, Istio {self.release.release}) gave no "
-                f"result within {self.timeouts.istio_install:.0f}s\n"
+                f"result within {limit:.0f}s\n"
                 + diagnose(cluster.kube)) from None
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])

@@ -143,3 +143,12 @@ def test_bad_options_are_one_line_without_traceback(
     result.stderr.fnmatch_lines([message])
     assert "Traceback" not in result.stderr.str()
     assert not (pytester.path / "rep").exists()
+
+
+def test_session_end_runs_after_pytest_tears_down_session_fixtures() -> None:
+    """After -x or Ctrl-C, pytest tears the session fixtures (the suites' shared namespaces)
+    down in its own pytest_sessionfinish; the clusters must still exist then."""
+    import meshconform.plugin as plugin  # noqa: PLC0415
+
+    options = getattr(plugin.pytest_sessionfinish, "pytest_impl")  # noqa: B009
+    assert options["trylast"] is True

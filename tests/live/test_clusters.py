@@ -60,7 +60,19 @@ def test_create_retries_transient_failures_and_cleans_up() -> None:
     assert attempts == 2
     verbs = [argv[1] for argv in runner.calls]
     assert verbs == ["create", "delete", "create"]
-    assert runner.calls[1] == [str(KIND), "delete", "cluster", "--name", "c"]
+    # --kubeconfig: kind removes the context from the file create wrote, not $KUBECONFIG
+    assert runner.calls[1] == [str(KIND), "delete", "cluster", "--name", "c",
+                               "--kubeconfig", "k"]
+
+
+def test_create_never_deletes_a_cluster_that_already_exists(tmp_path: Path) -> None:
+    """kind refuses when the nodes exist: that cluster is another run's, not a half-made one."""
+    refusal = ('ERROR: failed to create cluster: node(s) already exist for a cluster with the '
+               'name "meshconform-cni"')
+    runner = Recorder([(("get", "clusters"), 0, "", ""), (("create",), 1, "", refusal)])
+    with pytest.raises(ProvisioningError, match="already exist"):
+        _pool(tmp_path, runner).get(MODES["cni"])
+    assert [argv[1] for argv in runner.calls] == ["get", "create"]
 
 
 def test_create_stops_at_a_permanent_failure() -> None:
@@ -124,7 +136,8 @@ def test_interrupt_during_create_deletes_the_half_made_cluster(tmp_path: Path) -
     runner = Interrupted()
     with pytest.raises(KeyboardInterrupt):
         _pool(tmp_path, runner).get(MODES["cni"])
-    assert runner.calls[-1] == [str(KIND), "delete", "cluster", "--name", "meshconform-cni"]
+    assert runner.calls[-1] == [str(KIND), "delete", "cluster", "--name", "meshconform-cni",
+                                "--kubeconfig", str(tmp_path / "cni.kubeconfig")]
 
     kept = Interrupted()
     with pytest.raises(KeyboardInterrupt):
@@ -138,7 +151,8 @@ def test_finish_deletes_only_clusters_this_run_created(tmp_path: Path) -> None:
     pool = _pool(tmp_path, runner, baseline=frozenset({"meshconform-sidecar"}))
     deleted = pool.finish([MODES["sidecar"], MODES["cni"], MODES["ambient"]])
     assert deleted == ["meshconform-cni"]
-    assert runner.calls[-1] == [str(KIND), "delete", "cluster", "--name", "meshconform-cni"]
+    assert runner.calls[-1] == [str(KIND), "delete", "cluster", "--name", "meshconform-cni",
+                                "--kubeconfig", str(tmp_path / "cni.kubeconfig")]
 
     keeper = Recorder([(("get", "clusters"), 0, names, "")])
     assert _pool(tmp_path, keeper, keep=True).finish([MODES["cni"]]) == []

@@ -30,6 +30,11 @@ def test_install_command_line() -> None:
     assert argv == ["/bin/istioctl", "install", "-y", "-f", str(mode.istio_overlay),
                     "--set", f"hub={ISTIO_HUB}", "--set", "tag=1.30.3",
                     "--kubeconfig", "/s/k", "--context", "kind-meshconform-ambient"]
+    # the install waits with istioctl's own readiness limit, named after the suite's timeout
+    timed = install_argv(Path("/bin/istioctl"), mode, ISTIO_RELEASES["1.30"], Path("/s/k"),
+                         None, readiness_timeout=300.0)
+    assert timed[-2:] == ["--readiness-timeout", "300s"]
+    assert "--context" not in timed
 
 
 def test_installed_version_reads_istiods_image() -> None:

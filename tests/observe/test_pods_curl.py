@@ -129,6 +129,20 @@ def test_init_probe_result_from_termination_and_log() -> None:
     assert init_probe_result(still, "") is None
 
 
+def test_a_dns_lookup_that_times_out_is_a_dns_failure() -> None:
+    """CNI with DNS capture: the init container's lookup goes to :15053 before the proxy
+    listens; Alpine's musl resolver ignores the ICMP answer, so curl reports exit 28."""
+    failed = pj.pod(containers=[pj.APP], init=[{"name": "probe", "image": "x"}],
+                    phase="Failed", init_statuses=[pj.terminated("probe", code=28)])
+    log = "curl: (28) Resolving timed out after 5002 milliseconds\nstatus=000\ncurl_rc=28\n"
+    result = init_probe_result(failed, log)
+    assert result is not None
+    assert result.kind is CurlKind.DNS_FAILED
+    # a timeout after the name resolved is still a timeout
+    slow = parse_curl(28, "", "curl: (28) Connection timed out after 5001 milliseconds\n")
+    assert slow.kind is CurlKind.TIMEOUT
+
+
 def test_logged_curl() -> None:
     assert logged_curl("status=200\n") is None
     seen = logged_curl("status=000\ncurl: (7) Failed to connect\ncurl_rc=7\n")

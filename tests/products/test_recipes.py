@@ -9,11 +9,12 @@ import pytest
 import yaml
 
 from meshconform import paths
-from meshconform.errors import UsageError
+from meshconform.errors import ProvisioningError, UsageError
 from meshconform.modes import MODES
 from meshconform.product_recipes import (
     helm_argv,
     helm_values_document,
+    install_product,
     load_recipe,
     redact_secrets,
 )
@@ -78,7 +79,8 @@ def test_speedscale_key_never_in_argv_and_redacted(monkeypatch, tmp_path):
 
     argv = helm_argv(recipe, Path("/usr/bin/helm"), FakeKube(), 600)
     assert secret not in " ".join(argv)
-    assert "-f" in argv and argv[argv.index("-f") + 1] == "-"
+    assert "-f" in argv
+    assert argv[argv.index("-f") + 1] == "-"
     assert yaml.safe_load(helm_values_document(recipe, "sidecar"))["apiKey"] == secret
     assert secret not in redact_secrets(f"Error: key {secret} rejected", recipe)
 
@@ -155,8 +157,6 @@ def _recording_helm(tmp_path):
 
 
 def test_speedscale_install_applies_service_entries_before_helm(monkeypatch, tmp_path):
-    from meshconform.product_recipes import install_product
-
     monkeypatch.setenv("SPEEDSCALE_API_KEY", "ss-live-key-0123456789")
     helm, log = _recording_helm(tmp_path)
     ready = {"apiVersion": "apps/v1", "kind": "Deployment",
@@ -167,7 +167,7 @@ def test_speedscale_install_applies_service_entries_before_helm(monkeypatch, tmp
                              enroll_labels={"istio-injection": "enabled"})
     kinds = [kind for kind, _, _ in kube.applied]
     assert kinds[0] == "Namespace"
-    assert kinds[1:] and set(kinds[1:]) == {"ServiceEntry"}
+    assert set(kinds[1:]) == {"ServiceEntry"}
     assert all(ns == "speedscale" for _, _, ns in kube.applied[1:])
     recorded = log.read_text()
     assert "upgrade" in recorded or "install" in recorded
@@ -178,9 +178,6 @@ def test_speedscale_install_applies_service_entries_before_helm(monkeypatch, tmp
 
 
 def test_install_fails_when_a_deployment_is_not_ready(monkeypatch, tmp_path):
-    from meshconform.errors import ProvisioningError
-    from meshconform.product_recipes import install_product
-
     monkeypatch.setenv("SPEEDSCALE_API_KEY", "ss-live-key-0123456789")
     helm, _ = _recording_helm(tmp_path)
     unready = {"apiVersion": "apps/v1", "kind": "Deployment",

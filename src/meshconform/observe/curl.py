@@ -41,6 +41,8 @@ class CurlKind(enum.StrEnum):
     OTHER = "other"
 
 
+#: curl's message when name resolution, not the connection, ran out of time (exit 28)
+_RESOLVE_TIMEOUT = "Resolving timed out"
 _BY_EXIT = {7: CurlKind.REFUSED, 56: CurlKind.RESET, 52: CurlKind.RESET, 28: CurlKind.TIMEOUT,
             35: CurlKind.TLS_FAILED, 60: CurlKind.CERT_FAILED, 6: CurlKind.DNS_FAILED}
 
@@ -58,6 +60,11 @@ class CurlResult:
     def kind(self) -> CurlKind:
         if self.exit_code == 0 and self.status is not None:
             return CurlKind.OK if 200 <= self.status < 300 else CurlKind.HTTP_STATUS
+        if self.exit_code == 28 and _RESOLVE_TIMEOUT in self.error:
+            # the lookup itself timed out: DNS redirected to a port nobody answers (the
+            # proxy's :15053 before the proxy runs); musl (Alpine curl) ignores the ICMP
+            # "port unreachable" on its unconnected UDP socket, so no exit 6 comes
+            return CurlKind.DNS_FAILED
         return _BY_EXIT.get(self.exit_code, CurlKind.OTHER)
 
     def describe(self) -> str:

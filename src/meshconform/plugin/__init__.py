@@ -388,7 +388,12 @@ def _run_info(config: pytest.Config, results: list[ClaimResult]) -> RunInfo:
     )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # trylast: pytest's own sessionfinish (runner) tears down the session fixtures
+    # that are still set up after -x or Ctrl-C (the shared namespaces of
+    # suites/conftest.py); that must happen before the clusters are deleted and
+    # their clients closed, or every teardown fails against a dead API server.
     config = session.config
     if not _is_controller(config) or OPTIONS_KEY not in config.stash:
         return
