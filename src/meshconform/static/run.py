@@ -1,0 +1,131 @@
+"""Run every static claim for (Istio versions x modes) and return report rows.
+
+Used by ``meshconform static`` and the benchmark; the pytest checks use the same
+facts and evaluators through the plugin's fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshconform.claimcheck import ClaimCheck, ClaimMismatch
+from meshconform.claims import Outcome, Verdict, get_catalog
+from meshconform.errors import ToolMissingError
+from meshconform.modes import Mode
+from meshconform.report import ClaimResult
+from meshconform.static.analyze import analyze, istio_resources
+from meshconform.static.facts import STATIC_CLAIMS, StaticFacts
+from meshconform.static.istioctl import Istioctl, IstioctlError, get_istioctl
+from meshconform.static.schema import validate_install, validate_objects
+from meshconform.versions import DEFAULT_KUBERNETES, IstioRelease
+
+#: report rows for the static tier's own preconditions (not catalog claims)
+SCHEMA_ROW = "static-install-schema"
+ANALYZE_ROW = "static-istio-analyze"
+#: every product workload shape admitted in the mode (kube-inject must accept each)
+PRODUCTS_ROW = "static-product-workloads"
+
+
+@dataclass(frozen=True)
+class StaticRun:
+    results: list[ClaimResult]
+    builds: dict[str, str]
+
+
+def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
+    rows: list[ClaimResult] = []
+    for claim_id, claim in get_catalog().items():
+        if claim_id not in STATIC_CLAIMS:
+            continue
+        check = ClaimCheck(claim, facts.mode.name, "static", version)
+        start = time.perf_counter()
+        if not claim.applies_to(facts.mode.name):
+            rows.append(ClaimResult(claim_id, facts.mode.name, "static", Verdict.SKIP,
+                                    str(check.expected), None, claim.expect[facts.mode.name].note,
+                                    0.0, version, "static.run"))
+            continue
+        try:
+            evaluation = STATIC_CLAIMS[claim_id][1](facts)
+            check.conclude(evaluation.outcome, evaluation.evidence)
+            verdict = Verdict.PASS
+        except ClaimMismatch:
+            verdict = Verdict.FAIL
+        except (IstioctlError, LookupError, OSError) as error:
+            verdict = Verdict.ERROR
+            check.note(f"{type(error).__name__}: {error}")
+        rows.append(ClaimResult(claim_id, facts.mode.name, "static", verdict,
+                                str(check.expected),
+                                str(check.observed) if check.observed else None,
+                                "\n".join(check.evidence), time.perf_counter() - start, version,
+                                "static.run"))
+    return rows
+
+
+def _precondition_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
+    start = time.perf_counter()
+    problems = validate_install(facts.install)
+    resources = istio_resources()
+    problems += validate_objects(resources.objects, facts.install, origin="fixtures")
+    schema = ClaimResult(SCHEMA_ROW, facts.mode.name, "static",
+                         Verdict.FAIL if problems else Verdict.PASS, str(Outcome.HOLDS),
+                         str(Outcome.BROKEN if problems else Outcome.HOLDS),
+                         "\n".join(problems) or f"{len(facts.install.objects)} install objects "
+                         f"and {len(resources.objects)} suite Istio resources are valid",
+                         time.perf_counter() - start, version, "static.schema")
+    start = time.perf_counter()
+    result = analyze(facts.istioctl, facts.install.workdir, resources)
+    analyzed = ClaimResult(ANALYZE_ROW, facts.mode.name, "static",
+                           Verdict.FAIL if result.problems else Verdict.PASS, str(Outcome.HOLDS),
+                           str(Outcome.BROKEN if result.problems else Outcome.HOLDS),
+                           "\n".join([*result.problems, *result.warnings]) or
+                           f"istioctl analyze: no issues in {len(result.files)} files",
+                           time.perf_counter() - start, version, "static.analyze")
+    start = time.perf_counter()
+    shapes = facts.product_shapes()
+    products = ClaimResult(PRODUCTS_ROW, facts.mode.name, "static",
+                           Verdict.PASS, str(Outcome.HOLDS), str(Outcome.HOLDS),
+                           "\n".join(s.describe() for s in shapes)
+                           or "no product workloads under fixtures/products/",
+                           time.perf_counter() - start, version, "static.products")
+    return [schema, analyzed, products]
+
+
+def run_mode(istioctl: Istioctl, mode: Mode, extra: Sequence[Path] = (), *,
+             replace_overlay: bool = False,
+             kubernetes: str = DEFAULT_KUBERNETES) -> list[ClaimResult]:
+    facts = StaticFacts(istioctl, mode, tuple(extra), replace_overlay, kubernetes)
+    facts.prepare(facts.needed_shapes())
+    version = istioctl.release.minor
+    return _claim_rows(facts, version) + _precondition_rows(facts, version)
+
+
+def run_static(releases: Sequence[IstioRelease], modes: Sequence[Mode],
+               extra: Sequence[Path] = (), *, replace_overlay: bool = False,
+               kubernetes: str = DEFAULT_KUBERNETES, workers: int | None = None) -> StaticRun:
+    """Every static claim for every (release, mode); an unobtainable istioctl is an ERROR row."""
+    results: list[ClaimResult] = []
+    builds: dict[str, str] = {}
+    jobs: list[tuple[Istioctl, Mode]] = []
+    for release in releases:
+        try:
+            istioctl = get_istioctl(release)
+        except ToolMissingError as error:
+            builds[release.minor] = f"unavailable: {error.problem}"
+            results += [ClaimResult(cid, mode.name, "static", Verdict.ERROR,
+                                    str(get_catalog()[cid].expect[mode.name].outcome), None,
+                                    str(error), 0.0, release.minor, "static.run")
+                        for mode in modes for cid in STATIC_CLAIMS]
+            continue
+        builds[release.minor] = istioctl.build
+        jobs += [(istioctl, mode) for mode in modes]
+    with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+        for rows in pool.map(lambda job: run_mode(job[0], job[1], extra,
+                                                  replace_overlay=replace_overlay,
+                                                  kubernetes=kubernetes), jobs):
+            results += rows
+    return StaticRun(results, builds)

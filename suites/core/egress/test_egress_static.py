@@ -1,0 +1,50 @@
+"""Egress and DNS proxying, static: what the generated mesh config and the injected
+proxy carry. Facts: shared/research/istio-behaviours.md 3.4, 3.5; docs/static.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshconform.claimcheck import ClaimCheck
+from meshconform.static import evaluate
+from meshconform.static.facts import StaticFacts
+
+pytestmark = [pytest.mark.static, pytest.mark.egress]
+
+
+@pytest.mark.claim("egress-registry-only-blocks")
+def test_registry_only_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """Under REGISTRY_ONLY, a request to a host not in the registry MUST be refused.
+
+    Documented: Speedscale "Istio"; istio.io egress-control task. Static evidence: the
+    mesh config says REGISTRY_ONLY and the pod carries the sidecar that enforces it. In
+    ambient no sidecar enforces it (ztunnel ignores it, istio/istio#54281): broken.
+    """
+    result = evaluate.egress_registry_only_blocks(static_facts.install,
+                                                  static_facts.shape("hold-app"))
+    claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("dns-proxy-resolves-service-entry")
+def test_dns_capture_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """With ISTIO_META_DNS_CAPTURE, a ServiceEntry host MUST resolve inside the pod.
+
+    Documented: deployKF "bring your own Istio"; istio.io dns-proxy. Static evidence:
+    the injected istio-proxy's ISTIO_META_DNS_CAPTURE, or in ambient the istio-cni
+    config's AMBIENT_DNS_CAPTURE (cni.ambient.dnsCapture).
+    """
+    result = evaluate.dns_proxy_resolves_service_entry(static_facts.install,
+                                                       static_facts.shape("hold-app"))
+    claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("dns-auto-allocate")
+def test_dns_auto_allocate_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """A ServiceEntry without addresses MUST get an auto-allocated address.
+
+    Documented: deployKF (ISTIO_META_DNS_AUTO_ALLOCATE); Istio 1.25 release notes
+    (PILOT_ENABLE_IP_AUTOALLOCATE defaults to true). Static evidence: istiod's env does
+    not turn auto-allocation off.
+    """
+    result = evaluate.dns_auto_allocate(static_facts.install)
+    claim.conclude(result.outcome, result.evidence)

@@ -1,0 +1,51 @@
+"""Jobs in the mesh, static: the pod layout kube-inject produces decides whether a Job
+can complete. Facts: shared/research/istio-behaviours.md 3.1; docs/static.md."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshconform.claimcheck import ClaimCheck
+from meshconform.modes import Capability
+from meshconform.static import evaluate
+from meshconform.static.facts import StaticFacts
+
+pytestmark = [pytest.mark.static, pytest.mark.workloads]
+
+
+@pytest.mark.claim("job-completes")
+def test_job_completes_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """A Job whose pod runs in an enrolled namespace MUST reach the Complete condition.
+
+    Documented: Testkube "Using Istio"; istio/istio#6324, #11659; istio.io blog 2023
+    "Kubernetes Native Sidecars in Istio". Static evidence: istio-proxy as a regular
+    container (classic: broken) vs an init container with restartPolicy Always
+    (native) vs no proxy (ambient).
+    """
+    result = evaluate.job_completes(static_facts.shape("job"))
+    claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("job-completes-without-injection")
+@pytest.mark.requires(Capability.SIDECAR)
+def test_job_without_injection_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """A Job whose pod template is labelled sidecar.istio.io/inject "false" MUST get no istio-proxy.
+
+    Documented: Testkube chart values testkube-api.jobPodAnnotations; Istio injection
+    reference. Static evidence: the generated webhook's objectSelector excludes the pod.
+    """
+    result = evaluate.job_completes_without_injection(static_facts.shape("job-no-inject"))
+    claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("job-completes-with-quitquitquit")
+@pytest.mark.requires(Capability.CLASSIC_SIDECAR)
+def test_job_quitquitquit_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """A Job whose app POSTs http://localhost:15020/quitquitquit when done MUST complete.
+
+    Documented: pilot-agent status server handleQuit; istio/istio#11659. Static
+    evidence: istio-proxy is a regular container (its exit ends the pod) and port 15020,
+    the agent's status server, is excluded from inbound capture.
+    """
+    result = evaluate.job_completes_with_quitquitquit(static_facts.shape("job-quitquitquit"))
+    claim.conclude(result.outcome, result.evidence)

@@ -1,0 +1,51 @@
+"""Fixtures for the static tier's own tests: the REAL istioctl, from the suite cache.
+
+CI provisions it first (``python -m meshconform.istioctl_build --istio-version all``).
+When it is missing these tests ERROR with the reason; they never skip. The version is
+``MESHCONFORM_STATIC_TEST_ISTIO`` (default 1.31, the line the Go proxy serves here).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from meshconform.claims import Outcome, get_catalog
+from meshconform.modes import MODES
+from meshconform.static.facts import STATIC_CLAIMS, StaticFacts
+from meshconform.static.istioctl import Istioctl, get_istioctl
+from meshconform.versions import get_istio_release
+
+TEST_ISTIO = os.environ.get("MESHCONFORM_STATIC_TEST_ISTIO", "1.31")
+
+
+@pytest.fixture(scope="session")
+def istioctl() -> Istioctl:
+    return get_istioctl(get_istio_release(TEST_ISTIO), build=False)
+
+
+_FACTS: dict[str, StaticFacts] = {}
+
+
+@pytest.fixture(scope="session")
+def facts_for(istioctl: Istioctl) -> Callable[[str], StaticFacts]:
+    """The suite's own configuration per mode, shared across tests."""
+    def get(mode: str) -> StaticFacts:
+        if mode not in _FACTS:
+            _FACTS[mode] = StaticFacts(istioctl, MODES[mode])
+        return _FACTS[mode]
+    return get
+
+
+def outcomes(facts: StaticFacts) -> dict[str, Outcome]:
+    """Every static claim that applies to the facts' mode -> its evaluated outcome."""
+    mode = facts.mode.name
+    return {cid: evaluate(facts).outcome for cid, (_, evaluate) in STATIC_CLAIMS.items()
+            if get_catalog()[cid].applies_to(mode)}
+
+
+def expected(mode: str) -> dict[str, Outcome]:
+    return {cid: get_catalog()[cid].expect[mode].outcome for cid in STATIC_CLAIMS
+            if get_catalog()[cid].applies_to(mode)}
