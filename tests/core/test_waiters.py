@@ -17,17 +17,7 @@ from meshconform.waiters import (
     consecutive,
     wait_until,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def pause(self, seconds: float) -> None:
-        self.now += seconds
+from tests.clock import FakeClock
 
 
 def test_returns_the_value_when_done() -> None:

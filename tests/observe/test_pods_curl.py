@@ -25,6 +25,7 @@ from meshconform.observe.pods import (
 )
 from meshconform.observe.waits import settle
 from meshconform.waiters import Done, Failed, Pending, Timeouts
+from tests.clock import FakeClock
 from tests.observe import podjson as pj
 
 
@@ -168,17 +169,6 @@ def test_dns_helpers() -> None:
     assert isinstance(auto_allocated("auto.test")({**se, "status": {}}), Pending)
     pinned = {**se, "spec": {**se["spec"], "addresses": ["198.51.100.1"]}}
     assert isinstance(auto_allocated("auto.test")(pinned), Failed)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def pause(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def test_settle_waits_for_the_expected_outcome_then_reports_the_other() -> None:
