@@ -9,6 +9,8 @@ xdist, and writes the report. Tier-specific fixtures live in ``plugin.live``,
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -25,6 +27,8 @@ from meshconform.claims import Outcome, Verdict, get_catalog
 from meshconform.errors import UsageError
 from meshconform.modes import Capability, Mode
 from meshconform.options import TIERS, RunOptions, parse_options
+from meshconform.probes.cli import gateway_target
+from meshconform.probes.gateway import GatewayTarget
 from meshconform.products import known_products
 from meshconform.report import ClaimResult, RunInfo, write_report
 from meshconform.versions import IstioRelease
@@ -34,6 +38,7 @@ OPTIONS_KEY = pytest.StashKey[RunOptions]()
 RESULTS_KEY = pytest.StashKey[dict[str, ClaimResult]]()
 TIMINGS_KEY = pytest.StashKey[dict[str, dict[str, float]]]()
 CHECK_KEY = pytest.StashKey[ClaimCheck]()
+PROBE_KEY = pytest.StashKey[GatewayTarget]()
 RESULT_PROPERTY = "meshconform_result"
 TIMINGS_PROPERTY = "meshconform_timings"
 
@@ -47,6 +52,7 @@ MARKERS = (
     "egress: area: egress control and DNS proxying",
     "gateway: area: ingress gateway routing and TLS",
     "security: area: mTLS and authorization",
+    "probe_gateway: runs only with --probe-gateway, against that reachable gateway",
 )
 
 #: fixture modules, one per tier, registered as plugins so their fixtures are visible
@@ -85,6 +91,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for tool in ("kind", "kubectl", "istioctl", "helm"):
         group.addoption(f"--{tool}", default=None, metavar="PATH",
                         help=f"path of the {tool} binary (default: resolve it)")
+    probe = parser.getgroup("meshconform probe",
+                            "the gateway claims against any reachable Istio ingress gateway")
+    probe.addoption("--probe-gateway", default=None, metavar="HOST:PORT",
+                    help="the gateway's HTTPS address; runs only the gateway probe checks, "
+                         "no cluster needed")
+    probe.addoption("--probe-host", default=None, help="a host one Gateway server serves")
+    probe.addoption("--probe-ca", default=None, type=Path, metavar="CA.pem",
+                    help="CA (PEM) that signed that host's certificate")
+    probe.addoption("--probe-http-port", type=int, default=80)
+    probe.addoption("--probe-health-port", type=int, default=15021)
+    probe.addoption("--probe-path", default="/")
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -112,6 +129,22 @@ def _options_from(config: pytest.Config) -> RunOptions:
     )
 
 
+def _probe_target_from(config: pytest.Config) -> GatewayTarget | None:
+    """The gateway named by --probe-* options, checked like ``meshconform probe gateway``."""
+    get = config.getoption
+    given = {name: get(name) for name in ("probe_gateway", "probe_host", "probe_ca")}
+    if not any(given.values()):
+        return None
+    missing = [f"--{n.replace('_', '-')}" for n, v in given.items() if not v]
+    if missing:
+        raise UsageError(f"probing a gateway needs {', '.join(missing)} too",
+                         "Pass --probe-gateway HOST:PORT --probe-host NAME --probe-ca CA.pem")
+    return gateway_target(argparse.Namespace(
+        address=get("probe_gateway"), host=get("probe_host"), ca=get("probe_ca"),
+        http_port=get("probe_http_port"), health_port=get("probe_health_port"),
+        path=get("probe_path")))
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
@@ -136,6 +169,13 @@ def pytest_configure(config: pytest.Config) -> None:
     explicit = bool(config.getoption("tier") or config.getoption("report_dir"))
     if explicit and _is_controller(config) and not getattr(config.option, "xmlpath", None):
         config.option.xmlpath = str(options.report_dir / "junit.xml")
+    try:
+        probe = _probe_target_from(config)
+    except UsageError as error:
+        raise pytest.UsageError(str(error)) from None
+    if probe is not None:
+        config.stash[PROBE_KEY] = probe
+        return  # probing a reachable gateway needs no cluster
     if options.live and not config.option.collectonly:
         # --collect-only (and `meshconform plan`) must list live checks without Docker
         from meshconform.plugin import live  # noqa: PLC0415 - only the live tier needs it
@@ -209,13 +249,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     options = config.stash[OPTIONS_KEY]
     kept: list[pytest.Item] = []
     deselected: list[pytest.Item] = []
+    probing = PROBE_KEY in config.stash
     for item in items:
         tier = item_tier(item)
         claim_id = item_claim_id(item)
         if claim_id is not None and tier is None:
             raise pytest.UsageError(f"{item.nodeid}: a check bound to a claim needs a tier "
                                     "marker (static, dataplane or live)")
-        if tier is not None and tier not in options.tiers:
+        is_probe = item.get_closest_marker("probe_gateway") is not None
+        if claim_id is not None and is_probe != probing:
+            deselected.append(item)
+            continue
+        if tier is not None and tier not in options.tiers and not is_probe:
             deselected.append(item)
             continue
         reason = skip_reason(item)
@@ -254,6 +299,16 @@ def istio_release() -> IstioRelease:
     """Overridden by parametrization (pytest_generate_tests) for every check."""
     raise UsageError("the istio_release fixture was not parametrized",
                      "Report this as a meshconform bug")
+
+
+@pytest.fixture(scope="session")
+def probe_target(pytestconfig: pytest.Config, timeouts: Timeouts) -> GatewayTarget:
+    """The reachable gateway given with --probe-gateway/--probe-host/--probe-ca."""
+    target = pytestconfig.stash.get(PROBE_KEY, None)
+    if target is None:
+        raise UsageError("a gateway probe check ran without --probe-gateway",
+                         "Pass --probe-gateway HOST:PORT --probe-host NAME --probe-ca CA.pem")
+    return dataclasses.replace(target, timeouts=timeouts)
 
 
 @pytest.fixture
