@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
 
 from meshconform import paths
+from meshconform.claims import Outcome
 from meshconform.errors import ProvisioningError, UsageError
 from meshconform.modes import MODES
 from meshconform.product_recipes import (
@@ -18,12 +21,24 @@ from meshconform.product_recipes import (
     load_recipe,
     redact_secrets,
 )
-from meshconform.product_static import analyze, kube_inject, proxy_container, render_mesh
+from meshconform.product_static import product_install
 from meshconform.products import known_products
+from meshconform.static import evaluate
+from meshconform.static.analyze import analyze, resources_of
+from meshconform.static.inject import admit_objects
+from meshconform.static.install import generate
+from meshconform.versions import DEFAULT_KUBERNETES
 
 PRODUCTS = ["deploykf", "kubeflow-istio", "speedscale", "testkube"]
-ISTIOCTL = Path("/tmp/istioctl-build/eed/istioctl")
-needs_istioctl = pytest.mark.skipif(not ISTIOCTL.is_file(), reason="no istioctl 1.31 build")
+
+
+def _check_module(relpath: str) -> ModuleType:
+    """A product check file of suites/, loaded to call its pure helpers."""
+    path = paths.repo_root() / relpath
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_every_product_is_listed_and_loads():
@@ -95,36 +110,58 @@ def test_workload_shapes_are_valid_kubernetes():
                     kubernetes_validate.validate(obj, "1.35.0", strict=True)
 
 
-@needs_istioctl
-def test_istio_resources_pass_real_analyze():
+def test_istio_resources_pass_real_analyze(istioctl, tmp_path):
     for name in PRODUCTS:
         files = load_recipe(name).istio_resources
         if files:
-            ok, output = analyze(ISTIOCTL, files)
-            assert ok, output
+            result = analyze(istioctl, tmp_path, resources_of(files))
+            assert not result.problems, result.output
 
 
-@needs_istioctl
-def test_testkube_without_annotation_gets_a_sidecar(tmp_path):
+def test_broken_istio_resource_fails_real_analyze(istioctl, tmp_path):
+    """Fault: a Sidecar whose egress host has no namespace is an analyzer Error."""
+    broken = tmp_path / "sidecar.yaml"
+    broken.write_text(yaml.safe_dump({
+        "apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+        "metadata": {"name": "default", "namespace": "istio-system"},
+        "spec": {"egress": [{"hosts": ["no-namespace"]}]}}))
+    result = analyze(istioctl, tmp_path, resources_of([broken]))
+    assert result.problems, result.output
+
+
+def test_testkube_without_annotation_gets_a_sidecar(istioctl):
     """Fault: drop the documented annotation and the classic-mode claim flips."""
     recipe = load_recipe("testkube")
     shape = recipe.workloads[0]
-    render = render_mesh(ISTIOCTL, MODES["sidecar"], tmp_path)
-    with_values = kube_inject(ISTIOCTL, render, recipe.render_workload(shape, "sidecar"))
-    without = kube_inject(ISTIOCTL, render, recipe.render_workload(shape, "native-sidecar"))
-    assert proxy_container(with_values[0]) is None
-    assert proxy_container(without[0]) == ("containers", proxy_container(without[0])[1])
+    install = generate(istioctl, MODES["sidecar"])
+    (with_values,) = admit_objects(install, "with", recipe.render_workload(shape, "sidecar"),
+                                   DEFAULT_KUBERNETES)
+    (without,) = admit_objects(install, "without",
+                               recipe.render_workload(shape, "native-sidecar"),
+                               DEFAULT_KUBERNETES)
+    assert evaluate.proxy_layout(with_values) == "none"
+    assert evaluate.job_completes(with_values).outcome is Outcome.HOLDS
+    assert evaluate.proxy_layout(without) == "classic", without.describe()
+    assert evaluate.job_completes(without).outcome is Outcome.BROKEN
 
 
-@needs_istioctl
+def test_deploykf_requirements_met_and_missing(istioctl):
+    """With deployKF's mesh requirements no gap; the mode's mesh without them fails the check."""
+    recipe = load_recipe("deploykf")
+    module = _check_module("suites/products/deploykf/test_mesh_requirements_static.py")
+    objects = recipe.render_workload(recipe.workloads[0], "sidecar")
+    met = product_install(istioctl, MODES["sidecar"], recipe)
+    (pod,) = admit_objects(met, "dashboard", objects, DEFAULT_KUBERNETES)
+    assert module.requirement_gaps(met, pod) == []
+    plain = generate(istioctl, MODES["sidecar"])
+    (pod,) = admit_objects(plain, "dashboard", objects, DEFAULT_KUBERNETES)
+    gaps = module.requirement_gaps(plain, pod)
+    assert "mesh config lacks holdApplicationUntilProxyStarts" in gaps
+    assert "classic istio-proxy is not first with postStart pilot-agent wait" in gaps
+
+
 def test_speedscale_dns_resolution_entry_fails_the_check():
-    import importlib.util  # noqa: PLC0415
-
-    spec = importlib.util.spec_from_file_location(
-        "speedscale_check",
-        paths.repo_root() / "suites/products/speedscale/test_egress_static.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _check_module("suites/products/speedscale/test_egress_static.py")
     entry = {"spec": {"location": "MESH_EXTERNAL", "resolution": "DNS",
                       "ports": [{"number": 443, "protocol": "TLS"}]}}
     assert module.entry_problems(entry) == ["resolution DNS"]

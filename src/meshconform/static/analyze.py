@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,13 @@ def istio_resources() -> IstioResources:
             files.append(rel)
             objects.extend(found)
     return IstioResources(tuple(files), tuple(objects))
+
+
+def resources_of(files: Sequence[Path]) -> IstioResources:
+    """The Istio resource documents of these files (e.g. a product's), placeholders filled."""
+    objects = tuple(d for f in files for d in yaml.safe_load_all(workload_text(f))
+                    if is_applied_istio_resource(d))
+    return IstioResources(tuple(files), objects)
 
 
 #: the suite applies namespaced resources into a per-check namespace; stand-in for it

@@ -10,7 +10,7 @@ The webhook's selectors decide first whether the pod is injected at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,15 @@ def pod_shapes(
 ) -> list[PodShape]:
     """Admit every pod-bearing object of ``text`` into a namespace labelled like the mode's."""
     return admit_many(install, [(workload, text)], kubernetes, namespace_labels)[workload]
+
+
+def admit_objects(
+    install: StaticInstall, workload: str, objects: Sequence[Mapping[str, Any]],
+    kubernetes: str, namespace_labels: dict[str, str] | None = None,
+) -> list[PodShape]:
+    """:func:`pod_shapes` for objects already parsed (e.g. a product's rendered chart)."""
+    text = yaml.safe_dump_all([dict(o) for o in objects], sort_keys=False)
+    return pod_shapes(install, workload, text, kubernetes, namespace_labels)
 
 
 def admit_many(

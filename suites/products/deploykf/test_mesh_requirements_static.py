@@ -1,71 +1,64 @@
-"""deployKF's required mesh configs, applied to the mode's mesh and checked on injected pods."""
+"""deployKF's required mesh configs, applied to the mode's mesh and checked on admitted pods."""
 
 from __future__ import annotations
 
 import pytest
 
-from meshconform.product_static import (
-    analyze,
-    injects_unlabelled_namespaces,
-    kube_inject,
-    proxy_container,
-)
+from meshconform.claims import Outcome
+from meshconform.static import evaluate
 
 pytestmark = [pytest.mark.static]
 
 
-def requirement_gaps(render, injected):
-    """What deployKF requires that this mesh and injected pod do not provide."""
+def requirement_gaps(install, pod):
+    """What deployKF requires that this mesh (StaticInstall) and admitted pod do not provide."""
     gaps = []
-    default = render.mesh_config.get("defaultConfig", {})
+    default = install.mesh.get("defaultConfig", {})
     if default.get("holdApplicationUntilProxyStarts") is not True:
         gaps.append("mesh config lacks holdApplicationUntilProxyStarts")
     metadata = default.get("proxyMetadata", {})
     gaps.extend(f"proxyMetadata {key} is {metadata.get(key)!r}"
                 for key in ("ISTIO_META_DNS_CAPTURE", "ISTIO_META_DNS_AUTO_ALLOCATE")
                 if metadata.get(key) != "true")
-    where = proxy_container(injected)
-    if where is None:
+    layout = evaluate.proxy_layout(pod)
+    proxy = pod.container(evaluate.PROXY) or pod.init(evaluate.PROXY)
+    if proxy is None:
         gaps.append("no istio-proxy injected")
     else:
-        env = {e["name"]: e.get("value") for e in where[1].get("env", [])}
+        env = {e["name"]: e.get("value") for e in proxy.get("env", [])}
         if env.get("ISTIO_META_DNS_CAPTURE") != "true":
             gaps.append("istio-proxy env lacks ISTIO_META_DNS_CAPTURE=true")
-        if where[0] == "containers":
-            spec = injected["spec"]
-            first = spec["containers"][0]
-            hook = first.get("lifecycle", {}).get("postStart", {}).get("exec", {}).get("command")
-            if first["name"] != "istio-proxy" or hook != ["pilot-agent", "wait"]:
+        if layout == "classic":
+            hook = proxy.get("lifecycle", {}).get("postStart", {}).get("exec", {}).get("command")
+            if pod.container_names()[:1] != [evaluate.PROXY] or hook != ["pilot-agent", "wait"]:
                 gaps.append("classic istio-proxy is not first with postStart pilot-agent wait")
-        elif where[1].get("restartPolicy") != "Always" or not where[1].get("startupProbe"):
+        elif layout != "native" or not proxy.get("startupProbe"):
             gaps.append("native istio-proxy lacks restartPolicy Always + startupProbe")
-    hooks = injects_unlabelled_namespaces(render.webhooks)
-    if hooks:
-        gaps.append(f"webhooks inject unlabelled namespaces: {hooks}")
+    by_default = evaluate.injection_not_by_default(install)
+    if by_default.outcome is not Outcome.HOLDS:
+        gaps.append(f"injection by default: {by_default.evidence}".replace("\n", "; "))
     return gaps
 
 
 @pytest.mark.workloads
 @pytest.mark.claim("deploykf-mesh-requirements")
-def test_mesh_meets_requirements(claim, product_recipe, mesh_for, product_istioctl, mode):
+def test_mesh_meets_requirements(claim, product_recipe, product_install, admitted):
     """A mesh with deployKF's required configs MUST hold apps, capture DNS, not inject by default.
 
     Documented: deployKF/website content/guides/dependencies/istio.md "Use an existing istio
     installation"; deployKF values.yaml enableNamespacesByDefault false.
     """
-    render = mesh_for(dict(product_recipe.mesh_requirements))
-    (pod,) = kube_inject(product_istioctl, render,
-                         product_recipe.render_workload(product_recipe.workloads[0], mode.name))
-    gaps = requirement_gaps(render, pod)
+    (pod,) = admitted(product_recipe.workloads[0])
+    claim.note(pod.describe())
+    gaps = requirement_gaps(product_install, pod)
     claim.conclude(not gaps, "; ".join(gaps) or "all requirements met")
 
 
 @pytest.mark.gateway
 @pytest.mark.claim("deploykf-gateway-resources-valid")
-def test_gateway_resources_pass_analyze(claim, product_recipe, product_istioctl):
+def test_gateway_resources_pass_analyze(claim, product_analyze):
     """deployKF's Gateways and https-redirect VirtualService MUST pass istioctl analyze.
 
     Documented: deployKF/deployKF deploykf-istio-gateway templates (v0.1.5).
     """
-    ok, output = analyze(product_istioctl, product_recipe.istio_resources)
-    claim.conclude(ok, output)
+    claim.conclude(not product_analyze.problems, product_analyze.output)

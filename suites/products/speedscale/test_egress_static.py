@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from meshconform.manifests import load_manifests
-from meshconform.product_static import analyze
 
 pytestmark = [pytest.mark.static, pytest.mark.egress]
 
@@ -33,7 +32,7 @@ def entry_problems(entry):
 
 
 @pytest.mark.claim("speedscale-egress-service-entries")
-def test_service_entries_match_docs(claim, product_recipe, product_istioctl):
+def test_service_entries_match_docs(claim, product_recipe, product_analyze):
     """Speedscale's ServiceEntries MUST be MESH_EXTERNAL, TLS/443, resolution NONE, for every host.
 
     Documented: speedscale/docs docs/setup/install/istio.md "External Networking Requirements".
@@ -44,5 +43,5 @@ def test_service_entries_match_docs(claim, product_recipe, product_istioctl):
     problems = [f"{e['metadata']['name']}: {p}" for e in entries for p in entry_problems(e)]
     missing = sorted(DOCUMENTED_HOSTS - hosts)
     claim.note(f"problems: {problems or 'none'}; undeclared documented hosts: {missing or 'none'}")
-    ok, output = analyze(product_istioctl, product_recipe.istio_resources)
-    claim.conclude(not problems and not missing and ok, output)
+    claim.conclude(not problems and not missing and not product_analyze.problems,
+                   product_analyze.output)
