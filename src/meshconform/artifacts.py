@@ -32,14 +32,24 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 class KubeReader(Protocol):
     """The read side of :class:`meshconform.kube.Kube` that artifacts need."""
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> Objects: ...
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> Objects: ...
 
-    def logs(self, namespace: str, pod: str, container: str | None = None,
-             tail: int | None = None, previous: bool = False) -> str: ...
+    def logs(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        tail: int | None = None,
+        previous: bool = False,
+    ) -> str: ...
 
-    def events(self, namespace: str,
-               involved_name: str | None = None) -> Objects: ...
+    def events(self, namespace: str, involved_name: str | None = None) -> Objects: ...
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,16 @@ def containers_of(pod: dict[str, Any]) -> list[tuple[str, bool]]:
     """(container name, restarted) for init and regular containers, in pod order."""
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
-    restarts = {cs.get("name"): cs.get("restartCount", 0) > 0
-                for cs in [*(status.get("initContainerStatuses") or []),
-                           *(status.get("containerStatuses") or [])]}
-    names = [c["name"] for c in [*(spec.get("initContainers") or []),
-                                 *(spec.get("containers") or [])]]
+    restarts = {
+        cs.get("name"): cs.get("restartCount", 0) > 0
+        for cs in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]
+    }
+    names = [
+        c["name"] for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+    ]
     return [(name, restarts.get(name, False)) for name in names]
 
 
@@ -78,9 +93,11 @@ def event_lines(events: Sequence[dict[str, Any]]) -> str:
     for e in events:
         involved = e.get("involvedObject") or {}
         when = e.get("lastTimestamp") or e.get("eventTime") or e.get("firstTimestamp") or ""
-        lines.append(f"{when} {e.get('type', '')} {involved.get('kind', '')}/"
-                     f"{involved.get('name', '')} {e.get('reason', '')} x{e.get('count', 1)}: "
-                     f"{e.get('message', '')}")
+        lines.append(
+            f"{when} {e.get('type', '')} {involved.get('kind', '')}/"
+            f"{involved.get('name', '')} {e.get('reason', '')} x{e.get('count', 1)}: "
+            f"{e.get('message', '')}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -153,24 +170,36 @@ def collect(
     return out
 
 
-def _logs(kube: KubeReader, out: ArtifactWriter, ns: str, pod: str, container: str, *,
-          previous: bool) -> None:
+def _logs(
+    kube: KubeReader, out: ArtifactWriter, ns: str, pod: str, container: str, *, previous: bool
+) -> None:
     suffix = ".previous.log" if previous else ".log"
     try:
         text = kube.logs(ns, pod, container=container, previous=previous)
     except (ApiException, OSError) as error:
-        out.errors.append(f"logs {ns}/{pod}/{container}{' (previous)' if previous else ''}: "
-                          f"{str(error).splitlines()[0]}")
+        out.errors.append(
+            f"logs {ns}/{pod}/{container}{' (previous)' if previous else ''}: "
+            f"{str(error).splitlines()[0]}"
+        )
         return
     out.text(f"{safe_name(ns)}/logs/{safe_name(pod)}.{safe_name(container)}{suffix}", text)
 
 
-def _istioctl(access: IstioctlAccess, out: ArtifactWriter, proxied: Sequence[tuple[str, str]],
-              runner: Runner, timeout: float) -> None:
+def _istioctl(
+    access: IstioctlAccess,
+    out: ArtifactWriter,
+    proxied: Sequence[tuple[str, str]],
+    runner: Runner,
+    timeout: float,
+) -> None:
     jobs = [("proxy-status.txt", access.argv("proxy-status"))]
-    jobs += [(f"{safe_name(ns)}/proxy-config/{safe_name(pod)}.json",
-              access.argv("proxy-config", "all", f"{pod}.{ns}", "-o", "json"))
-             for ns, pod in proxied]
+    jobs += [
+        (
+            f"{safe_name(ns)}/proxy-config/{safe_name(pod)}.json",
+            access.argv("proxy-config", "all", f"{pod}.{ns}", "-o", "json"),
+        )
+        for ns, pod in proxied
+    ]
     for relpath, argv in jobs:
         try:
             done = runner(argv, timeout)
@@ -178,7 +207,8 @@ def _istioctl(access: IstioctlAccess, out: ArtifactWriter, proxied: Sequence[tup
             out.errors.append(f"{' '.join(argv[1:4])}: {error}")
             continue
         if done.returncode != 0:
-            out.errors.append(f"{' '.join(argv[1:4])}: exit {done.returncode}: "
-                              f"{done.stderr.strip()[:300]}")
+            out.errors.append(
+                f"{' '.join(argv[1:4])}: exit {done.returncode}: {done.stderr.strip()[:300]}"
+            )
             continue
         out.text(relpath, done.stdout)

@@ -90,10 +90,12 @@ class TestCA:
         directory.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshconform"),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ])
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "meshconform"),
+                x509.NameAttribute(NameOID.COMMON_NAME, name),
+            ]
+        )
         cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -105,14 +107,21 @@ class TestCA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
             .sign(key, hashes.SHA256())
         )
         slug = _slug([name.replace(" ", "-")])
@@ -146,8 +155,7 @@ class TestCA:
             .not_valid_after(end)
             .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()),
                 critical=False,
@@ -160,14 +168,17 @@ class TestCA:
         # the chain Envoy serves: leaf only, as a kubernetes.io/tls Secret usually holds
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_private(key_path, _key_pem(key))
-        return CertPair(cert_path=cert_path, key_path=key_path, names=tuple(names),
-                        not_after=end)
+        return CertPair(cert_path=cert_path, key_path=key_path, names=tuple(names), not_after=end)
 
     def issue_expired(self, names: Sequence[str], *, stem: str | None = None) -> CertPair:
         """A certificate for ``names`` whose validity ended yesterday."""
         now = dt.datetime.now(dt.UTC)
-        return self.issue(names, not_before=now - 10 * _ONE_DAY, not_after=now - _ONE_DAY,
-                          stem=stem or f"{_slug(names)}-expired")
+        return self.issue(
+            names,
+            not_before=now - 10 * _ONE_DAY,
+            not_after=now - _ONE_DAY,
+            stem=stem or f"{_slug(names)}-expired",
+        )
 
 
 @dataclass(frozen=True)
@@ -182,8 +193,9 @@ class RunCertificates:
     untrusted: CertPair
 
     @classmethod
-    def create(cls, directory: Path, hosts: Sequence[str],
-               other_host: str = "other.example.net") -> RunCertificates:
+    def create(
+        cls, directory: Path, hosts: Sequence[str], other_host: str = "other.example.net"
+    ) -> RunCertificates:
         """The run CA, an unrelated CA, and leaf certificates for ``hosts``:
         valid, expired, for ``other_host``, and valid but signed by the unrelated CA."""
         ca = TestCA.create(directory / "ca")

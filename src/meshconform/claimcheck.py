@@ -55,8 +55,9 @@ class ClaimCheck:
             self.note(evidence)
         if observed is not self.expected:
             if self.expected is Outcome.BROKEN:
-                finding = ("documentation outdated: the documented failure did not happen "
-                           "in this mode")
+                finding = (
+                    "documentation outdated: the documented failure did not happen in this mode"
+                )
             else:
                 finding = "does not conform: the documented behaviour did not happen"
             raise ClaimMismatch(

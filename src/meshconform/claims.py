@@ -85,8 +85,9 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         try:
             outcome = Outcome(value["outcome"])
         except (KeyError, TypeError, ValueError):
-            raise CatalogError(f"claim {cid}: mode {mode}: outcome must be one of "
-                               f"{[o.value for o in Outcome]}") from None
+            raise CatalogError(
+                f"claim {cid}: mode {mode}: outcome must be one of {[o.value for o in Outcome]}"
+            ) from None
         note = value.get("note", "")
         if outcome is Outcome.NOT_APPLICABLE and not note:
             raise CatalogError(f"claim {cid}: mode {mode} is n/a without a note saying why")
@@ -121,8 +122,9 @@ def parse_catalog(document: Mapping[str, Any]) -> dict[str, Claim]:
         for mode, exp in claim.expect.items():
             if exp.outcome is not Outcome.BROKEN:
                 continue
-            fixes = [w for w in claim.workaround
-                     if catalog[w].expect[mode].outcome is Outcome.HOLDS]
+            fixes = [
+                w for w in claim.workaround if catalog[w].expect[mode].outcome is Outcome.HOLDS
+            ]
             if not fixes and not claim.workaround_note:
                 raise CatalogError(
                     f"claim {claim.id}: broken in {mode} but no workaround holds there "
@@ -151,5 +153,6 @@ def get_claim(claim_id: str) -> Claim:
 def workarounds_for(claim: Claim, mode: str) -> Sequence[Claim]:
     """The workaround claims that hold in ``mode`` for a claim that is broken there."""
     catalog = get_catalog()
-    return [catalog[w] for w in claim.workaround
-            if catalog[w].expect[mode].outcome is Outcome.HOLDS]
+    return [
+        catalog[w] for w in claim.workaround if catalog[w].expect[mode].outcome is Outcome.HOLDS
+    ]

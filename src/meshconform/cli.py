@@ -23,10 +23,17 @@ def _claims(args: argparse.Namespace) -> int:
     catalog = get_catalog()
     if args.format == "json":
         data = [
-            {"id": c.id, "area": c.area, "title": c.title, "sources": list(c.sources),
-             "expect": {m: {"outcome": str(e.outcome), "note": e.note}
-                        for m, e in c.expect.items()},
-             "workaround": list(c.workaround), "workaround_note": c.workaround_note}
+            {
+                "id": c.id,
+                "area": c.area,
+                "title": c.title,
+                "sources": list(c.sources),
+                "expect": {
+                    m: {"outcome": str(e.outcome), "note": e.note} for m, e in c.expect.items()
+                },
+                "workaround": list(c.workaround),
+                "workaround_note": c.workaround_note,
+            }
             for c in catalog.values()
         ]
         print(json.dumps(data, indent=2))
@@ -65,8 +72,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     claims.add_argument("--format", choices=("md", "json"), default="md")
     handlers["claims"] = _claims
 
-    plan = sub.add_parser("plan", help="print the matrix and the checks that would run "
-                                       "(touches no cluster)")
+    plan = sub.add_parser(
+        "plan", help="print the matrix and the checks that would run (touches no cluster)"
+    )
     plan.add_argument("--mesh-mode", action="append", metavar="MODE")
     plan.add_argument("--tier", action="append")
     plan.add_argument("--istio-version", action="append")

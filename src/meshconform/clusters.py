@@ -45,10 +45,16 @@ GATEWAY_NODEPORTS = {"http": 30080, "https": 30443, "status": 30021}
 CREATE_ATTEMPTS = 5  # Istio CI: prow/lib.sh retries `kind create cluster` 5 times
 KIND_WAIT = "180s"
 #: kind/docker errors that another attempt cannot fix
-_PERMANENT = ("port is already allocated", "address already in use",
-              "already exist for a cluster with the name", "Cannot connect to the Docker daemon",
-              "unknown field", "error converting YAML", "invalid configuration",
-              "no such file or directory")
+_PERMANENT = (
+    "port is already allocated",
+    "address already in use",
+    "already exist for a cluster with the name",
+    "Cannot connect to the Docker daemon",
+    "unknown field",
+    "error converting YAML",
+    "invalid configuration",
+    "no such file or directory",
+)
 #: kind refused because the cluster's nodes exist: they belong to someone else (another
 #: run created the cluster meanwhile), so they must not be deleted
 _NOT_OURS = "already exist for a cluster with the name"
@@ -56,8 +62,7 @@ _NOT_OURS = "already exist for a cluster with the name"
 
 def run_command(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
     """The default runner: no shell, output captured, never raises on a non-zero exit."""
-    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _tail(text: str, lines: int = 5) -> str:
@@ -88,12 +93,16 @@ def gateway_from_kind_config(config: dict[str, Any]) -> GatewayEndpoint:
     for node in config.get("nodes") or []:
         for mapping in node.get("extraPortMappings") or []:
             by_node_port[int(mapping["containerPort"])] = (
-                str(mapping.get("listenAddress", "127.0.0.1")), int(mapping["hostPort"]))
+                str(mapping.get("listenAddress", "127.0.0.1")),
+                int(mapping["hostPort"]),
+            )
     missing = [p for p in GATEWAY_NODEPORTS.values() if p not in by_node_port]
     if missing:
-        raise UsageError(f"kind config {config.get('name')} maps no host port to NodePort "
-                         f"{', '.join(map(str, missing))}",
-                         "Add extraPortMappings for 30080/30443/30021 to the control-plane node")
+        raise UsageError(
+            f"kind config {config.get('name')} maps no host port to NodePort "
+            f"{', '.join(map(str, missing))}",
+            "Add extraPortMappings for 30080/30443/30021 to the control-plane node",
+        )
     host = by_node_port[GATEWAY_NODEPORTS["http"]][0]
     return GatewayEndpoint(
         host="127.0.0.1" if host in ("0.0.0.0", "") else host,  # noqa: S104 (we read it)
@@ -127,8 +136,21 @@ class Kind:
         self._run = runner
 
     def create_argv(self, name: str, config: Path, image: str, kubeconfig: Path) -> list[str]:
-        return [str(self.binary), "create", "cluster", "--name", name, "--config", str(config),
-                "--image", image, "--kubeconfig", str(kubeconfig), "--wait", KIND_WAIT]
+        return [
+            str(self.binary),
+            "create",
+            "cluster",
+            "--name",
+            name,
+            "--config",
+            str(config),
+            "--image",
+            image,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--wait",
+            KIND_WAIT,
+        ]
 
     def delete_argv(self, name: str, kubeconfig: Path | None = None) -> list[str]:
         argv = [str(self.binary), "delete", "cluster", "--name", name]
@@ -144,8 +166,9 @@ class Kind:
     def kubeconfig(self, name: str, timeout: float = 30) -> str:
         done = self._run([str(self.binary), "get", "kubeconfig", "--name", name], timeout)
         if done.returncode != 0:
-            raise ProvisioningError(f"`kind get kubeconfig --name {name}` failed: "
-                                    f"{_tail(done.stderr)}")
+            raise ProvisioningError(
+                f"`kind get kubeconfig --name {name}` failed: {_tail(done.stderr)}"
+            )
         return done.stdout
 
     def nodes(self, name: str, timeout: float = 30) -> list[str]:
@@ -157,11 +180,20 @@ class Kind:
     def delete(self, name: str, timeout: float = 120, kubeconfig: Path | None = None) -> None:
         done = self._run(self.delete_argv(name, kubeconfig), timeout)
         if done.returncode != 0:
-            raise ProvisioningError(f"`kind delete cluster --name {name}` failed: "
-                                    f"{_tail(done.stderr)}")
+            raise ProvisioningError(
+                f"`kind delete cluster --name {name}` failed: {_tail(done.stderr)}"
+            )
 
-    def create(self, name: str, config: Path, image: str, kubeconfig: Path, *, timeout: float,
-               attempts: int = CREATE_ATTEMPTS) -> int:
+    def create(
+        self,
+        name: str,
+        config: Path,
+        image: str,
+        kubeconfig: Path,
+        *,
+        timeout: float,
+        attempts: int = CREATE_ATTEMPTS,
+    ) -> int:
         """Create the cluster, retrying transient failures; returns the attempts used."""
         errors: list[str] = []
         for attempt in range(1, attempts + 1):
@@ -191,8 +223,10 @@ class Kind:
         """
         if "@sha256:" in image:
             return [[self.docker, "exec", node, "crictl", "pull", image] for node in nodes]
-        return [[self.docker, "pull", image],
-                [str(self.binary), "load", "docker-image", image, "--name", name]]
+        return [
+            [self.docker, "pull", image],
+            [str(self.binary), "load", "docker-image", image, "--name", name],
+        ]
 
     def preload(self, name: str, images: Sequence[str], timeout: float) -> None:
         nodes = self.nodes(name)
@@ -202,8 +236,10 @@ class Kind:
                     continue
                 done = self._run(argv, timeout)
                 if done.returncode != 0:
-                    raise ProvisioningError(f"preloading {image} into {name} failed "
-                                            f"({' '.join(argv[:4])}): {_tail(done.stderr)}")
+                    raise ProvisioningError(
+                        f"preloading {image} into {name} failed "
+                        f"({' '.join(argv[:4])}): {_tail(done.stderr)}"
+                    )
 
     def _image_present(self, image: str) -> bool:
         return self._run([self.docker, "image", "inspect", image], 30).returncode == 0
@@ -218,19 +254,25 @@ def check_docker(docker: str = "docker", timeout: float = 1.5) -> None:
 
     client = shutil.which(docker)
     if client is None:
-        raise UsageError("the docker client is not installed (no `docker` on PATH); "
-                         "the live tier creates kind clusters in Docker",
-                         "Install Docker (https://docs.docker.com/engine/install/), or pass "
-                         "--kubeconfig to use an existing cluster")
+        raise UsageError(
+            "the docker client is not installed (no `docker` on PATH); "
+            "the live tier creates kind clusters in Docker",
+            "Install Docker (https://docs.docker.com/engine/install/), or pass "
+            "--kubeconfig to use an existing cluster",
+        )
     try:
         done = run_command([client, "info", "--format", "{{.ServerVersion}}"], timeout)
     except subprocess.TimeoutExpired:
-        raise UsageError(f"the Docker daemon did not answer `docker info` within {timeout}s",
-                         "Start Docker or check DOCKER_HOST; or pass --kubeconfig") from None
+        raise UsageError(
+            f"the Docker daemon did not answer `docker info` within {timeout}s",
+            "Start Docker or check DOCKER_HOST; or pass --kubeconfig",
+        ) from None
     if done.returncode != 0 or not done.stdout.strip():
-        raise UsageError(f"no Docker daemon is reachable: {_tail(done.stderr, 1) or 'no answer'}",
-                         "Start Docker (systemctl start docker, or Docker Desktop) or set "
-                         "DOCKER_HOST; or pass --kubeconfig to use an existing cluster")
+        raise UsageError(
+            f"no Docker daemon is reachable: {_tail(done.stderr, 1) or 'no answer'}",
+            "Start Docker (systemctl start docker, or Docker Desktop) or set "
+            "DOCKER_HOST; or pass --kubeconfig to use an existing cluster",
+        )
 
 
 def check_api_server(kubeconfig: Path, context: str | None, timeout: float = 2.0) -> str:
@@ -245,7 +287,8 @@ def check_api_server(kubeconfig: Path, context: str | None, timeout: float = 2.0
         raise UsageError(
             f"the API server of {kubeconfig}{' (context ' + context + ')' if context else ''} "
             f"did not answer /version (limit {timeout:.0f}s): {str(error).splitlines()[0]}",
-            "Check the cluster is running and the kubeconfig points at it") from None
+            "Check the cluster is running and the kubeconfig points at it",
+        ) from None
     finally:
         kube.close()
 
@@ -346,9 +389,14 @@ class ClusterPool:
 
     def _existing(self, mode: Mode) -> Cluster:
         assert self.kubeconfig is not None
-        return Cluster(name=self.context or self.kubeconfig.name, mode=mode,
-                       kubeconfig=self.kubeconfig, context=self.context, created_by_us=False,
-                       kube=Kube(self.kubeconfig, self.context))
+        return Cluster(
+            name=self.context or self.kubeconfig.name,
+            mode=mode,
+            kubeconfig=self.kubeconfig,
+            context=self.context,
+            created_by_us=False,
+            kube=Kube(self.kubeconfig, self.context),
+        )
 
     def _kind_cluster(self, mode: Mode) -> Cluster:
         assert self.kind is not None
@@ -366,9 +414,15 @@ class ClusterPool:
             created = True
             if self.images:
                 self.kind.preload(name, self.images, self.timeouts.cluster_create)
-        cluster = Cluster(name=name, mode=mode, kubeconfig=kubeconfig, context=f"kind-{name}",
-                          created_by_us=created, kube=Kube(kubeconfig, f"kind-{name}"),
-                          gateway=gateway_from_kind_config(load_kind_config(mode)))
+        cluster = Cluster(
+            name=name,
+            mode=mode,
+            kubeconfig=kubeconfig,
+            context=f"kind-{name}",
+            created_by_us=created,
+            kube=Kube(kubeconfig, f"kind-{name}"),
+            gateway=gateway_from_kind_config(load_kind_config(mode)),
+        )
         cluster.phases["cluster"] = time.monotonic() - started
         return cluster
 
@@ -377,8 +431,13 @@ class ClusterPool:
         kubeconfig.unlink(missing_ok=True)
         try:
             with sigterm_as_interrupt():
-                self.kind.create(mode.cluster_name, mode.kind_config, self.node_image, kubeconfig,
-                                 timeout=self.timeouts.cluster_create)
+                self.kind.create(
+                    mode.cluster_name,
+                    mode.kind_config,
+                    self.node_image,
+                    kubeconfig,
+                    timeout=self.timeouts.cluster_create,
+                )
         except BaseException as error:
             # interrupted or failed for good: leave no half-made cluster behind, but never
             # one that kind refused to create because it already exists (not ours)

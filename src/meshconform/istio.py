@@ -67,8 +67,13 @@ WEBHOOK_PROBE: dict[str, Any] = {
     "metadata": {"name": "meshconform-webhook-probe", "namespace": ISTIO_NAMESPACE},
     "spec": {"mtls": {"mode": "PERMISSIVE"}},
 }
-_WEBHOOK_NOT_READY = ("failed calling webhook", "connection refused", "no endpoints available",
-                      "context deadline exceeded", "service unavailable")
+_WEBHOOK_NOT_READY = (
+    "failed calling webhook",
+    "connection refused",
+    "no endpoints available",
+    "context deadline exceeded",
+    "service unavailable",
+)
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,28 @@ class InstallResult:
 INSTALL_MARGIN = 120.0
 
 
-def install_argv(istioctl: Path, mode: Mode, release: IstioRelease, kubeconfig: Path,
-                 context: str | None, *, readiness_timeout: float | None = None) -> list[str]:
-    argv = [str(istioctl), "install", "-y", "-f", str(mode.istio_overlay),
-            "--set", f"hub={ISTIO_HUB}", "--set", f"tag={release.release}",
-            "--kubeconfig", str(kubeconfig)]
+def install_argv(
+    istioctl: Path,
+    mode: Mode,
+    release: IstioRelease,
+    kubeconfig: Path,
+    context: str | None,
+    *,
+    readiness_timeout: float | None = None,
+) -> list[str]:
+    argv = [
+        str(istioctl),
+        "install",
+        "-y",
+        "-f",
+        str(mode.istio_overlay),
+        "--set",
+        f"hub={ISTIO_HUB}",
+        "--set",
+        f"tag={release.release}",
+        "--kubeconfig",
+        str(kubeconfig),
+    ]
     if context:
         argv += ["--context", context]
     if readiness_timeout is not None:
@@ -109,7 +131,8 @@ def installed_version(istiod: dict[str, Any] | None) -> str | None:
     if istiod is None:
         return None
     containers = (((istiod.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
-        "containers") or []
+        "containers"
+    ) or []
     for container in containers:
         if container.get("name") == "discovery":
             return image_tag(container.get("image", ""))
@@ -135,24 +158,30 @@ def gateway_nodeport_problem(service: dict[str, Any] | None) -> str | None:
     ports = {p.get("nodePort") for p in (service.get("spec") or {}).get("ports") or []}
     missing = sorted(p for p in GATEWAY_NODEPORTS.values() if p not in ports)
     if missing:
-        return (f"Service {ISTIO_NAMESPACE}/{GATEWAY} has nodePorts {sorted(map(str, ports))}, "
-                f"kind maps {missing} to the host (fixtures/istio/<mode>.yaml must pin them)")
+        return (
+            f"Service {ISTIO_NAMESPACE}/{GATEWAY} has nodePorts {sorted(map(str, ports))}, "
+            f"kind maps {missing} to the host (fixtures/istio/<mode>.yaml must pin them)"
+        )
     if (service.get("spec") or {}).get("externalTrafficPolicy") == "Local":
-        return ("the gateway Service has externalTrafficPolicy Local: the NodePort on the "
-                "control-plane node only answers if a gateway pod runs there; keep Cluster")
+        return (
+            "the gateway Service has externalTrafficPolicy Local: the NodePort on the "
+            "control-plane node only answers if a gateway pod runs there; keep Cluster"
+        )
     return None
 
 
-def gateway_from_service(service: dict[str, Any],
-                         nodes: Sequence[dict[str, Any]]) -> GatewayEndpoint:
+def gateway_from_service(
+    service: dict[str, Any], nodes: Sequence[dict[str, Any]]
+) -> GatewayEndpoint:
     """Where an existing cluster's gateway answers: its LoadBalancer, else a node + nodePorts."""
     ports = (service.get("spec") or {}).get("ports") or []
     by_port = {p.get("port"): p for p in ports}
     wanted = {"http": 80, "https": 443, "status": 15021}
     missing = [str(n) for n in wanted.values() if n not in by_port]
     if missing:
-        raise ProvisioningError(f"Service {ISTIO_NAMESPACE}/{GATEWAY} has no port "
-                                f"{', '.join(missing)}")
+        raise ProvisioningError(
+            f"Service {ISTIO_NAMESPACE}/{GATEWAY} has no port {', '.join(missing)}"
+        )
     ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     if ingress:
         host = ingress[0].get("ip") or ingress[0].get("hostname")
@@ -166,18 +195,25 @@ def gateway_from_service(service: dict[str, Any],
                     if not all(node_ports):
                         raise ProvisioningError(
                             f"Service {ISTIO_NAMESPACE}/{GATEWAY} has no LoadBalancer "
-                            "address and no nodePorts")
+                            "address and no nodePorts"
+                        )
                     http, https, status = (int(p) for p in node_ports)
                     return GatewayEndpoint(address["address"], http, https, status)
-    raise ProvisioningError(f"no address to reach {GATEWAY}: no LoadBalancer ingress and no "
-                            "node address")
+    raise ProvisioningError(
+        f"no address to reach {GATEWAY}: no LoadBalancer ingress and no node address"
+    )
 
 
 class IstioInstaller:
     """Installs and waits for Istio on one cluster; ``runner`` is injectable for tests."""
 
-    def __init__(self, istioctl: Path, release: IstioRelease, timeouts: Timeouts,
-                 runner: Runner = run_command) -> None:
+    def __init__(
+        self,
+        istioctl: Path,
+        release: IstioRelease,
+        timeouts: Timeouts,
+        runner: Runner = run_command,
+    ) -> None:
         self.istioctl = istioctl
         self.release = release
         self.timeouts = timeouts
@@ -193,7 +229,8 @@ class IstioInstaller:
                 f"cluster {cluster.name} already runs Istio {current}, this run installs "
                 f"{self.release.release}",
                 f"Pass --istio-version {current}, or delete the cluster "
-                f"(kind delete cluster --name {cluster.name}) and run again")
+                f"(kind delete cluster --name {cluster.name}) and run again",
+            )
         reused = current == self.release.release
         if not reused:
             self._install(cluster)
@@ -205,33 +242,54 @@ class IstioInstaller:
     def _install(self, cluster: Cluster) -> None:
         # istioctl waits for readiness itself (default 5m, the same as istio_install): let
         # it report which component is not ready instead of killing it at that moment
-        argv = install_argv(self.istioctl, cluster.mode, self.release, cluster.kubeconfig,
-                            cluster.context, readiness_timeout=self.timeouts.istio_install)
+        argv = install_argv(
+            self.istioctl,
+            cluster.mode,
+            self.release,
+            cluster.kubeconfig,
+            cluster.context,
+            readiness_timeout=self.timeouts.istio_install,
+        )
         limit = self.timeouts.istio_install + INSTALL_MARGIN
         try:
             done = self._run(argv, limit)
         except subprocess.TimeoutExpired:
             raise ProvisioningError(
                 f"istioctl install ({cluster.mode.name}, Istio {self.release.release}) gave no "
-                f"result within {limit:.0f}s\n"
-                + diagnose(cluster.kube)) from None
+                f"result within {limit:.0f}s\n" + diagnose(cluster.kube)
+            ) from None
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
             raise ProvisioningError(
                 f"istioctl install ({cluster.mode.name}, Istio {self.release.release}) failed "
-                f"(exit {done.returncode}):\n{tail}\n" + diagnose(cluster.kube))
+                f"(exit {done.returncode}):\n{tail}\n" + diagnose(cluster.kube)
+            )
 
     def wait_ready(self, kube: Kube, mode: Mode, check_nodeports: bool = True) -> None:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("Istio CRDs", lambda: self._crds(kube)),
-            ("istiod", lambda: self._workload(kube, "Deployment", ISTIOD,
-                                              kubewait.deployment_ready,
-                                              self.timeouts.deployment_ready)),
+            (
+                "istiod",
+                lambda: self._workload(
+                    kube,
+                    "Deployment",
+                    ISTIOD,
+                    kubewait.deployment_ready,
+                    self.timeouts.deployment_ready,
+                ),
+            ),
             ("istiod validation webhook", lambda: self._webhook(kube)),
             *((ds, self._daemonset_step(kube, ds)) for ds in mode.daemonsets),
-            (GATEWAY, lambda: self._workload(kube, "Deployment", GATEWAY,
-                                             kubewait.deployment_ready,
-                                             self.timeouts.deployment_ready)),
+            (
+                GATEWAY,
+                lambda: self._workload(
+                    kube,
+                    "Deployment",
+                    GATEWAY,
+                    kubewait.deployment_ready,
+                    self.timeouts.deployment_ready,
+                ),
+            ),
         ]
         for component, step in steps:
             try:
@@ -239,28 +297,43 @@ class IstioInstaller:
             except (WaitFailed, WaitTimeout) as error:
                 raise ProvisioningError(
                     f"Istio {self.release.release} ({mode.name}): {component} not ready: "
-                    f"{error}\n" + diagnose(kube)) from None
+                    f"{error}\n" + diagnose(kube)
+                ) from None
         if check_nodeports:
             problem = gateway_nodeport_problem(kube.get("v1", "Service", GATEWAY, ISTIO_NAMESPACE))
             if problem is not None:
                 raise ProvisioningError(f"Istio ({mode.name}): {problem}")
 
     def _daemonset_step(self, kube: Kube, name: str) -> Callable[[], None]:
-        return lambda: self._workload(kube, "DaemonSet", name, kubewait.daemonset_ready,
-                                      self.timeouts.daemonset_ready)
+        return lambda: self._workload(
+            kube, "DaemonSet", name, kubewait.daemonset_ready, self.timeouts.daemonset_ready
+        )
 
     def _crds(self, kube: Kube) -> None:
-        present = {c["metadata"]["name"] for c in
-                   kube.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-                   if c["metadata"]["name"].endswith(".istio.io")}
+        present = {
+            c["metadata"]["name"]
+            for c in kube.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+            if c["metadata"]["name"].endswith(".istio.io")
+        }
         for name in sorted(present | set(CORE_CRDS)):
-            kube.watch_until(f"CRD {name} established", "apiextensions.k8s.io/v1",
-                             "CustomResourceDefinition", name, None, kubewait.crd_established,
-                             self.timeouts.crd_established)
+            kube.watch_until(
+                f"CRD {name} established",
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                name,
+                None,
+                kubewait.crd_established,
+                self.timeouts.crd_established,
+            )
 
-    def _workload(self, kube: Kube, kind: str, name: str,
-                  ready: Callable[[dict[str, Any] | None], Decision[Any]],
-                  timeout: float) -> None:
+    def _workload(
+        self,
+        kube: Kube,
+        kind: str,
+        name: str,
+        ready: Callable[[dict[str, Any] | None], Decision[Any]],
+        timeout: float,
+    ) -> None:
         def condition(obj: dict[str, Any] | None) -> Decision[Any]:
             decision = ready(obj)
             if obj is None or not isinstance(decision, Pending):
@@ -268,25 +341,35 @@ class IstioInstaller:
             pods = kube.list("v1", "Pod", ISTIO_NAMESPACE, label_selector=kubewait.selector_of(obj))
             return kubewait.with_pods(decision, pods)
 
-        kube.watch_until(f"{kind} {ISTIO_NAMESPACE}/{name} ready", "apps/v1", kind, name,
-                         ISTIO_NAMESPACE, condition, timeout)
+        kube.watch_until(
+            f"{kind} {ISTIO_NAMESPACE}/{name} ready",
+            "apps/v1",
+            kind,
+            name,
+            ISTIO_NAMESPACE,
+            condition,
+            timeout,
+        )
 
     def _webhook(self, kube: Kube) -> None:
-        resource = kube.dynamic.resources.get(api_version=WEBHOOK_PROBE["apiVersion"],
-                                              kind=WEBHOOK_PROBE["kind"])
+        resource = kube.dynamic.resources.get(
+            api_version=WEBHOOK_PROBE["apiVersion"], kind=WEBHOOK_PROBE["kind"]
+        )
 
         def probe() -> Decision[bool]:
             try:
-                kube.dynamic.create(resource, body=WEBHOOK_PROBE, namespace=ISTIO_NAMESPACE,
-                                    dry_run="All")
+                kube.dynamic.create(
+                    resource, body=WEBHOOK_PROBE, namespace=ISTIO_NAMESPACE, dry_run="All"
+                )
             except ApiException as error:
                 body = error.body.decode() if isinstance(error.body, bytes) else error.body
                 return webhook_decision(f"{error.status} {error.reason}: {body or ''}")
             return webhook_decision(None)
 
         # No watch can tell when a webhook starts answering: poll the dry run.
-        wait_until("istiod validation webhook answers", probe, self.timeouts.webhook_ready,
-                   interval=1.0)
+        wait_until(
+            "istiod validation webhook answers", probe, self.timeouts.webhook_ready, interval=1.0
+        )
 
 
 def diagnose(kube: Kube, namespace: str = ISTIO_NAMESPACE, events: int = 15) -> str:
@@ -295,7 +378,8 @@ def diagnose(kube: Kube, namespace: str = ISTIO_NAMESPACE, events: int = 15) -> 
     try:
         pods = kube.list("v1", "Pod", namespace)
         lines += [f"  pod {kubewait.describe_pod(p)}" for p in pods] or [
-            f"  no pods in {namespace}"]
+            f"  no pods in {namespace}"
+        ]
         warnings = [e for e in kube.events(namespace) if e.get("type") == "Warning"]
         lines += [f"  event {_event_line(e)}" for e in warnings[-events:]]
     except (ApiException, OSError) as error:
@@ -305,12 +389,17 @@ def diagnose(kube: Kube, namespace: str = ISTIO_NAMESPACE, events: int = 15) -> 
 
 def _event_line(event: dict[str, Any]) -> str:
     involved = event.get("involvedObject") or {}
-    return (f"{involved.get('kind', '')}/{involved.get('name', '')}: {event.get('reason', '')}: "
-            f"{event.get('message', '')}".strip())
+    return (
+        f"{involved.get('kind', '')}/{involved.get('name', '')}: {event.get('reason', '')}: "
+        f"{event.get('message', '')}".strip()
+    )
 
 
-def ensure_istio(cluster: Cluster, release: IstioRelease, istioctl: Path, timeouts: Timeouts,
-                 runner: Runner = run_command) -> InstallResult:
+def ensure_istio(
+    cluster: Cluster,
+    release: IstioRelease,
+    istioctl: Path,
+    timeouts: Timeouts,
+    runner: Runner = run_command,
+) -> InstallResult:
     return IstioInstaller(istioctl, release, timeouts, runner).ensure(cluster)
-
-

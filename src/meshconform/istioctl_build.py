@@ -75,7 +75,11 @@ def go_install_istioctl(release: IstioRelease, *, timeout: float = 1800) -> Path
         try:
             proc = subprocess.run(
                 [go, "install", f"{MODULE}@{release.go_ref}"],
-                env=env, capture_output=True, text=True, timeout=timeout, check=False,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise ToolMissingError(
@@ -103,8 +107,10 @@ def go_install_istioctl(release: IstioRelease, *, timeout: float = 1800) -> Path
         shutil.rmtree(staging, ignore_errors=True)
     built = cached_istioctl(release)
     if built is None:
-        raise ToolMissingError(f"go install produced no istioctl in {target}",
-                               "Check GOBIN handling of the installed Go")
+        raise ToolMissingError(
+            f"go install produced no istioctl in {target}",
+            "Check GOBIN handling of the installed Go",
+        )
     return built
 
 

@@ -91,12 +91,14 @@ class Kube:
         try:
             # persist_config=False: never write refreshed tokens into the user's file
             self._api = config.new_client_from_config(
-                config_file=str(self.kubeconfig), context=context, persist_config=False)
+                config_file=str(self.kubeconfig), context=context, persist_config=False
+            )
         except config.ConfigException as error:
-            raise UsageError(f"cannot use kubeconfig {self.kubeconfig}"
-                             f"{' context ' + context if context else ''}: {error}",
-                             "Pass a kubeconfig (and --context) that names a reachable cluster"
-                             ) from None
+            raise UsageError(
+                f"cannot use kubeconfig {self.kubeconfig}"
+                f"{' context ' + context if context else ''}: {error}",
+                "Pass a kubeconfig (and --context) that names a reachable cluster",
+            ) from None
         self._configuration = self._api.configuration
         self._dyn: Any = None
 
@@ -111,7 +113,8 @@ class Kube:
             folder = tempfile.mkdtemp(prefix="meshconform-discovery-")
             weakref.finalize(self, shutil.rmtree, folder, True)
             self._dyn = dynamic.DynamicClient(
-                self._api, cache_file=str(Path(folder) / "discovery.json"))
+                self._api, cache_file=str(Path(folder) / "discovery.json")
+            )
         return self._dyn
 
     def _resource(self, api_version: str, kind: str) -> Any:
@@ -148,58 +151,87 @@ class Kube:
                 raise UsageError(
                     f"{body['kind']} {meta.get('name')} names namespace {meta['namespace']!r} "
                     f"but is applied to {namespace!r}",
-                    "Drop metadata.namespace from the manifest; the fixture sets it")
+                    "Drop metadata.namespace from the manifest; the fixture sets it",
+                )
             if not ns:
-                raise UsageError(f"{body['kind']} {meta.get('name')} needs a namespace",
-                                 "Pass namespace= to apply()")
+                raise UsageError(
+                    f"{body['kind']} {meta.get('name')} needs a namespace",
+                    "Pass namespace= to apply()",
+                )
             meta["namespace"] = ns
         applied = self.dynamic.server_side_apply(
-            resource, body=body, namespace=ns, field_manager=FIELD_MANAGER, force_conflicts=True)
+            resource, body=body, namespace=ns, field_manager=FIELD_MANAGER, force_conflicts=True
+        )
         return _to_dict(applied)
 
-    def apply_all(self, objs: Iterable[dict[str, Any]],
-                  namespace: str | None = None) -> Objects:
+    def apply_all(self, objs: Iterable[dict[str, Any]], namespace: str | None = None) -> Objects:
         return [self.apply(obj, namespace) for obj in objs]
 
-    def get(self, api_version: str, kind: str, name: str,
-            namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         try:
-            return _to_dict(self.dynamic.get(self._resource(api_version, kind),
-                                             name=name, namespace=namespace))
+            return _to_dict(
+                self.dynamic.get(self._resource(api_version, kind), name=name, namespace=namespace)
+            )
         except NotFoundError:
             return None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> Objects:
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> Objects:
         listing = self._list(api_version, kind, namespace, label_selector=label_selector)
         items: Objects = listing.get("items") or []
         return items
 
-    def _list(self, api_version: str, kind: str, namespace: str | None,
-              label_selector: str | None = None,
-              field_selector: str | None = None) -> dict[str, Any]:
-        return _to_dict(self.dynamic.get(self._resource(api_version, kind), namespace=namespace,
-                                         label_selector=label_selector,
-                                         field_selector=field_selector))
+    def _list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> dict[str, Any]:
+        return _to_dict(
+            self.dynamic.get(
+                self._resource(api_version, kind),
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+            )
+        )
 
-    def delete(self, api_version: str, kind: str, name: str,
-               namespace: str | None = None) -> None:
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
         """Delete (background propagation); an object that is already gone is fine."""
         try:
-            self.dynamic.delete(self._resource(api_version, kind), name=name,
-                                namespace=namespace, propagation_policy="Background")
+            self.dynamic.delete(
+                self._resource(api_version, kind),
+                name=name,
+                namespace=namespace,
+                propagation_policy="Background",
+            )
         except NotFoundError:
             return
 
     def create_namespace(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
-        return self.apply({"apiVersion": "v1", "kind": "Namespace",
-                           "metadata": {"name": name, "labels": dict(labels)}})
+        return self.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": dict(labels)},
+            }
+        )
 
     def delete_namespace(self, name: str, wait: bool = False, timeout: float = 120) -> None:
         self.delete("v1", "Namespace", name)
         if wait:
-            self.watch_until(f"namespace {name} deleted", "v1", "Namespace", name, None,
-                             kubewait.gone, timeout)
+            self.watch_until(
+                f"namespace {name} deleted", "v1", "Namespace", name, None, kubewait.gone, timeout
+            )
 
     def watch_until(  # noqa: PLR0917  (the signature is the checks' contract)
         self,
@@ -234,8 +266,9 @@ class Kube:
             return False, None
 
         while True:
-            listing = _to_dict(self.dynamic.get(resource, namespace=namespace,
-                                                field_selector=selector))
+            listing = _to_dict(
+                self.dynamic.get(resource, namespace=namespace, field_selector=selector)
+            )
             items = listing.get("items") or []
             done, value = judge(items[0] if items else None)
             if done:
@@ -246,8 +279,12 @@ class Kube:
                 raise WaitTimeout(f"{what}: not reached within {timeout:.0f}s; last seen: {last}")
             try:
                 for event in self.dynamic.watch(
-                        resource, namespace=namespace, name=name, resource_version=version,
-                        timeout=max(1, int(min(remaining, RESYNC_SECONDS)))):
+                    resource,
+                    namespace=namespace,
+                    name=name,
+                    resource_version=version,
+                    timeout=max(1, int(min(remaining, RESYNC_SECONDS))),
+                ):
                     if event["type"] in ("BOOKMARK", "ERROR"):
                         continue
                     obj = None if event["type"] == "DELETED" else event["raw_object"]
@@ -259,16 +296,30 @@ class Kube:
                     raise
                 # resourceVersion too old: re-list and watch again
 
-    def exec(self, namespace: str, pod: str, command: builtins.list[str],
-             container: str | None = None,
-             timeout: float = 30) -> ExecResult:
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: builtins.list[str],
+        container: str | None = None,
+        timeout: float = 30,
+    ) -> ExecResult:
         """Run ``command`` in a container; the exit code comes from the API's status channel."""
         api: Any = client.ApiClient(configuration=self._configuration)
         try:
             extra = {"container": container} if container else {}
-            ws = stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace,
-                        command=command, stderr=True, stdin=False, stdout=True, tty=False,
-                        _preload_content=False, **extra)
+            ws = stream(
+                client.CoreV1Api(api).connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=command,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+                **extra,
+            )
             try:
                 ws.run_forever(timeout=timeout)
                 if ws.is_open():
@@ -276,7 +327,8 @@ class Kube:
                     raise WaitTimeout(
                         f"exec {command!r} in {namespace}/{pod}"
                         f"{'/' + container if container else ''} did not finish within "
-                        f"{timeout:.0f}s; output so far: {partial[-500:]!r}")
+                        f"{timeout:.0f}s; output so far: {partial[-500:]!r}"
+                    )
                 stdout = ws.read_channel(_STDOUT)
                 stderr = ws.read_channel(_STDERR)
                 rc, message = parse_exec_status(ws.read_channel(_ERROR))
@@ -288,28 +340,40 @@ class Kube:
             stderr = f"{stderr}{message}\n"
         return ExecResult(rc=rc, stdout=stdout, stderr=stderr)
 
-    def logs(self, namespace: str, pod: str, container: str | None = None,
-             tail: int | None = None, previous: bool = False) -> str:
+    def logs(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        tail: int | None = None,
+        previous: bool = False,
+    ) -> str:
         extra: dict[str, Any] = {}
         if container:
             extra["container"] = container
         if tail is not None:
             extra["tail_lines"] = tail
         response: Any = client.CoreV1Api(self._api).read_namespaced_pod_log(
-            pod, namespace, previous=previous, _preload_content=False, **extra)
+            pod, namespace, previous=previous, _preload_content=False, **extra
+        )
         data: bytes = response.data
         return data.decode("utf-8", "replace")
 
     def events(self, namespace: str, involved_name: str | None = None) -> Objects:
         """core/v1 Events of the namespace (or of one object), oldest first."""
         selector = f"involvedObject.name={involved_name}" if involved_name else None
-        items: Objects = self._list("v1", "Event", namespace,
-                                                 field_selector=selector).get("items") or []
+        items: Objects = (
+            self._list("v1", "Event", namespace, field_selector=selector).get("items") or []
+        )
         return sorted(items, key=event_time)
 
 
 def event_time(event: Mapping[str, Any]) -> str:
     """The most recent timestamp an Event carries (RFC 3339 strings sort correctly)."""
-    return str(event.get("lastTimestamp") or event.get("eventTime")
-               or event.get("firstTimestamp")
-               or (event.get("metadata") or {}).get("creationTimestamp") or "")
+    return str(
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or event.get("firstTimestamp")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )

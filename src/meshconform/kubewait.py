@@ -18,15 +18,17 @@ Obj = Mapping[str, Any]
 T = TypeVar("T")
 
 #: container waiting reasons after which the pod will not become ready by itself
-FATAL_WAITING_REASONS = frozenset({
-    "CrashLoopBackOff",
-    "ImagePullBackOff",
-    "ErrImagePull",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-    "RunContainerError",
-})
+FATAL_WAITING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 
 
 def _conditions(obj: Obj) -> dict[str, Obj]:
@@ -49,9 +51,11 @@ def _generation_observed(obj: Obj) -> bool:
 def container_statuses(pod: Obj) -> list[Obj]:
     """Init, regular and ephemeral container statuses, in that order."""
     status = pod.get("status") or {}
-    return [*(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-            *(status.get("ephemeralContainerStatuses") or [])]
+    return [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+        *(status.get("ephemeralContainerStatuses") or []),
+    ]
 
 
 def pod_failure(pod: Obj) -> str | None:
@@ -66,8 +70,9 @@ def pod_failure(pod: Obj) -> str | None:
         if reason in FATAL_WAITING_REASONS:
             message = waiting.get("message", "")
             last = (cs.get("lastState") or {}).get("terminated") or {}
-            detail = (f" (last exit {last.get('exitCode')}: {last.get('reason', '')})"
-                      if last else "")
+            detail = (
+                f" (last exit {last.get('exitCode')}: {last.get('reason', '')})" if last else ""
+            )
             text = f"{_name(pod)} container {cs.get('name')}: {reason}: {message}"
             return text.rstrip(": ") + detail
     return None
@@ -81,8 +86,10 @@ def describe_pod(pod: Obj) -> str:
         state = cs.get("state") or {}
         kind, detail = next(iter(state.items())) if state else ("unknown", {})
         reason = (detail or {}).get("reason", "")
-        parts.append(f"{cs.get('name')}={kind}{':' + reason if reason else ''}"
-                     f"{'' if cs.get('ready') else '(not ready)'}")
+        parts.append(
+            f"{cs.get('name')}={kind}{':' + reason if reason else ''}"
+            f"{'' if cs.get('ready') else '(not ready)'}"
+        )
     unscheduled = _conditions(pod).get("PodScheduled")
     if unscheduled and unscheduled.get("status") == "False":
         parts.append(f"unscheduled: {unscheduled.get('message', unscheduled.get('reason', ''))}")
@@ -107,20 +114,26 @@ def deployment_ready(obj: Obj | None) -> Decision[Obj]:
     want = spec.get("replicas", 1)
     conds = _conditions(obj)
     progressing = conds.get("Progressing") or {}
-    if (progressing.get("status") == "False"
-            and progressing.get("reason") == "ProgressDeadlineExceeded"):
+    if (
+        progressing.get("status") == "False"
+        and progressing.get("reason") == "ProgressDeadlineExceeded"
+    ):
         return Failed(f"{_name(obj)}: {progressing.get('message', 'progress deadline exceeded')}")
     failure = conds.get("ReplicaFailure") or {}
     if failure.get("status") == "True":
         return Failed(f"{_name(obj)}: {failure.get('reason', '')}: {failure.get('message', '')}")
-    state = (f"{_name(obj)}: {status.get('readyReplicas', 0)}/{want} ready, "
-             f"{status.get('updatedReplicas', 0)} updated, "
-             f"{status.get('availableReplicas', 0)} available")
-    if (_generation_observed(obj)
-            and status.get("updatedReplicas", 0) >= want
-            and status.get("availableReplicas", 0) >= want
-            and status.get("replicas", 0) == status.get("updatedReplicas", 0)
-            and (conds.get("Available") or {}).get("status") == "True"):
+    state = (
+        f"{_name(obj)}: {status.get('readyReplicas', 0)}/{want} ready, "
+        f"{status.get('updatedReplicas', 0)} updated, "
+        f"{status.get('availableReplicas', 0)} available"
+    )
+    if (
+        _generation_observed(obj)
+        and status.get("updatedReplicas", 0) >= want
+        and status.get("availableReplicas", 0) >= want
+        and status.get("replicas", 0) == status.get("updatedReplicas", 0)
+        and (conds.get("Available") or {}).get("status") == "True"
+    ):
         return Done(obj, state)
     return Pending(state)
 
@@ -136,8 +149,12 @@ def daemonset_ready(obj: Obj | None) -> Decision[Obj]:
     state = f"{_name(obj)}: {ready}/{desired} ready, {updated} updated"
     if desired == 0:
         return Pending(state + " (no node selected yet)")
-    if _generation_observed(obj) and ready >= desired and updated >= desired \
-            and status.get("numberUnavailable", 0) == 0:
+    if (
+        _generation_observed(obj)
+        and ready >= desired
+        and updated >= desired
+        and status.get("numberUnavailable", 0) == 0
+    ):
         return Done(obj, state)
     return Pending(state)
 

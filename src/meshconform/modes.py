@@ -121,6 +121,7 @@ def parse_modes(values: Iterable[str]) -> list[Mode]:
             else:
                 names.append(get_mode(part).name)
     if not names:
-        raise UsageError("no mesh mode given", "Pass --mesh-mode with one of "
-                         f"{', '.join(MODES)}, or 'all'")
+        raise UsageError(
+            "no mesh mode given", f"Pass --mesh-mode with one of {', '.join(MODES)}, or 'all'"
+        )
     return [MODES[n] for n in MODES if n in set(names)]

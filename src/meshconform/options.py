@@ -63,8 +63,9 @@ def parse_tiers(values: Sequence[str]) -> tuple[str, ...]:
             elif part in TIERS:
                 names.append(part)
             elif part:
-                raise UsageError(f"unknown tier {part!r}",
-                                 f"Use one of: {', '.join(TIERS)}, or 'all'")
+                raise UsageError(
+                    f"unknown tier {part!r}", f"Use one of: {', '.join(TIERS)}, or 'all'"
+                )
     return tuple(t for t in TIERS if t in names) or DEFAULT_TIERS
 
 
@@ -133,11 +134,14 @@ def parse_options(
     if context and not kubeconfig_path:
         raise UsageError("--context needs --kubeconfig", "Pass the kubeconfig the context is in")
     if keep_cluster and kubeconfig_path:
-        raise UsageError("--keep-cluster applies to kind clusters only",
-                         "An existing cluster (--kubeconfig) is never deleted; drop the flag")
+        raise UsageError(
+            "--keep-cluster applies to kind clusters only",
+            "An existing cluster (--kubeconfig) is never deleted; drop the flag",
+        )
     if timeout_scale <= 0:
-        raise UsageError(f"--timeout-scale must be positive, got {timeout_scale}",
-                         "Use e.g. 2 on a slow machine")
+        raise UsageError(
+            f"--timeout-scale must be positive, got {timeout_scale}", "Use e.g. 2 on a slow machine"
+        )
     report = Path(report_dir or "meshconform-report")
     tools: dict[str, Path | None] = {}
     for name, value in (binaries or {}).items():
@@ -145,8 +149,10 @@ def parse_options(
             raise UsageError(f"unknown tool {name!r}", f"Use one of {', '.join(TOOLS)}")
         tools[name] = Path(value).expanduser() if value else None
         if value and not Path(value).expanduser().is_file():
-            raise UsageError(f"--{name} {value} is not a file",
-                             f"Pass the path of the {name} binary, or leave it out to resolve it")
+            raise UsageError(
+                f"--{name} {value} is not a file",
+                f"Pass the path of the {name} binary, or leave it out to resolve it",
+            )
     return RunOptions(
         modes=modes,
         istio=istio,

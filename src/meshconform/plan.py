@@ -47,14 +47,16 @@ class _Collector:
             skip = item.get_closest_marker("skip")
             callspec = getattr(item, "callspec", None)
             release = callspec.params.get("istio_release") if callspec else None
-            self.checks.append(PlannedCheck(
-                nodeid=item.nodeid,
-                claim=claim_id,
-                tier=tier,
-                mode=mode.name,
-                istio_version=getattr(release, "minor", None),
-                skip=str(skip.kwargs.get("reason", "")) if skip else None,
-            ))
+            self.checks.append(
+                PlannedCheck(
+                    nodeid=item.nodeid,
+                    claim=claim_id,
+                    tier=tier,
+                    mode=mode.name,
+                    istio_version=getattr(release, "minor", None),
+                    skip=str(skip.kwargs.get("reason", "")) if skip else None,
+                )
+            )
 
 
 def collect_plan(args: Sequence[str]) -> list[PlannedCheck]:
@@ -63,14 +65,19 @@ def collect_plan(args: Sequence[str]) -> list[PlannedCheck]:
     suites = str(paths.repo_root() / "suites")
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = pytest.main([suites, "--collect-only", "-q", "-p", "no:cacheprovider",
-                            *args], plugins=[collector])
+        code = pytest.main(
+            [suites, "--collect-only", "-q", "-p", "no:cacheprovider", *args], plugins=[collector]
+        )
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         text = (err.getvalue() + out.getvalue()).strip().splitlines()
-        message = next((line for line in text if "meshconform:" in line),
-                       text[-1] if text else f"pytest exited {code}")
-        raise UsageError(f"collecting the checks failed: {message.removeprefix('ERROR: ')}",
-                         "Fix the options above and run again")
+        message = next(
+            (line for line in text if "meshconform:" in line),
+            text[-1] if text else f"pytest exited {code}",
+        )
+        raise UsageError(
+            f"collecting the checks failed: {message.removeprefix('ERROR: ')}",
+            "Fix the options above and run again",
+        )
     return collector.checks
 
 

@@ -84,8 +84,9 @@ class ProductRecipe:
         found = dig(self.values_for(mode), shape.pod_annotations_from)
         return {str(k): str(v) for k, v in (found or {}).items()}
 
-    def render_workload(self, shape: WorkloadShape, mode: str,
-                        **variables: str) -> list[dict[str, Any]]:
+    def render_workload(
+        self, shape: WorkloadShape, mode: str, **variables: str
+    ) -> list[dict[str, Any]]:
         """The workload's objects as the chart renders them with the mode's values."""
         objs = load_manifests(shape.path, **variables)
         annotations = self.pod_annotations(shape, mode)
@@ -141,8 +142,10 @@ def template_meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bad(name: str, what: str) -> UsageError:
-    return UsageError(f"product {name}: product.yaml {what}",
-                      f"Fix fixtures/products/{name}/product.yaml (see docs/products.md)")
+    return UsageError(
+        f"product {name}: product.yaml {what}",
+        f"Fix fixtures/products/{name}/product.yaml (see docs/products.md)",
+    )
 
 
 def _mapping(raw: Any, name: str, key: str) -> dict[str, Any]:
@@ -197,8 +200,9 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
     for item in inst.get("credentials") or []:
         if not isinstance(item, dict):
             raise _bad(name, "install.credentials entries must be mappings")
-        creds.append(Credential(_str(item, "env", name), _str(item, "value", name),
-                                _str(item, "how", name)))
+        creds.append(
+            Credential(_str(item, "env", name), _str(item, "value", name), _str(item, "how", name))
+        )
     ready = _str(inst, "ready", name, required=False) or "none"
     if ready not in READY_KINDS:
         raise _bad(name, f"install.ready {ready!r} is not one of {', '.join(READY_KINDS)}")
@@ -213,8 +217,9 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
         version=_str(inst, "version", name, required=False),
         release=_str(inst, "release", name, required=False),
         values=_mapping(inst.get("values"), name, "install.values"),
-        mode_values={m: _mapping(v, name, f"install.mode_values.{m}")
-                     for m, v in mode_values.items()},
+        mode_values={
+            m: _mapping(v, name, f"install.mode_values.{m}") for m, v in mode_values.items()
+        },
         credentials=tuple(creds),
         ready=ready,
         unsupported=unsupported,
@@ -223,10 +228,15 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
     for item in raw.get("workloads") or []:
         if not isinstance(item, dict):
             raise _bad(name, "workloads entries must be mappings with a file")
-        shapes.append(WorkloadShape(_file(directory, item.get("file"), name, "workloads"),
-                                    _str(item, "pod_annotations_from", name, required=False)))
-    resources = tuple(_file(directory, rel, name, "istio_resources")
-                      for rel in raw.get("istio_resources") or [])
+        shapes.append(
+            WorkloadShape(
+                _file(directory, item.get("file"), name, "workloads"),
+                _str(item, "pod_annotations_from", name, required=False),
+            )
+        )
+    resources = tuple(
+        _file(directory, rel, name, "istio_resources") for rel in raw.get("istio_resources") or []
+    )
     if method == "manifests" and not resources:
         raise _bad(name, "install.method manifests needs istio_resources to apply")
     claims = raw.get("claims")
@@ -257,8 +267,10 @@ def load_recipe(name: str, root: Path | None = None) -> ProductRecipe:
     directory = (root or paths.fixtures_dir() / "products") / name
     path = directory / "product.yaml"
     if not path.is_file():
-        raise UsageError(f"unknown product {name!r}: {path} does not exist",
-                         "Use one of the folders of fixtures/products/ that has a product.yaml")
+        raise UsageError(
+            f"unknown product {name!r}: {path} does not exist",
+            "Use one of the folders of fixtures/products/ that has a product.yaml",
+        )
     try:
         raw = yaml.safe_load(path.read_text("utf-8"))
     except yaml.YAMLError as error:
@@ -270,8 +282,11 @@ def load_recipe(name: str, root: Path | None = None) -> ProductRecipe:
     for claim_id in recipe.claims:
         claim = catalog.get(claim_id)
         if claim is None or claim.product != recipe.name:
-            raise _bad(name, f"lists claim {claim_id!r}, which is not a claim with "
-                             f"product: {recipe.name} in claims.yaml")
+            raise _bad(
+                name,
+                f"lists claim {claim_id!r}, which is not a claim with "
+                f"product: {recipe.name} in claims.yaml",
+            )
     return recipe
 
 
@@ -286,8 +301,13 @@ class KubeApi(Protocol):
 
     def apply(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]: ...
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]: ...
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -301,18 +321,35 @@ class InstallResult:
 def helm_argv(recipe: ProductRecipe, helm: Path, kube: KubeApi, timeout: float) -> list[str]:
     """The helm command line; every value comes on stdin (``-f -``), nothing secret in argv."""
     inst = recipe.install
-    argv = [str(helm), "upgrade", "--install", inst.release, inst.chart,
-            "--repo", inst.repo, "--version", inst.version,
-            "--namespace", inst.namespace, "--create-namespace",
-            "--kubeconfig", str(kube.kubeconfig), "--wait", "--timeout", f"{int(timeout)}s",
-            "-f", "-"]
+    argv = [
+        str(helm),
+        "upgrade",
+        "--install",
+        inst.release,
+        inst.chart,
+        "--repo",
+        inst.repo,
+        "--version",
+        inst.version,
+        "--namespace",
+        inst.namespace,
+        "--create-namespace",
+        "--kubeconfig",
+        str(kube.kubeconfig),
+        "--wait",
+        "--timeout",
+        f"{int(timeout)}s",
+        "-f",
+        "-",
+    ]
     if kube.context:
         argv += ["--kube-context", kube.context]
     return argv
 
 
-def helm_values_document(recipe: ProductRecipe, mode: str,
-                         environ: Mapping[str, str] | None = None) -> str:
+def helm_values_document(
+    recipe: ProductRecipe, mode: str, environ: Mapping[str, str] | None = None
+) -> str:
     """The values YAML fed to helm on stdin: the mode's values plus credentials from env."""
     env = os.environ if environ is None else environ
     values = recipe.values_for(mode)
@@ -321,8 +358,15 @@ def helm_values_document(recipe: ProductRecipe, mode: str,
     return yaml.safe_dump(values, sort_keys=True)
 
 
-def install_product(recipe: ProductRecipe, mode: str, kube: KubeApi, helm: Path | None,
-                    timeout: float, *, enroll_labels: Mapping[str, str]) -> InstallResult:
+def install_product(
+    recipe: ProductRecipe,
+    mode: str,
+    kube: KubeApi,
+    helm: Path | None,
+    timeout: float,
+    *,
+    enroll_labels: Mapping[str, str],
+) -> InstallResult:
     """Install ``recipe`` into the cluster for ``mode``; return how long it took.
 
     helm's own ``--wait`` watches the release's Deployments/Jobs become ready (helm waits on
@@ -332,8 +376,13 @@ def install_product(recipe: ProductRecipe, mode: str, kube: KubeApi, helm: Path 
     recipe.require_installable()
     started = time.monotonic()
     inst = recipe.install
-    kube.apply({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": inst.namespace, "labels": dict(enroll_labels)}})
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": inst.namespace, "labels": dict(enroll_labels)},
+        }
+    )
     # The product's documented Istio resources go in first: under REGISTRY_ONLY a chart's
     # pre-install hook (Speedscale's API key check) needs its ServiceEntries to get out.
     for path in recipe.istio_resources:
@@ -344,34 +393,48 @@ def install_product(recipe: ProductRecipe, mode: str, kube: KubeApi, helm: Path 
         detail = f"applied {len(recipe.istio_resources)} Istio resource files"
     else:
         if helm is None:
-            raise UsageError(f"product {recipe.name} installs with helm, but no helm was given",
-                             "Pass --helm /path/to/helm or put helm on PATH")
+            raise UsageError(
+                f"product {recipe.name} installs with helm, but no helm was given",
+                "Pass --helm /path/to/helm or put helm on PATH",
+            )
         argv = helm_argv(recipe, helm, kube, timeout)
         try:
-            done = subprocess.run(argv, input=helm_values_document(recipe, mode),
-                                  capture_output=True, text=True, timeout=timeout + 60,
-                                  check=False)
+            done = subprocess.run(
+                argv,
+                input=helm_values_document(recipe, mode),
+                capture_output=True,
+                text=True,
+                timeout=timeout + 60,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            raise ProvisioningError(f"product {recipe.name}: helm did not return within "
-                                    f"{timeout + 60:.0f}s") from None
+            raise ProvisioningError(
+                f"product {recipe.name}: helm did not return within {timeout + 60:.0f}s"
+            ) from None
         if done.returncode != 0:
             raise ProvisioningError(
                 f"product {recipe.name}: helm install of {inst.chart} {inst.version} failed "
-                f"(exit {done.returncode}): {redact_secrets(done.stderr, recipe)[-2000:]}")
+                f"(exit {done.returncode}): {redact_secrets(done.stderr, recipe)[-2000:]}"
+            )
         detail = f"helm {inst.chart} {inst.version}: {redact_secrets(done.stdout, recipe)[:200]}"
     if inst.ready == "deployments":
-        unready = [d["metadata"]["name"] for d in kube.list("apps/v1", "Deployment",
-                                                             inst.namespace)
-                   if (d.get("status") or {}).get("readyReplicas", 0)
-                   < (d.get("spec") or {}).get("replicas", 1)]
+        unready = [
+            d["metadata"]["name"]
+            for d in kube.list("apps/v1", "Deployment", inst.namespace)
+            if (d.get("status") or {}).get("readyReplicas", 0)
+            < (d.get("spec") or {}).get("replicas", 1)
+        ]
         if unready:
-            raise ProvisioningError(f"product {recipe.name}: Deployments not ready after "
-                                    f"helm --wait: {', '.join(unready)}")
+            raise ProvisioningError(
+                f"product {recipe.name}: Deployments not ready after "
+                f"helm --wait: {', '.join(unready)}"
+            )
     return InstallResult(recipe.name, mode, round(time.monotonic() - started, 3), detail)
 
 
-def redact_secrets(text: str, recipe: ProductRecipe,
-                   environ: Mapping[str, str] | None = None) -> str:
+def redact_secrets(
+    text: str, recipe: ProductRecipe, environ: Mapping[str, str] | None = None
+) -> str:
     """``redact`` plus the literal values of the recipe's credentials, wherever they appear."""
     env = os.environ if environ is None else environ
     for cred in recipe.install.credentials:

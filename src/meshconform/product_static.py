@@ -28,8 +28,14 @@ def requirements_overlay(recipe: ProductRecipe) -> Path | None:
     """The recipe's ``mesh_requirements`` as an IstioOperator file (in the cache), or None."""
     if not recipe.mesh_requirements:
         return None
-    text = yaml.safe_dump({"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator",
-                           "spec": dict(recipe.mesh_requirements)}, sort_keys=False)
+    text = yaml.safe_dump(
+        {
+            "apiVersion": "install.istio.io/v1alpha1",
+            "kind": "IstioOperator",
+            "spec": dict(recipe.mesh_requirements),
+        },
+        sort_keys=False,
+    )
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = paths.cache_dir() / "static" / "product-overlays" / f"{recipe.name}-{digest}.yaml"
     if not path.is_file():

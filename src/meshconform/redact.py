@@ -13,17 +13,26 @@ REDACTED = "<redacted>"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM private keys of any kind (RSA, EC, PKCS#8, encrypted)
-    (re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S),
-     f"-----BEGIN PRIVATE KEY----- {REDACTED} -----END PRIVATE KEY-----"),
+    (
+        re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S),
+        f"-----BEGIN PRIVATE KEY----- {REDACTED} -----END PRIVATE KEY-----",
+    ),
     # kubeconfig credentials and base64 key/cert material
     # (YAML `key: value`, `key=value`, and JSON `"key": "value"`)
-    (re.compile(r"(\b(?:client-key-data|client-certificate-data|token|password|private[-_]?key|"
-                r"tls\.key|key|api[-_]?key|apiKey|secret)[\"']?\s*[:=]\s*)([\"']?)"
-                r"[^\s\"',}]{8,}\2", re.I),
-     rf"\1\2{REDACTED}\2"),
+    (
+        re.compile(
+            r"(\b(?:client-key-data|client-certificate-data|token|password|private[-_]?key|"
+            r"tls\.key|key|api[-_]?key|apiKey|secret)[\"']?\s*[:=]\s*)([\"']?)"
+            r"[^\s\"',}]{8,}\2",
+            re.I,
+        ),
+        rf"\1\2{REDACTED}\2",
+    ),
     # HTTP authorization headers
-    (re.compile(r"(authorization\s*[:=]\s*)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+", re.I),
-     rf"\1\2 {REDACTED}"),
+    (
+        re.compile(r"(authorization\s*[:=]\s*)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+", re.I),
+        rf"\1\2 {REDACTED}",
+    ),
 )
 
 

@@ -162,8 +162,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             lines.append(f"### `{r['id']}` in {r['mode']} ({r['tier']}): {r['verdict']}")
             lines.append("")
             lines.append(f"{r['title']}  ")
-            lines.append(f"Expected {r['expected']}, observed {r['observed'] or 'nothing'}. "
-                         f"{r['finding']}".rstrip())
+            lines.append(
+                f"Expected {r['expected']}, observed {r['observed'] or 'nothing'}. "
+                f"{r['finding']}".rstrip()
+            )
             if r.get("artifacts"):
                 lines.append(f"Artifacts: `{r['artifacts']}`")
             lines += ["", "```", r["evidence"].strip() or "(no evidence recorded)", "```", ""]
@@ -173,9 +175,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(
-    results: Sequence[ClaimResult], info: RunInfo, report_dir: Path
-) -> dict[str, Any]:
+def write_report(results: Sequence[ClaimResult], info: RunInfo, report_dir: Path) -> dict[str, Any]:
     """Write report.json and report.md into ``report_dir``; return the report."""
     report = build_report(results, info)
     validate_report(report)

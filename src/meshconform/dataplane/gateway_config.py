@@ -64,14 +64,22 @@ def _backend(spec: GatewaySpec) -> str:
 
 
 def _https_listener(spec: GatewaySpec) -> Config:
-    vhosts = [{"name": f"{spec.host}:443", "domains": [spec.host],
-               "routes": [xds.route_to(_backend(spec))]}]
+    vhosts = [
+        {
+            "name": f"{spec.host}:443",
+            "domains": [spec.host],
+            "routes": [xds.route_to(_backend(spec))],
+        }
+    ]
     if spec.faults.catch_all_route:
         vhosts.append({"name": "*:443", "domains": ["*"], "routes": [xds.route_to(_backend(spec))]})
     chain: Config = {
         "transport_socket": xds.downstream_tls(spec.cert),
-        "filters": [xds.http_connection_manager(
-            "outbound_0.0.0.0_8443", vhosts, route_name="https.443.https.gateway.istio-system")],
+        "filters": [
+            xds.http_connection_manager(
+                "outbound_0.0.0.0_8443", vhosts, route_name="https.443.https.gateway.istio-system"
+            )
+        ],
     }
     if not spec.faults.sni_not_enforced:
         chain["filter_chain_match"] = {"server_names": [spec.host]}
@@ -81,22 +89,37 @@ def _https_listener(spec: GatewaySpec) -> Config:
 def _http_listener(spec: GatewaySpec) -> Config:
     vhost: Config = {"name": f"{spec.host}:80", "domains": [spec.host]}
     if spec.faults.redirect_scheme is not None:
-        vhost["routes"] = [{"match": {"prefix": "/"},
-                            "redirect": {"scheme_redirect": spec.faults.redirect_scheme}}]
+        vhost["routes"] = [
+            {"match": {"prefix": "/"}, "redirect": {"scheme_redirect": spec.faults.redirect_scheme}}
+        ]
     elif spec.faults.no_redirect:
         vhost["routes"] = [xds.route_to(_backend(spec))]
     else:
         vhost["require_tls"] = "ALL"
         vhost["routes"] = []
-    return xds.listener(HTTP, [{"filters": [xds.http_connection_manager(
-        "outbound_0.0.0.0_8080", [vhost], route_name="http.80")]}])
+    return xds.listener(
+        HTTP,
+        [
+            {
+                "filters": [
+                    xds.http_connection_manager(
+                        "outbound_0.0.0.0_8080", [vhost], route_name="http.80"
+                    )
+                ]
+            }
+        ],
+    )
 
 
 def _health_listener() -> Config:
-    vhost = {"name": "backend", "domains": ["*"], "routes": [
-        {"match": {"prefix": "/healthz/ready"}, "direct_response": {"status": 200}}]}
-    return xds.listener(HEALTH, [{"filters": [xds.http_connection_manager(
-        "agent", [vhost], route_name="agent")]}])
+    vhost = {
+        "name": "backend",
+        "domains": ["*"],
+        "routes": [{"match": {"prefix": "/healthz/ready"}, "direct_response": {"status": 200}}],
+    }
+    return xds.listener(
+        HEALTH, [{"filters": [xds.http_connection_manager("agent", [vhost], route_name="agent")]}]
+    )
 
 
 def gateway_config(spec: GatewaySpec) -> Config:

@@ -46,23 +46,40 @@ def _workdir(workdir: Path | None, prefix: str) -> Path:
 
 
 @contextlib.contextmanager
-def gateway_scenario(certs: RunCertificates, *, cert: CertPair | None = None,
-                     faults: gw.GatewayFaults | None = None, host: str = GATEWAY_HOST,
-                     timeouts: Timeouts | None = None,
-                     workdir: Path | None = None) -> Iterator[GatewayRun]:
+def gateway_scenario(
+    certs: RunCertificates,
+    *,
+    cert: CertPair | None = None,
+    faults: gw.GatewayFaults | None = None,
+    host: str = GATEWAY_HOST,
+    timeouts: Timeouts | None = None,
+    workdir: Path | None = None,
+) -> Iterator[GatewayRun]:
     """An ingress gateway for ``host`` serving ``cert`` (default: the run's server cert)."""
     timeouts = timeouts or Timeouts()
     with Upstream("backend") as backend:
-        spec = gw.GatewaySpec(host=host, cert=cert or certs.server, backend_port=backend.port,
-                              faults=faults or gw.GatewayFaults())
-        with running_envoy(gw.gateway_config(spec), name="gateway",
-                           workdir=_workdir(workdir, "gateway"), timeouts=timeouts) as envoy:
+        spec = gw.GatewaySpec(
+            host=host,
+            cert=cert or certs.server,
+            backend_port=backend.port,
+            faults=faults or gw.GatewayFaults(),
+        )
+        with running_envoy(
+            gw.gateway_config(spec),
+            name="gateway",
+            workdir=_workdir(workdir, "gateway"),
+            timeouts=timeouts,
+        ) as envoy:
             target = GatewayTarget(
-                address="127.0.0.1", host=host, ca=certs.ca.cert_path,
-                https_port=envoy.port(gw.HTTPS), http_port=envoy.port(gw.HTTP),
+                address="127.0.0.1",
+                host=host,
+                ca=certs.ca.cert_path,
+                https_port=envoy.port(gw.HTTPS),
+                http_port=envoy.port(gw.HTTP),
                 # no health listener: a port nothing listens on (the admin port is Envoy's)
                 health_port=envoy.ports.get(gw.HEALTH, _closed_port()),
-                timeouts=timeouts)
+                timeouts=timeouts,
+            )
             yield GatewayRun(envoy, target)
 
 
@@ -76,10 +93,14 @@ def _closed_port() -> int:
 
 
 @contextlib.contextmanager
-def sidecar_scenario(certs: RunCertificates, *,
-                     policy: sc.OutboundPolicy = sc.OutboundPolicy.REGISTRY_ONLY,
-                     service_entries: bool = True, timeouts: Timeouts | None = None,
-                     workdir: Path | None = None) -> Iterator[SidecarRun]:
+def sidecar_scenario(
+    certs: RunCertificates,
+    *,
+    policy: sc.OutboundPolicy = sc.OutboundPolicy.REGISTRY_ONLY,
+    service_entries: bool = True,
+    timeouts: Timeouts | None = None,
+    workdir: Path | None = None,
+) -> Iterator[SidecarRun]:
     """A sidecar's outbound path with an external HTTP and TLS server, and 'the internet'."""
     timeouts = timeouts or Timeouts()
     with contextlib.ExitStack() as stack:
@@ -88,14 +109,32 @@ def sidecar_scenario(certs: RunCertificates, *,
         world_http = stack.enter_context(Upstream("internet-http"))
         world_tls = stack.enter_context(Upstream("internet-tls", cert=certs.server))
         spec = sc.SidecarSpec(
-            http_host=EGRESS_HTTP_HOST, http_port=external_http.port,
-            tls_host=EGRESS_TLS_HOST, tls_port=external_tls.port,
-            world_http_port=world_http.port, world_tls_port=world_tls.port,
-            policy=policy, service_entries=service_entries)
-        envoy = stack.enter_context(running_envoy(
-            sc.sidecar_config(spec), name="sidecar", workdir=_workdir(workdir, "sidecar"),
-            timeouts=timeouts))
-        yield SidecarRun(envoy, EgressTarget(
-            address="127.0.0.1", http_port=envoy.port(sc.HTTP), tls_port=envoy.port(sc.TLS),
-            http_host=EGRESS_HTTP_HOST, tls_host=EGRESS_TLS_HOST, ca=certs.ca.cert_path,
-            timeouts=timeouts))
+            http_host=EGRESS_HTTP_HOST,
+            http_port=external_http.port,
+            tls_host=EGRESS_TLS_HOST,
+            tls_port=external_tls.port,
+            world_http_port=world_http.port,
+            world_tls_port=world_tls.port,
+            policy=policy,
+            service_entries=service_entries,
+        )
+        envoy = stack.enter_context(
+            running_envoy(
+                sc.sidecar_config(spec),
+                name="sidecar",
+                workdir=_workdir(workdir, "sidecar"),
+                timeouts=timeouts,
+            )
+        )
+        yield SidecarRun(
+            envoy,
+            EgressTarget(
+                address="127.0.0.1",
+                http_port=envoy.port(sc.HTTP),
+                tls_port=envoy.port(sc.TLS),
+                http_host=EGRESS_HTTP_HOST,
+                tls_host=EGRESS_TLS_HOST,
+                ca=certs.ca.cert_path,
+                timeouts=timeouts,
+            ),
+        )

@@ -61,23 +61,43 @@ class SidecarSpec:
 def _http_listener(spec: SidecarSpec) -> Config:
     vhosts: list[Config] = []
     if spec.service_entries:
-        vhosts.append({"name": f"{spec.http_host}:80", "domains": [spec.http_host],
-                       "routes": [xds.route_to(f"outbound|80||{spec.http_host}")]})
+        vhosts.append(
+            {
+                "name": f"{spec.http_host}:80",
+                "domains": [spec.http_host],
+                "routes": [xds.route_to(f"outbound|80||{spec.http_host}")],
+            }
+        )
     if spec.policy is OutboundPolicy.REGISTRY_ONLY:
         catch_all = {"name": "block_all", "routes": [xds.direct_response(502)]}
     else:
         catch_all = {"name": "allow_any", "routes": [xds.route_to(PASSTHROUGH)]}
     vhosts.append({**catch_all, "domains": ["*"]})
-    return xds.listener(HTTP, [{"filters": [
-        xds.http_connection_manager("outbound_0.0.0.0_80", vhosts, route_name="80")]}])
+    return xds.listener(
+        HTTP,
+        [
+            {
+                "filters": [
+                    xds.http_connection_manager("outbound_0.0.0.0_80", vhosts, route_name="80")
+                ]
+            }
+        ],
+    )
 
 
 def _tls_listener(spec: SidecarSpec) -> Config:
     chains: list[Config] = []
     if spec.service_entries:
-        chains.append({"filter_chain_match": {"server_names": [spec.tls_host]},
-                       "filters": [xds.tcp_proxy(f"outbound|443||{spec.tls_host}",
-                                                 f"outbound|443||{spec.tls_host}")]})
+        chains.append(
+            {
+                "filter_chain_match": {"server_names": [spec.tls_host]},
+                "filters": [
+                    xds.tcp_proxy(
+                        f"outbound|443||{spec.tls_host}", f"outbound|443||{spec.tls_host}"
+                    )
+                ],
+            }
+        )
     fallthrough = BLACKHOLE if spec.policy is OutboundPolicy.REGISTRY_ONLY else PASSTHROUGH_TLS
     chains.append({"filters": [xds.tcp_proxy(fallthrough, fallthrough)]})
     return xds.listener(TLS, chains, listener_filters=[xds.tls_inspector()])
@@ -91,6 +111,8 @@ def sidecar_config(spec: SidecarSpec) -> Config:
         xds.static_cluster(PASSTHROUGH_TLS, spec.world_tls_port),
     ]
     if spec.service_entries:
-        clusters += [xds.static_cluster(f"outbound|80||{spec.http_host}", spec.http_port),
-                     xds.static_cluster(f"outbound|443||{spec.tls_host}", spec.tls_port)]
+        clusters += [
+            xds.static_cluster(f"outbound|80||{spec.http_host}", spec.http_port),
+            xds.static_cluster(f"outbound|443||{spec.tls_host}", spec.tls_port),
+        ]
     return xds.bootstrap([_http_listener(spec), _tls_listener(spec)], clusters)

@@ -51,9 +51,12 @@ class Upstream:
             context.load_cert_chain(cert.cert_path, cert.key_path)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name=f"upstream-{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"upstream-{name}",
+            daemon=True,
+        )
         self._thread.start()
 
     @property
@@ -68,6 +71,10 @@ class Upstream:
     def __enter__(self) -> Upstream:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

@@ -35,15 +35,19 @@ def static_cluster(name: str, port: int | None, *, tls_sni: str | None = None) -
     if tls_sni is not None:
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
-            "typed_config": {"@type": f"{_T}.transport_sockets.tls.v3.UpstreamTlsContext",
-                             "sni": tls_sni},
+            "typed_config": {
+                "@type": f"{_T}.transport_sockets.tls.v3.UpstreamTlsContext",
+                "sni": tls_sni,
+            },
         }
     return cluster
 
 
 def tls_inspector() -> Config:
-    return {"name": "envoy.filters.listener.tls_inspector",
-            "typed_config": {"@type": f"{_T}.filters.listener.tls_inspector.v3.TlsInspector"}}
+    return {
+        "name": "envoy.filters.listener.tls_inspector",
+        "typed_config": {"@type": f"{_T}.filters.listener.tls_inspector.v3.TlsInspector"},
+    }
 
 
 def downstream_tls(cert: CertPair) -> Config:
@@ -53,17 +57,20 @@ def downstream_tls(cert: CertPair) -> Config:
             "@type": f"{_T}.transport_sockets.tls.v3.DownstreamTlsContext",
             "common_tls_context": {
                 "alpn_protocols": ["h2", "http/1.1"],
-                "tls_certificates": [{
-                    "certificate_chain": {"filename": str(cert.cert_path)},
-                    "private_key": {"filename": str(cert.key_path)},
-                }],
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(cert.cert_path)},
+                        "private_key": {"filename": str(cert.key_path)},
+                    }
+                ],
             },
         },
     }
 
 
-def http_connection_manager(stat_prefix: str, virtual_hosts: Sequence[Config], *,
-                            route_name: str) -> Config:
+def http_connection_manager(
+    stat_prefix: str, virtual_hosts: Sequence[Config], *, route_name: str
+) -> Config:
     return {
         "name": "envoy.filters.network.http_connection_manager",
         "typed_config": {
@@ -76,18 +83,25 @@ def http_connection_manager(stat_prefix: str, virtual_hosts: Sequence[Config], *
                 "validate_clusters": False,
                 "ignore_port_in_host_matching": True,
             },
-            "http_filters": [{
-                "name": "envoy.filters.http.router",
-                "typed_config": {"@type": f"{_T}.filters.http.router.v3.Router"},
-            }],
+            "http_filters": [
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": f"{_T}.filters.http.router.v3.Router"},
+                }
+            ],
         },
     }
 
 
 def tcp_proxy(stat_prefix: str, cluster: str) -> Config:
-    return {"name": "envoy.filters.network.tcp_proxy",
-            "typed_config": {"@type": f"{_T}.filters.network.tcp_proxy.v3.TcpProxy",
-                             "stat_prefix": stat_prefix, "cluster": cluster}}
+    return {
+        "name": "envoy.filters.network.tcp_proxy",
+        "typed_config": {
+            "@type": f"{_T}.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": stat_prefix,
+            "cluster": cluster,
+        },
+    }
 
 
 def route_to(cluster: str) -> Config:
@@ -101,11 +115,20 @@ def direct_response(status: int, body: str = "") -> Config:
     return {"match": {"prefix": "/"}, "direct_response": action}
 
 
-def listener(name: str, filter_chains: Sequence[Config], *, port: int = 0,
-             listener_filters: Sequence[Config] = ()) -> Config:
+def listener(
+    name: str,
+    filter_chains: Sequence[Config],
+    *,
+    port: int = 0,
+    listener_filters: Sequence[Config] = (),
+) -> Config:
     # all listeners bind 127.0.0.1:0: name their stats, or they share listener.127.0.0.1_0.*
-    config: Config = {"name": name, "address": address(port), "stat_prefix": name,
-                      "filter_chains": list(filter_chains)}
+    config: Config = {
+        "name": name,
+        "address": address(port),
+        "stat_prefix": name,
+        "filter_chains": list(filter_chains),
+    }
     if listener_filters:
         config["listener_filters"] = list(listener_filters)
     return config

@@ -43,8 +43,15 @@ class CurlKind(enum.StrEnum):
 
 #: curl's message when name resolution, not the connection, ran out of time (exit 28)
 _RESOLVE_TIMEOUT = "Resolving timed out"
-_BY_EXIT = {7: CurlKind.REFUSED, 56: CurlKind.RESET, 52: CurlKind.RESET, 28: CurlKind.TIMEOUT,
-            35: CurlKind.TLS_FAILED, 60: CurlKind.CERT_FAILED, 6: CurlKind.DNS_FAILED}
+_BY_EXIT = {
+    7: CurlKind.REFUSED,
+    56: CurlKind.RESET,
+    52: CurlKind.RESET,
+    28: CurlKind.TIMEOUT,
+    35: CurlKind.TLS_FAILED,
+    60: CurlKind.CERT_FAILED,
+    6: CurlKind.DNS_FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -74,9 +81,15 @@ class CurlResult:
         return f"{where}curl exit {self.exit_code} ({self.kind.value}), {what}{detail}"
 
 
-def curl_command(url: str, *, max_time: float = 5.0, resolve: str | None = None,
-                 cacert: str | None = None, verbose: bool = False,
-                 extra: Sequence[str] = ()) -> list[str]:
+def curl_command(
+    url: str,
+    *,
+    max_time: float = 5.0,
+    resolve: str | None = None,
+    cacert: str | None = None,
+    verbose: bool = False,
+    extra: Sequence[str] = (),
+) -> list[str]:
     """``curl`` printing the body, then a marker line with the status and the peer address.
 
     No ``-f``: an HTTP error is an answer to classify, not a failure of the probe.
@@ -108,8 +121,14 @@ def parse_curl(rc: int, stdout: str, stderr: str, target: str = "") -> CurlResul
         status = code or None
         ip = last.group(2)
         body = stdout[: last.start()].rstrip("\n")
-    return CurlResult(exit_code=rc, status=status, remote_ip=ip, body=body,
-                      error=_error_line(stderr), target=target)
+    return CurlResult(
+        exit_code=rc,
+        status=status,
+        remote_ip=ip,
+        body=body,
+        error=_error_line(stderr),
+        target=target,
+    )
 
 
 def resolved_addresses(verbose_stderr: str) -> list[str]:
@@ -118,6 +137,7 @@ def resolved_addresses(verbose_stderr: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- verdicts
+
 
 def reached(result: CurlResult) -> bool:
     return result.kind is CurlKind.OK
@@ -151,6 +171,7 @@ def rbac_denied_l4(result: CurlResult) -> bool:
 
 # ---------------------------------------------------------------- init containers
 
+
 @dataclass(frozen=True)
 class InitProbeResult:
     """What an init container that ran curl (fixtures/workloads/init-network*.yaml) saw."""
@@ -175,8 +196,12 @@ def init_probe_result(pod: Obj, logs: str, container: str = "probe") -> InitProb
         return None
     found = _STATUS_LOG.findall(logs)
     code = int(found[-1]) if found else 0
-    curl = CurlResult(exit_code=state.exit_code, status=code or None,
-                      error=_error_line(logs), target=f"init container {container}")
+    curl = CurlResult(
+        exit_code=state.exit_code,
+        status=code or None,
+        error=_error_line(logs),
+        target=f"init container {container}",
+    )
     return InitProbeResult(container, curl, f"{curl.describe()}; {describe_states(pod)}")
 
 
@@ -198,5 +223,6 @@ def logged_curl(logs: str, target: str = "") -> CurlResult | None:
     if not rcs or not codes:
         return None
     code = int(codes[-1])
-    return CurlResult(exit_code=int(rcs[-1]), status=code or None, error=_error_line(logs),
-                      target=target)
+    return CurlResult(
+        exit_code=int(rcs[-1]), status=code or None, error=_error_line(logs), target=target
+    )

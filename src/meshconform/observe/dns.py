@@ -21,8 +21,9 @@ AUTO_ALLOCATE_V4 = ipaddress.ip_network("240.240.0.0/16")
 def allocated_addresses(service_entry: Obj, host: str) -> list[str]:
     """The addresses istiod allocated to ``host`` (``status.addresses``), in order."""
     entries = (service_entry.get("status") or {}).get("addresses") or []
-    return [str(e.get("value")) for e in entries
-            if e.get("host") in (host, None) and e.get("value")]
+    return [
+        str(e.get("value")) for e in entries if e.get("host") in (host, None) and e.get("value")
+    ]
 
 
 def in_auto_allocate_pool(address: str) -> bool:
@@ -40,8 +41,10 @@ def auto_allocated(host: str) -> Callable[[Obj | None], Decision[str]]:
             return Pending("ServiceEntry does not exist yet")
         spec = obj.get("spec") or {}
         if spec.get("addresses"):
-            return Failed(f"the ServiceEntry has spec.addresses {spec['addresses']}: "
-                          "istiod allocates only for entries without addresses")
+            return Failed(
+                f"the ServiceEntry has spec.addresses {spec['addresses']}: "
+                "istiod allocates only for entries without addresses"
+            )
         values = allocated_addresses(obj, host)
         v4 = [v for v in values if in_auto_allocate_pool(v)]
         if v4:

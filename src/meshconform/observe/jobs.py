@@ -65,6 +65,7 @@ def _condition(job: Obj, kind: str) -> Obj | None:
 def _newest(pods: Sequence[Obj]) -> Obj | None:
     def created(p: Obj) -> datetime:
         return parse_time(meta(p).get("creationTimestamp")) or datetime.min.replace(tzinfo=UTC)
+
     return max(pods, key=created) if pods else None
 
 
@@ -74,13 +75,21 @@ def _fatal(pod: Obj) -> str | None:
         for cs in status.get(key) or []:
             waiting = (cs.get("state") or {}).get("waiting") or {}
             if waiting.get("reason") in FATAL_WAITING_REASONS:
-                return f"container {cs.get('name')}: {waiting.get('reason')}: " \
-                       f"{waiting.get('message', '')}".rstrip(": ")
+                return (
+                    f"container {cs.get('name')}: {waiting.get('reason')}: "
+                    f"{waiting.get('message', '')}".rstrip(": ")
+                )
     return None
 
 
-def job_outcome(job: Obj | None, pods: Sequence[Obj], *, now: datetime,  # noqa: PLR0911
-                linger: float, app: str = "app") -> JobObservation:
+def job_outcome(  # noqa: PLR0911 - one return per documented outcome
+    job: Obj | None,
+    pods: Sequence[Obj],
+    *,
+    now: datetime,
+    linger: float,
+    app: str = "app",
+) -> JobObservation:
     """Decide where a single-pod Job stands (a decision table: one return per row).
 
     ``now`` is the observer's clock (UTC); ``linger`` how long istio-proxy may keep
@@ -100,11 +109,14 @@ def job_outcome(job: Obj | None, pods: Sequence[Obj], *, now: datetime,  # noqa:
         return JobObservation(outcome, why, shape, pname, app_state, proxy_state)
 
     if (done := _condition(job, "Complete")) is not None:
-        return obs(JobOutcome.COMPLETE, f"{jname} Complete at {done.get('lastTransitionTime')}; "
-                                        f"{seen}")
+        return obs(
+            JobOutcome.COMPLETE, f"{jname} Complete at {done.get('lastTransitionTime')}; {seen}"
+        )
     if (failed := _condition(job, "Failed")) is not None:
-        return obs(JobOutcome.FAILED, f"{jname} Failed: {failed.get('reason', '')} "
-                                      f"{failed.get('message', '')}; {seen}")
+        return obs(
+            JobOutcome.FAILED,
+            f"{jname} Failed: {failed.get('reason', '')} {failed.get('message', '')}; {seen}",
+        )
     if pod is None:
         return obs(JobOutcome.RUNNING, f"{jname}: no pod yet")
     if (fatal := _fatal(pod)) is not None:
@@ -112,20 +124,32 @@ def job_outcome(job: Obj | None, pods: Sequence[Obj], *, now: datetime,  # noqa:
     if app_state is None or not app_state.terminated:
         return obs(JobOutcome.RUNNING, f"{jname}: app not finished; {seen}")
     if app_state.exit_code != 0:
-        return obs(JobOutcome.FAILED, f"{jname}: the app exited {app_state.exit_code} "
-                                      f"({app_state.reason}); {seen}")
+        return obs(
+            JobOutcome.FAILED,
+            f"{jname}: the app exited {app_state.exit_code} ({app_state.reason}); {seen}",
+        )
     if proxy_state is None or not proxy_state.running:
-        return obs(JobOutcome.RUNNING, f"{jname}: app exited 0, istio-proxy "
-                                       f"{proxy_state.state if proxy_state else 'absent'}, "
-                                       f"waiting for the Job controller; {seen}")
+        return obs(
+            JobOutcome.RUNNING,
+            f"{jname}: app exited 0, istio-proxy "
+            f"{proxy_state.state if proxy_state else 'absent'}, "
+            f"waiting for the Job controller; {seen}",
+        )
     finished = app_state.finished_at
     if finished is None:
         return obs(JobOutcome.RUNNING, f"{jname}: app exited 0 without finishedAt yet; {seen}")
     lingered = (now - finished).total_seconds()
     if lingered >= linger:
-        return obs(JobOutcome.HUNG_ON_SIDECAR, (
-            f"{jname}: the app exited 0 at {finished:%H:%M:%S} but istio-proxy "
-            f"({shape.value}) was still running {lingered:.0f}s later (allowed "
-            f"{linger:.0f}s) and the Job has no Complete condition; {seen}"))
-    return obs(JobOutcome.RUNNING, f"{jname}: app exited 0 {lingered:.0f}s ago, istio-proxy "
-                                   f"still running (hang declared after {linger:.0f}s); {seen}")
+        return obs(
+            JobOutcome.HUNG_ON_SIDECAR,
+            (
+                f"{jname}: the app exited 0 at {finished:%H:%M:%S} but istio-proxy "
+                f"({shape.value}) was still running {lingered:.0f}s later (allowed "
+                f"{linger:.0f}s) and the Job has no Complete condition; {seen}"
+            ),
+        )
+    return obs(
+        JobOutcome.RUNNING,
+        f"{jname}: app exited 0 {lingered:.0f}s ago, istio-proxy "
+        f"still running (hang declared after {linger:.0f}s); {seen}",
+    )

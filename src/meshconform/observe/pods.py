@@ -74,15 +74,22 @@ def _state_of(status: Obj, init: bool) -> ContainerState:
     state = status.get("state") or {}
     name = str(status.get("name", "?"))
     common: dict[str, Any] = {
-        "name": name, "init": init, "started": status.get("started"),
-        "ready": bool(status.get("ready")), "restart_count": int(status.get("restartCount") or 0),
+        "name": name,
+        "init": init,
+        "started": status.get("started"),
+        "ready": bool(status.get("ready")),
+        "restart_count": int(status.get("restartCount") or 0),
     }
     if "terminated" in state:
         t = state["terminated"] or {}
-        return ContainerState(state="terminated", reason=str(t.get("reason", "")),
-                              exit_code=t.get("exitCode"),
-                              started_at=parse_time(t.get("startedAt")),
-                              finished_at=parse_time(t.get("finishedAt")), **common)
+        return ContainerState(
+            state="terminated",
+            reason=str(t.get("reason", "")),
+            exit_code=t.get("exitCode"),
+            started_at=parse_time(t.get("startedAt")),
+            finished_at=parse_time(t.get("finishedAt")),
+            **common,
+        )
     if "running" in state:
         r = state["running"] or {}
         return ContainerState(state="running", started_at=parse_time(r.get("startedAt")), **common)
@@ -106,8 +113,10 @@ def describe_states(pod: Obj) -> str:
     status = pod.get("status") or {}
     states = [_state_of(cs, True) for cs in status.get("initContainerStatuses") or []]
     states += [_state_of(cs, False) for cs in status.get("containerStatuses") or []]
-    return (f"pod {name_of(pod)} phase {status.get('phase', 'Unknown')} "
-            f"[{', '.join(s.describe() for s in states) or 'no container status yet'}]")
+    return (
+        f"pod {name_of(pod)} phase {status.get('phase', 'Unknown')} "
+        f"[{', '.join(s.describe() for s in states) or 'no container status yet'}]"
+    )
 
 
 class ProxyShape(enum.StrEnum):
@@ -134,16 +143,24 @@ class InjectionShape:
         if PROXY not in self.init_containers:
             return False
         at = self.init_containers.index(PROXY)
-        return all(i > at for i, n in enumerate(self.init_containers)
-                   if n not in ISTIO_INIT_CONTAINERS)
+        return all(
+            i > at for i, n in enumerate(self.init_containers) if n not in ISTIO_INIT_CONTAINERS
+        )
 
     def describe(self) -> str:
-        extras = [w for w, on in (("startupProbe", self.startup_probe),
-                                  ("postStart pilot-agent wait", self.hold_hook),
-                                  ("sidecar.istio.io/status", self.status_annotation)) if on]
-        return (f"istio-proxy {self.shape.value}; initContainers={list(self.init_containers)} "
-                f"containers={list(self.containers)}"
-                + (f"; {', '.join(extras)}" if extras else ""))
+        extras = [
+            w
+            for w, on in (
+                ("startupProbe", self.startup_probe),
+                ("postStart pilot-agent wait", self.hold_hook),
+                ("sidecar.istio.io/status", self.status_annotation),
+            )
+            if on
+        ]
+        return (
+            f"istio-proxy {self.shape.value}; initContainers={list(self.init_containers)} "
+            f"containers={list(self.containers)}" + (f"; {', '.join(extras)}" if extras else "")
+        )
 
 
 def _names(containers: Sequence[Obj]) -> tuple[str, ...]:
@@ -151,8 +168,9 @@ def _names(containers: Sequence[Obj]) -> tuple[str, ...]:
 
 
 def _hold_hook(container: Obj) -> bool:
-    command = ((((container.get("lifecycle") or {}).get("postStart") or {})
-                .get("exec") or {}).get("command") or [])
+    command = (((container.get("lifecycle") or {}).get("postStart") or {}).get("exec") or {}).get(
+        "command"
+    ) or []
     return "pilot-agent" in command and "wait" in command
 
 
@@ -165,17 +183,31 @@ def injection_shape(pod: Obj) -> InjectionShape:
     init_proxy = next((c for c in inits if c.get("name") == PROXY), None)
     main_proxy = next((c for c in mains if c.get("name") == PROXY), None)
     if init_proxy is not None:
-        shape = (ProxyShape.NATIVE if init_proxy.get("restartPolicy") == "Always"
-                 else ProxyShape.INIT_NOT_RESTARTABLE)
-        return InjectionShape(shape, _names(inits), _names(mains),
-                              startup_probe="startupProbe" in init_proxy,
-                              hold_hook=_hold_hook(init_proxy), status_annotation=annotated)
+        shape = (
+            ProxyShape.NATIVE
+            if init_proxy.get("restartPolicy") == "Always"
+            else ProxyShape.INIT_NOT_RESTARTABLE
+        )
+        return InjectionShape(
+            shape,
+            _names(inits),
+            _names(mains),
+            startup_probe="startupProbe" in init_proxy,
+            hold_hook=_hold_hook(init_proxy),
+            status_annotation=annotated,
+        )
     if main_proxy is not None:
-        return InjectionShape(ProxyShape.CLASSIC, _names(inits), _names(mains),
-                              startup_probe="startupProbe" in main_proxy,
-                              hold_hook=_hold_hook(main_proxy), status_annotation=annotated)
-    return InjectionShape(ProxyShape.ABSENT, _names(inits), _names(mains),
-                          status_annotation=annotated)
+        return InjectionShape(
+            ProxyShape.CLASSIC,
+            _names(inits),
+            _names(mains),
+            startup_probe="startupProbe" in main_proxy,
+            hold_hook=_hold_hook(main_proxy),
+            status_annotation=annotated,
+        )
+    return InjectionShape(
+        ProxyShape.ABSENT, _names(inits), _names(mains), status_annotation=annotated
+    )
 
 
 def native_sidecar_conforms(shape: InjectionShape) -> tuple[bool, str]:
@@ -198,8 +230,10 @@ def classic_sidecar_conforms(shape: InjectionShape) -> tuple[bool, str]:
     """``classic-sidecar-forced``: istio-proxy is a regular container, not an init container."""
     if shape.shape is ProxyShape.CLASSIC:
         return True, f"classic sidecar as configured ({shape.describe()})"
-    return False, (f"istio-proxy is {shape.shape.value}: the install did not force classic "
-                   f"sidecars ({shape.describe()})")
+    return False, (
+        f"istio-proxy is {shape.shape.value}: the install did not force classic "
+        f"sidecars ({shape.describe()})"
+    )
 
 
 @dataclass(frozen=True)
@@ -242,16 +276,31 @@ def start_order(pod: Obj, app: str = "app") -> StartOrder:
         problems.append("istio-proxy has no start time")
     if app_state is None or app_state.started_at is None:
         problems.append(f"container {app} has no start time")
-    if proxy and app_state and proxy.started_at and app_state.started_at \
-            and app_state.started_at < proxy.started_at:
-        problems.append(f"{app} started at {app_state.started_at:%H:%M:%S}, before istio-proxy "
-                        f"({proxy.started_at:%H:%M:%S})")
+    if (
+        proxy
+        and app_state
+        and proxy.started_at
+        and app_state.started_at
+        and app_state.started_at < proxy.started_at
+    ):
+        problems.append(
+            f"{app} started at {app_state.started_at:%H:%M:%S}, before istio-proxy "
+            f"({proxy.started_at:%H:%M:%S})"
+        )
     if problems:
         return StartOrder(shape, proxy, app_state, False, "; ".join(problems))
     assert proxy is not None  # narrowed by the checks above
     assert app_state is not None
-    mechanism = ("postStart 'pilot-agent wait' on the first container"
-                 if shape.shape is ProxyShape.CLASSIC else "the native sidecar's startupProbe")
-    return StartOrder(shape, proxy, app_state, True,
-                      f"istio-proxy started {proxy.started_at:%H:%M:%S}, {app} started "
-                      f"{app_state.started_at:%H:%M:%S}, gated by {mechanism}")
+    mechanism = (
+        "postStart 'pilot-agent wait' on the first container"
+        if shape.shape is ProxyShape.CLASSIC
+        else "the native sidecar's startupProbe"
+    )
+    return StartOrder(
+        shape,
+        proxy,
+        app_state,
+        True,
+        f"istio-proxy started {proxy.started_at:%H:%M:%S}, {app} started "
+        f"{app_state.started_at:%H:%M:%S}, gated by {mechanism}",
+    )

@@ -52,22 +52,46 @@ class ExecOutput(Protocol):
 class KubeAPI(Protocol):
     """The part of ``meshconform.kube.Kube`` the live checks use."""
 
-    def get(self, api_version: str, kind: str, name: str,
-            namespace: str | None = None) -> dict[str, Any] | None: ...
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None: ...
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]: ...
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+    ) -> list[dict[str, Any]]: ...
 
-    def watch_until(self, what: str, api_version: str, kind: str, name: str,  # noqa: PLR0917
-                    namespace: str | None,  # the contract of Kube.watch_until, positional
-                    condition: Callable[[Any], Decision[T]],
-                    timeout: float) -> T: ...
+    def watch_until(  # noqa: PLR0917 - the contract of Kube.watch_until
+        self,
+        what: str,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,  # the contract of Kube.watch_until, positional
+        condition: Callable[[Any], Decision[T]],
+        timeout: float,
+    ) -> T: ...
 
-    def exec(self, namespace: str, pod: str, command: Command,
-             container: str | None = None, timeout: float = 30) -> ExecOutput: ...
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: Command,
+        container: str | None = None,
+        timeout: float = 30,
+    ) -> ExecOutput: ...
 
-    def logs(self, namespace: str, pod: str, container: str | None = None,
-             tail: int | None = None, previous: bool = False) -> str: ...
+    def logs(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        tail: int | None = None,
+        previous: bool = False,
+    ) -> str: ...
 
 
 def _utcnow() -> datetime:
@@ -75,6 +99,7 @@ def _utcnow() -> datetime:
 
 
 # ---------------------------------------------------------------- pods
+
 
 def get_pod_name(kube: KubeAPI, namespace: str, selector: str, timeouts: Timeouts) -> str:
     """The newest pod matching ``selector``; waits for the controller to create one."""
@@ -90,12 +115,20 @@ def get_pod_name(kube: KubeAPI, namespace: str, selector: str, timeouts: Timeout
     return wait_until(f"a pod {selector} in {namespace}", poll, timeout=timeouts.pod_ready)
 
 
-def get_ready_pod(kube: KubeAPI, namespace: str, selector: str,
-                  timeouts: Timeouts) -> dict[str, Any]:
+def get_ready_pod(
+    kube: KubeAPI, namespace: str, selector: str, timeouts: Timeouts
+) -> dict[str, Any]:
     """The Ready pod matching ``selector``; fails fast on image pull errors and crash loops."""
     name = get_pod_name(kube, namespace, selector, timeouts)
-    pod: Obj = kube.watch_until(f"pod {namespace}/{name} Ready", "v1", "Pod", name, namespace,
-                                kubewait.pod_ready, timeout=timeouts.pod_ready)
+    pod: Obj = kube.watch_until(
+        f"pod {namespace}/{name} Ready",
+        "v1",
+        "Pod",
+        name,
+        namespace,
+        kubewait.pod_ready,
+        timeout=timeouts.pod_ready,
+    )
     return dict(pod)
 
 
@@ -109,8 +142,10 @@ def init_container_done(container: str) -> Callable[[Obj | None], Decision[dict[
         if state is not None and state.terminated:
             return Done(dict(pod), describe_states(pod))
         status = pod.get("status") or {}
-        for cs in [*(status.get("initContainerStatuses") or []),
-                   *(status.get("containerStatuses") or [])]:
+        for cs in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
             reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
             if reason in kubewait.FATAL_WAITING_REASONS:
                 return Failed(f"{cs.get('name')}: {reason}; {describe_states(pod)}")
@@ -119,25 +154,38 @@ def init_container_done(container: str) -> Callable[[Obj | None], Decision[dict[
     return condition
 
 
-def get_init_probe(kube: KubeAPI, namespace: str, pod: str, timeouts: Timeouts,
-                   container: str = "probe") -> InitProbeResult:
+def get_init_probe(
+    kube: KubeAPI, namespace: str, pod: str, timeouts: Timeouts, container: str = "probe"
+) -> InitProbeResult:
     """Wait for the init container that runs curl to finish; its exit code and log status."""
-    done = kube.watch_until(f"init container {container} of {namespace}/{pod} to finish",
-                            "v1", "Pod", pod, namespace, init_container_done(container),
-                            timeout=timeouts.pod_ready)
+    done = kube.watch_until(
+        f"init container {container} of {namespace}/{pod} to finish",
+        "v1",
+        "Pod",
+        pod,
+        namespace,
+        init_container_done(container),
+        timeout=timeouts.pod_ready,
+    )
     logs = kube.logs(namespace, pod, container=container)
     result = init_probe_result(done, logs, container)
     if result is None:  # the condition returned Done only once it terminated
-        raise AssertionError(f"{container} terminated but has no exit code: "
-                             f"{describe_states(done)}")
+        raise AssertionError(
+            f"{container} terminated but has no exit code: {describe_states(done)}"
+        )
     return result
 
 
 # ---------------------------------------------------------------- jobs
 
-def job_condition(kube: KubeAPI, namespace: str, job: str, timeouts: Timeouts,
-                  clock: Callable[[], datetime] = _utcnow,
-                  ) -> Callable[[Obj | None], Decision[JobObservation]]:
+
+def job_condition(
+    kube: KubeAPI,
+    namespace: str,
+    job: str,
+    timeouts: Timeouts,
+    clock: Callable[[], datetime] = _utcnow,
+) -> Callable[[Obj | None], Decision[JobObservation]]:
     """A Job condition: Done with the outcome once it is decided (see :func:`job_outcome`)."""
 
     def condition(obj: Obj | None) -> Decision[JobObservation]:
@@ -148,8 +196,13 @@ def job_condition(kube: KubeAPI, namespace: str, job: str, timeouts: Timeouts,
     return condition
 
 
-def get_job_outcome(kube: KubeAPI, namespace: str, job: str, timeouts: Timeouts,
-                    clock: Callable[[], datetime] = _utcnow) -> JobObservation:
+def get_job_outcome(
+    kube: KubeAPI,
+    namespace: str,
+    job: str,
+    timeouts: Timeouts,
+    clock: Callable[[], datetime] = _utcnow,
+) -> JobObservation:
     """Where the Job ends: Complete, Failed, or HungOnSidecar within ``proxy_linger`` of the
     app's exit.
 
@@ -170,25 +223,43 @@ def get_job_outcome(kube: KubeAPI, namespace: str, job: str, timeouts: Timeouts,
         failure = kubewait.pod_failure(obj)
         return Failed(failure) if failure else Pending(describe_states(obj))
 
-    kube.watch_until(f"the app of Job {namespace}/{job} to exit", "v1", "Pod", pod, namespace,
-                     app_finished, timeout=timeouts.job_complete)
+    kube.watch_until(
+        f"the app of Job {namespace}/{job} to exit",
+        "v1",
+        "Pod",
+        pod,
+        namespace,
+        app_finished,
+        timeout=timeouts.job_complete,
+    )
     condition = job_condition(kube, namespace, job, timeouts, clock)
     try:
-        return kube.watch_until(f"Job {namespace}/{job} to finish", "batch/v1", "Job", job,
-                                namespace, condition, timeout=timeouts.proxy_linger + 2)
+        return kube.watch_until(
+            f"Job {namespace}/{job} to finish",
+            "batch/v1",
+            "Job",
+            job,
+            namespace,
+            condition,
+            timeout=timeouts.proxy_linger + 2,
+        )
     except WaitTimeout:
         pass
     # no Job event within the linger window: decide from the objects as they are now
     pods = kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
-    seen = job_outcome(kube.get("batch/v1", "Job", job, namespace), pods, now=clock(),
-                       linger=timeouts.proxy_linger)
+    seen = job_outcome(
+        kube.get("batch/v1", "Job", job, namespace), pods, now=clock(), linger=timeouts.proxy_linger
+    )
     if seen.outcome is JobOutcome.RUNNING:
-        raise WaitTimeout(f"Job {namespace}/{job} undecided {timeouts.proxy_linger:.0f}s after "
-                          f"the app exited: {seen.explanation}")
+        raise WaitTimeout(
+            f"Job {namespace}/{job} undecided {timeouts.proxy_linger:.0f}s after "
+            f"the app exited: {seen.explanation}"
+        )
     return seen
 
 
 # ---------------------------------------------------------------- traffic from a pod
+
 
 @dataclass(frozen=True)
 class PodClient:
@@ -203,10 +274,16 @@ class PodClient:
     def curl(self, url: str, **options: Any) -> CurlResult:
         max_time = float(options.pop("max_time", self.timeouts.probe_request))
         command = curl_command(url, max_time=max_time, **options)
-        out = self.kube.exec(self.namespace, self.pod, command, container=self.container,
-                             timeout=self.timeouts.exec_command)
-        return parse_curl(out.rc, out.stdout, out.stderr,
-                          target=f"{self.namespace}/{self.pod}: GET {url}")
+        out = self.kube.exec(
+            self.namespace,
+            self.pod,
+            command,
+            container=self.container,
+            timeout=self.timeouts.exec_command,
+        )
+        return parse_curl(
+            out.rc, out.stdout, out.stderr, target=f"{self.namespace}/{self.pod}: GET {url}"
+        )
 
 
 Verdict = Callable[[R], bool | None]
@@ -223,10 +300,17 @@ class Settled(Generic[R]):
     evidence: list[str] = field(default_factory=list)
 
 
-def settle(what: str, attempt: Callable[[], R], verdict: Verdict[R], *, expect: bool,
-           timeouts: Timeouts, describe: Callable[[R], str] = str,
-           pause: Callable[[float], None] = time.sleep,
-           clock: Callable[[], float] = time.monotonic) -> Settled[R]:
+def settle(
+    what: str,
+    attempt: Callable[[], R],
+    verdict: Verdict[R],
+    *,
+    expect: bool,
+    timeouts: Timeouts,
+    describe: Callable[[R], str] = str,
+    pause: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Settled[R]:
     """Repeat ``attempt`` until ``timeouts.consecutive_successes`` results in a row show the
     expected outcome (``expect``: the claim holds, or its documented failure happens).
 
@@ -246,8 +330,14 @@ def settle(what: str, attempt: Callable[[], R], verdict: Verdict[R], *, expect: 
 
     required = timeouts.consecutive_successes
     try:
-        streak = consecutive(what, once, required=required,
-                             timeout=timeouts.traffic_consistency, pause=pause, clock=clock)
+        streak = consecutive(
+            what,
+            once,
+            required=required,
+            timeout=timeouts.traffic_consistency,
+            pause=pause,
+            clock=clock,
+        )
     except WaitTimeout as timeout:
         tail = results[-required:]
         verdicts = {verdict(r) for r in tail}

@@ -56,49 +56,101 @@ MARKERS = (
 )
 
 #: fixture modules, one per tier, registered as plugins so their fixtures are visible
-TIER_PLUGINS = ("meshconform.plugin.static", "meshconform.plugin.dataplane",
-                "meshconform.plugin.live", "meshconform.plugin.products")
+TIER_PLUGINS = (
+    "meshconform.plugin.static",
+    "meshconform.plugin.dataplane",
+    "meshconform.plugin.live",
+    "meshconform.plugin.products",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("meshconform", "meshconform conformance suite")
-    group.addoption("--mesh-mode", action="append", default=[], metavar="MODE",
-                    help="sidecar, cni, native-sidecar, ambient, or all (repeatable, "
-                         "comma separated; default all)")
-    group.addoption("--istio-version", action="append", default=[], metavar="VERSION",
-                    help="supported Istio minor or patch, or all (static tier: several)")
-    group.addoption("--tier", action="append", default=[], metavar="TIER",
-                    help="static, dataplane, live, or all (default: static,dataplane)")
+    group.addoption(
+        "--mesh-mode",
+        action="append",
+        default=[],
+        metavar="MODE",
+        help="sidecar, cni, native-sidecar, ambient, or all (repeatable, "
+        "comma separated; default all)",
+    )
+    group.addoption(
+        "--istio-version",
+        action="append",
+        default=[],
+        metavar="VERSION",
+        help="supported Istio minor or patch, or all (static tier: several)",
+    )
+    group.addoption(
+        "--tier",
+        action="append",
+        default=[],
+        metavar="TIER",
+        help="static, dataplane, live, or all (default: static,dataplane)",
+    )
     group.addoption("--product", default=None, help="target product to install and check")
-    group.addoption("--kubernetes-version", default=None, metavar="MINOR",
-                    help="Kubernetes minor of the kind node image (default from versions.py)")
-    group.addoption("--kubeconfig", default=None,
-                    help="use this existing cluster instead of creating a kind cluster")
+    group.addoption(
+        "--kubernetes-version",
+        default=None,
+        metavar="MINOR",
+        help="Kubernetes minor of the kind node image (default from versions.py)",
+    )
+    group.addoption(
+        "--kubeconfig",
+        default=None,
+        help="use this existing cluster instead of creating a kind cluster",
+    )
     group.addoption("--context", default=None, help="kubeconfig context (with --kubeconfig)")
-    group.addoption("--keep-cluster", action="store_true",
-                    help="do not delete the kind clusters this run created")
-    group.addoption("--reuse-cluster", action="store_true",
-                    help="use an existing kind cluster of the same name if there is one")
-    group.addoption("--keep", action="store_true",
-                    help="keep each check's namespace for inspection")
-    group.addoption("--report-dir", default=None,
-                    help="where report.json, report.md and junit.xml go "
-                         "(default meshconform-report)")
-    group.addoption("--artifacts-dir", default=None,
-                    help="where failed checks' diagnostics go (default <report-dir>/artifacts)")
-    group.addoption("--timeout-scale", type=float, default=1.0,
-                    help="multiply every timeout (slow machines)")
+    group.addoption(
+        "--keep-cluster",
+        action="store_true",
+        help="do not delete the kind clusters this run created",
+    )
+    group.addoption(
+        "--reuse-cluster",
+        action="store_true",
+        help="use an existing kind cluster of the same name if there is one",
+    )
+    group.addoption(
+        "--keep", action="store_true", help="keep each check's namespace for inspection"
+    )
+    group.addoption(
+        "--report-dir",
+        default=None,
+        help="where report.json, report.md and junit.xml go (default meshconform-report)",
+    )
+    group.addoption(
+        "--artifacts-dir",
+        default=None,
+        help="where failed checks' diagnostics go (default <report-dir>/artifacts)",
+    )
+    group.addoption(
+        "--timeout-scale", type=float, default=1.0, help="multiply every timeout (slow machines)"
+    )
     for tool in ("kind", "kubectl", "istioctl", "helm"):
-        group.addoption(f"--{tool}", default=None, metavar="PATH",
-                        help=f"path of the {tool} binary (default: resolve it)")
-    probe = parser.getgroup("meshconform probe",
-                            "the gateway claims against any reachable Istio ingress gateway")
-    probe.addoption("--probe-gateway", default=None, metavar="HOST:PORT",
-                    help="the gateway's HTTPS address; runs only the gateway probe checks, "
-                         "no cluster needed")
+        group.addoption(
+            f"--{tool}",
+            default=None,
+            metavar="PATH",
+            help=f"path of the {tool} binary (default: resolve it)",
+        )
+    probe = parser.getgroup(
+        "meshconform probe", "the gateway claims against any reachable Istio ingress gateway"
+    )
+    probe.addoption(
+        "--probe-gateway",
+        default=None,
+        metavar="HOST:PORT",
+        help="the gateway's HTTPS address; runs only the gateway probe checks, no cluster needed",
+    )
     probe.addoption("--probe-host", default=None, help="a host one Gateway server serves")
-    probe.addoption("--probe-ca", default=None, type=Path, metavar="CA.pem",
-                    help="CA (PEM) that signed that host's certificate")
+    probe.addoption(
+        "--probe-ca",
+        default=None,
+        type=Path,
+        metavar="CA.pem",
+        help="CA (PEM) that signed that host's certificate",
+    )
     probe.addoption("--probe-http-port", type=int, default=80)
     probe.addoption("--probe-health-port", type=int, default=15021)
     probe.addoption("--probe-path", default="/")
@@ -137,12 +189,20 @@ def _probe_target_from(config: pytest.Config) -> GatewayTarget | None:
         return None
     missing = [f"--{n.replace('_', '-')}" for n, v in given.items() if not v]
     if missing:
-        raise UsageError(f"probing a gateway needs {', '.join(missing)} too",
-                         "Pass --probe-gateway HOST:PORT --probe-host NAME --probe-ca CA.pem")
-    return gateway_target(argparse.Namespace(
-        address=get("probe_gateway"), host=get("probe_host"), ca=get("probe_ca"),
-        http_port=get("probe_http_port"), health_port=get("probe_health_port"),
-        path=get("probe_path")))
+        raise UsageError(
+            f"probing a gateway needs {', '.join(missing)} too",
+            "Pass --probe-gateway HOST:PORT --probe-host NAME --probe-ca CA.pem",
+        )
+    return gateway_target(
+        argparse.Namespace(
+            address=get("probe_gateway"),
+            host=get("probe_host"),
+            ca=get("probe_ca"),
+            http_port=get("probe_http_port"),
+            health_port=get("probe_health_port"),
+            path=get("probe_path"),
+        )
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -189,11 +249,16 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     options = metafunc.config.stash[OPTIONS_KEY]
     if "mode" in metafunc.fixturenames:
-        metafunc.parametrize("mode", options.modes, ids=[m.name for m in options.modes],
-                             scope="session")
+        metafunc.parametrize(
+            "mode", options.modes, ids=[m.name for m in options.modes], scope="session"
+        )
     if "istio_release" in metafunc.fixturenames:
-        metafunc.parametrize("istio_release", options.istio,
-                             ids=[f"istio-{r.minor}" for r in options.istio], scope="session")
+        metafunc.parametrize(
+            "istio_release",
+            options.istio,
+            ids=[f"istio-{r.minor}" for r in options.istio],
+            scope="session",
+        )
 
 
 def item_tier(item: pytest.Item) -> str | None:
@@ -211,8 +276,10 @@ def item_claim_id(item: pytest.Item) -> str | None:
         raise pytest.UsageError(f"{item.nodeid}: use @pytest.mark.claim('<claim id>')")
     claim_id: str = marker.args[0]
     if claim_id not in get_catalog():
-        raise pytest.UsageError(f"{item.nodeid}: unknown claim {claim_id!r}; "
-                                "add it to src/meshconform/claims.yaml or fix the marker")
+        raise pytest.UsageError(
+            f"{item.nodeid}: unknown claim {claim_id!r}; "
+            "add it to src/meshconform/claims.yaml or fix the marker"
+        )
     return claim_id
 
 
@@ -232,8 +299,10 @@ def skip_reason(item: pytest.Item) -> str | None:
         claim = get_catalog()[claim_id]
         selected = item.config.stash[OPTIONS_KEY].product
         if claim.product is not None and claim.product != selected:
-            return (f"claim {claim_id} is about product {claim.product}; "
-                    f"run with --product {claim.product}")
+            return (
+                f"claim {claim_id} is about product {claim.product}; "
+                f"run with --product {claim.product}"
+            )
         expectation = claim.expect[mode.name]
         if expectation.outcome is Outcome.NOT_APPLICABLE:
             return f"claim {claim_id} does not apply to mode {mode.name}: {expectation.note}"
@@ -254,8 +323,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = item_tier(item)
         claim_id = item_claim_id(item)
         if claim_id is not None and tier is None:
-            raise pytest.UsageError(f"{item.nodeid}: a check bound to a claim needs a tier "
-                                    "marker (static, dataplane or live)")
+            raise pytest.UsageError(
+                f"{item.nodeid}: a check bound to a claim needs a tier "
+                "marker (static, dataplane or live)"
+            )
         is_probe = item.get_closest_marker("probe_gateway") is not None
         if claim_id is not None and is_probe != probing:
             deselected.append(item)
@@ -297,8 +368,9 @@ def mode() -> Mode:
 @pytest.fixture(scope="session")
 def istio_release() -> IstioRelease:
     """Overridden by parametrization (pytest_generate_tests) for every check."""
-    raise UsageError("the istio_release fixture was not parametrized",
-                     "Report this as a meshconform bug")
+    raise UsageError(
+        "the istio_release fixture was not parametrized", "Report this as a meshconform bug"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -306,8 +378,10 @@ def probe_target(pytestconfig: pytest.Config, timeouts: Timeouts) -> GatewayTarg
     """The reachable gateway given with --probe-gateway/--probe-host/--probe-ca."""
     target = pytestconfig.stash.get(PROBE_KEY, None)
     if target is None:
-        raise UsageError("a gateway probe check ran without --probe-gateway",
-                         "Pass --probe-gateway HOST:PORT --probe-host NAME --probe-ca CA.pem")
+        raise UsageError(
+            "a gateway probe check ran without --probe-gateway",
+            "Pass --probe-gateway HOST:PORT --probe-host NAME --probe-ca CA.pem",
+        )
     return dataclasses.replace(target, timeouts=timeouts)
 
 
@@ -318,13 +392,14 @@ def claim(request: pytest.FixtureRequest, mode: Mode) -> ClaimCheck:
     claim_id = item_claim_id(node)
     tier = item_tier(node)
     if claim_id is None or tier is None:
-        raise UsageError(f"{node.nodeid} uses the claim fixture without "
-                         "@pytest.mark.claim and a tier marker", "Add both markers")
+        raise UsageError(
+            f"{node.nodeid} uses the claim fixture without @pytest.mark.claim and a tier marker",
+            "Add both markers",
+        )
     callspec = getattr(node, "callspec", None)
     release = callspec.params.get("istio_release") if callspec else None
     options = request.config.stash[OPTIONS_KEY]
-    version = (release.minor if isinstance(release, IstioRelease)
-               else options.istio[0].minor)
+    version = release.minor if isinstance(release, IstioRelease) else options.istio[0].minor
     check = ClaimCheck(get_catalog()[claim_id], mode.name, tier, version)
     node.stash[CHECK_KEY] = check
     return check
@@ -333,8 +408,9 @@ def claim(request: pytest.FixtureRequest, mode: Mode) -> ClaimCheck:
 # ---------------------------------------------------------------- results
 
 
-def _verdict(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
-             ) -> Verdict:
+def _verdict(
+    report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> Verdict:
     if report.skipped:
         return Verdict.SKIP
     if report.passed:
@@ -344,8 +420,11 @@ def _verdict(report: pytest.TestReport, excinfo: pytest.ExceptionInfo[BaseExcept
     return Verdict.ERROR
 
 
-def _result_for(item: pytest.Item, report: pytest.TestReport,
-                excinfo: pytest.ExceptionInfo[BaseException] | None) -> ClaimResult | None:
+def _result_for(
+    item: pytest.Item,
+    report: pytest.TestReport,
+    excinfo: pytest.ExceptionInfo[BaseException] | None,
+) -> ClaimResult | None:
     claim_id = item_claim_id(item)
     tier = item_tier(item)
     mode = item_mode(item)
@@ -387,8 +466,11 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    concluding = (report.when == "call" or (report.when == "setup" and not report.passed)
-                  or (report.when == "teardown" and report.failed))
+    concluding = (
+        report.when == "call"
+        or (report.when == "setup" and not report.passed)
+        or (report.when == "teardown" and report.failed)
+    )
     if concluding:
         result = _result_for(item, report, call.excinfo)
         if result is not None:
@@ -434,8 +516,11 @@ def _run_info(config: pytest.Config, results: list[ClaimResult]) -> RunInfo:
         modes=sorted({r.mode for r in results}, key=[m.name for m in options.modes].index),
         tiers=[t for t in TIERS if any(r.tier == t for r in results)],
         istio_version=", ".join(r.release for r in options.istio),
-        istio_build=(f"release {release.release}" if options.live
-                     else "; ".join(f"{r.minor}: {r.go_ref_note}" for r in options.istio)),
+        istio_build=(
+            f"release {release.release}"
+            if options.live
+            else "; ".join(f"{r.minor}: {r.go_ref_note}" for r in options.istio)
+        ),
         kubernetes_version=kubernetes,
         product=options.product,
         timings=timings,

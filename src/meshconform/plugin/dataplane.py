@@ -41,43 +41,66 @@ def run_ca(run_certs: RunCertificates) -> TestCA:
 
 
 @pytest.fixture(scope="session")
-def envoy_gateway(run_certs: RunCertificates, timeouts: Timeouts,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayRun]:
+def envoy_gateway(
+    run_certs: RunCertificates, timeouts: Timeouts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayRun]:
     """A conforming ingress gateway (TLS SIMPLE by SNI, httpsRedirect, host routes, health)."""
-    with gateway_scenario(run_certs, timeouts=timeouts,
-                          workdir=tmp_path_factory.mktemp("envoy-gateway")) as run:
+    with gateway_scenario(
+        run_certs, timeouts=timeouts, workdir=tmp_path_factory.mktemp("envoy-gateway")
+    ) as run:
         yield run
 
 
 @pytest.fixture
-def envoy_gateway_with(run_certs: RunCertificates, timeouts: Timeouts,
-                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayFactory]:
+def envoy_gateway_with(
+    run_certs: RunCertificates, timeouts: Timeouts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayFactory]:
     """``envoy_gateway_with(faults=GatewayFaults(...), cert=...)`` starts a variant."""
     with contextlib.ExitStack() as stack:
+
         def start(faults: GatewayFaults | None = None, cert: CertPair | None = None) -> GatewayRun:
-            return stack.enter_context(gateway_scenario(
-                run_certs, faults=faults, cert=cert, timeouts=timeouts,
-                workdir=tmp_path_factory.mktemp("envoy-gateway-variant")))
+            return stack.enter_context(
+                gateway_scenario(
+                    run_certs,
+                    faults=faults,
+                    cert=cert,
+                    timeouts=timeouts,
+                    workdir=tmp_path_factory.mktemp("envoy-gateway-variant"),
+                )
+            )
+
         yield start
 
 
 @pytest.fixture(scope="session")
-def envoy_sidecar_registry_only(run_certs: RunCertificates, timeouts: Timeouts,
-                                tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarRun]:
+def envoy_sidecar_registry_only(
+    run_certs: RunCertificates, timeouts: Timeouts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SidecarRun]:
     """A sidecar outbound path under REGISTRY_ONLY with ServiceEntries for the external hosts."""
-    with sidecar_scenario(run_certs, timeouts=timeouts,
-                          workdir=tmp_path_factory.mktemp("envoy-sidecar")) as run:
+    with sidecar_scenario(
+        run_certs, timeouts=timeouts, workdir=tmp_path_factory.mktemp("envoy-sidecar")
+    ) as run:
         yield run
 
 
 @pytest.fixture
-def envoy_sidecar_with(run_certs: RunCertificates, timeouts: Timeouts,
-                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarFactory]:
+def envoy_sidecar_with(
+    run_certs: RunCertificates, timeouts: Timeouts, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SidecarFactory]:
     """``envoy_sidecar_with(policy=OutboundPolicy.ALLOW_ANY, service_entries=False)``."""
     with contextlib.ExitStack() as stack:
-        def start(policy: OutboundPolicy = OutboundPolicy.REGISTRY_ONLY,
-                  service_entries: bool = True) -> SidecarRun:
-            return stack.enter_context(sidecar_scenario(
-                run_certs, policy=policy, service_entries=service_entries, timeouts=timeouts,
-                workdir=tmp_path_factory.mktemp("envoy-sidecar-variant")))
+
+        def start(
+            policy: OutboundPolicy = OutboundPolicy.REGISTRY_ONLY, service_entries: bool = True
+        ) -> SidecarRun:
+            return stack.enter_context(
+                sidecar_scenario(
+                    run_certs,
+                    policy=policy,
+                    service_entries=service_entries,
+                    timeouts=timeouts,
+                    workdir=tmp_path_factory.mktemp("envoy-sidecar-variant"),
+                )
+            )
+
         yield start

@@ -91,15 +91,17 @@ class LiveState:
         return self.resolvers[release.release]
 
     def cluster(self, mode: Mode, release: IstioRelease) -> Cluster:
-        installer = IstioInstaller(self.resolver(release).path("istioctl"), release,
-                                   self.timeouts)
+        installer = IstioInstaller(self.resolver(release).path("istioctl"), release, self.timeouts)
 
         def prepare(cluster: Cluster) -> None:
             installer.ensure(cluster)
             if _claim_phases(self.options.report_dir, cluster):
                 self.timings.update(
-                    {f"{phase}:{cluster.mode.name}": round(seconds, 3)
-                     for phase, seconds in cluster.phases.items()})
+                    {
+                        f"{phase}:{cluster.mode.name}": round(seconds, 3)
+                        for phase, seconds in cluster.phases.items()
+                    }
+                )
 
         return self.pool.get(mode, prepare=prepare)
 
@@ -123,8 +125,15 @@ def _claim_phases(report_dir: Path, cluster: Cluster) -> bool:
     path = folder / f"{cluster.mode.name}.json"
     if path.exists():
         return False
-    path.write_text(json.dumps({f"{phase}:{cluster.mode.name}": round(seconds, 3)
-                                for phase, seconds in cluster.phases.items()}), "utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                f"{phase}:{cluster.mode.name}": round(seconds, 3)
+                for phase, seconds in cluster.phases.items()
+            }
+        ),
+        "utf-8",
+    )
     return True
 
 
@@ -142,8 +151,12 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
     server_version = None
     if options.kubeconfig is not None:
         server_version = check_api_server(options.kubeconfig, options.context)
-        pool = ClusterPool(node_image=node_image(options.kubernetes), timeouts=timeouts,
-                           kubeconfig=options.kubeconfig, context=options.context)
+        pool = ClusterPool(
+            node_image=node_image(options.kubernetes),
+            timeouts=timeouts,
+            kubeconfig=options.kubeconfig,
+            context=options.context,
+        )
     else:
         check_docker()
         kind = Kind(resolvers[release.release].path("kind"))
@@ -152,19 +165,31 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
             try:
                 baseline = frozenset(kind.clusters())
             except (ProvisioningError, subprocess.TimeoutExpired) as error:
-                raise UsageError(f"kind cannot list clusters: {error}",
-                                 "Check that `kind get clusters` works on this machine") from None
+                raise UsageError(
+                    f"kind cannot list clusters: {error}",
+                    "Check that `kind get clusters` works on this machine",
+                ) from None
             _check_kind_clusters(options, baseline)
-        pool = ClusterPool(node_image=node_image(options.kubernetes), timeouts=timeouts,
-                           kind=kind, keep=options.keep_cluster,
-                           images=manifests.pinned_images(), baseline=baseline)
+        pool = ClusterPool(
+            node_image=node_image(options.kubernetes),
+            timeouts=timeouts,
+            kind=kind,
+            keep=options.keep_cluster,
+            images=manifests.pinned_images(),
+            baseline=baseline,
+        )
     resolvers[release.release].path("istioctl")  # before any cluster exists
     if controller:
         for stale in _phases_dir(options.report_dir).glob("*.json"):
             stale.unlink()
-    config.stash[STATE] = LiveState(options=options, timeouts=timeouts, pool=pool,
-                                    controller=controller, resolvers=resolvers,
-                                    server_version=server_version)
+    config.stash[STATE] = LiveState(
+        options=options,
+        timeouts=timeouts,
+        pool=pool,
+        controller=controller,
+        resolvers=resolvers,
+        server_version=server_version,
+    )
 
 
 def _check_kind_clusters(options: RunOptions, existing: frozenset[str]) -> None:
@@ -174,7 +199,8 @@ def _check_kind_clusters(options: RunOptions, existing: frozenset[str]) -> None:
                 raise UsageError(
                     f"a kind cluster named {mode.cluster_name} already exists",
                     "Pass --reuse-cluster to run on it, or delete it with "
-                    f"`kind delete cluster --name {mode.cluster_name}`")
+                    f"`kind delete cluster --name {mode.cluster_name}`",
+                )
             continue
         endpoint = gateway_from_kind_config(load_kind_config(mode))
         busy = busy_ports(endpoint)
@@ -182,7 +208,8 @@ def _check_kind_clusters(options: RunOptions, existing: frozenset[str]) -> None:
             raise UsageError(
                 f"host port(s) {', '.join(map(str, busy))} that the {mode.name} cluster maps to "
                 f"its gateway are in use on {endpoint.host}",
-                f"Stop what listens there, or change hostPort in {mode.kind_config}")
+                f"Stop what listens there, or change hostPort in {mode.kind_config}",
+            )
 
 
 def live_session_finish(config: pytest.Config) -> None:
@@ -213,10 +240,12 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
         access = None
         resolver = next(iter(state.resolvers.values()), None)
         if resolver is not None:
-            access = artifacts.IstioctlAccess(resolver.path("istioctl"), cluster.kubeconfig,
-                                              cluster.context)
-        out = artifacts.collect(cluster.kube, [namespace], dest, istioctl=access,
-                                timeout=state.timeouts.exec_command)
+            access = artifacts.IstioctlAccess(
+                resolver.path("istioctl"), cluster.kubeconfig, cluster.context
+            )
+        out = artifacts.collect(
+            cluster.kube, [namespace], dest, istioctl=access, timeout=state.timeouts.exec_command
+        )
         written += len(out.written)
         problems += out.errors
     note = f"; {len(problems)} could not be collected" if problems else ""
@@ -255,8 +284,9 @@ def namespace_name(test_name: str, suffix: str | None = None, limit: int = 40) -
 def _state(config: pytest.Config) -> LiveState:
     state = config.stash.get(STATE, None)
     if state is None:
-        raise UsageError("a live check ran without the live tier set up",
-                         "Select the live tier (--tier live)")
+        raise UsageError(
+            "a live check ran without the live tier set up", "Select the live tier (--tier live)"
+        )
     return state
 
 
@@ -271,8 +301,9 @@ def kube(cluster: Cluster) -> Kube:
     return cluster.kube
 
 
-def _namespace(request: pytest.FixtureRequest, cluster: Cluster,
-               labels: dict[str, str]) -> Iterator[str]:
+def _namespace(
+    request: pytest.FixtureRequest, cluster: Cluster, labels: dict[str, str]
+) -> Iterator[str]:
     state = _state(request.config)
     name = namespace_name(request.node.name)
     cluster.kube.create_namespace(name, {**labels, "meshconform.io/check": "true"})
@@ -325,10 +356,13 @@ def gateway(request: pytest.FixtureRequest, cluster: Cluster) -> GatewayEndpoint
     if cluster.name not in state.gateways:
         service = cluster.kube.get("v1", "Service", GATEWAY, ISTIO_NAMESPACE)
         if service is None:
-            raise UsageError(f"the cluster has no Service {ISTIO_NAMESPACE}/{GATEWAY}",
-                             "Install Istio with an ingress gateway named istio-ingressgateway")
+            raise UsageError(
+                f"the cluster has no Service {ISTIO_NAMESPACE}/{GATEWAY}",
+                "Install Istio with an ingress gateway named istio-ingressgateway",
+            )
         state.gateways[cluster.name] = gateway_from_service(
-            service, cluster.kube.list("v1", "Node"))
+            service, cluster.kube.list("v1", "Node")
+        )
     return state.gateways[cluster.name]
 
 

@@ -34,9 +34,13 @@ def product_recipe(product: ProductRecipe | None) -> ProductRecipe:
 
 @pytest.fixture
 def installed_product(  # noqa: PLR0917 - pytest fixtures take fixtures positionally
-        request: pytest.FixtureRequest, cluster: Cluster, mode: Mode,
-                      product_recipe: ProductRecipe, run_options: RunOptions,
-                      timeouts: Timeouts) -> InstallResult:
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    mode: Mode,
+    product_recipe: ProductRecipe,
+    run_options: RunOptions,
+    timeouts: Timeouts,
+) -> InstallResult:
     """The product installed into the mode's cluster with the mode's values (once per cluster).
 
     The duration is recorded as the ``product:<mode>`` phase of the report.
@@ -49,8 +53,14 @@ def installed_product(  # noqa: PLR0917 - pytest fixtures take fixtures position
         helm: Path | None = None
         if product_recipe.install.method == "helm":
             helm = ToolResolver(run_options.binaries).path("helm")
-        result = install_product(product_recipe, mode.name, cluster.kube, helm,
-                                 timeouts.product_install, enroll_labels=mode.namespace_labels)
+        result = install_product(
+            product_recipe,
+            mode.name,
+            cluster.kube,
+            helm,
+            timeouts.product_install,
+            enroll_labels=mode.namespace_labels,
+        )
         installs[name] = result
         state = request.config.stash.get(live.STATE, None)
         if state is not None:

@@ -27,49 +27,68 @@ class Phase(enum.StrEnum):
     HTTP = "http-exchange"
 
 
-def classify_error(error: BaseException, phase: Phase, *, address: str,  # noqa: PLR0911
-                   sni: str | None = None) -> tuple[Kind, str]:
+def classify_error(  # noqa: PLR0911 - one return per failure kind
+    error: BaseException,
+    phase: Phase,
+    *,
+    address: str,
+    sni: str | None = None,
+) -> tuple[Kind, str]:
     """Map ``error`` seen in ``phase`` to a Kind and an actionable explanation."""
     sni_words = f"SNI {sni!r}" if sni else "no SNI"
     if isinstance(error, TimeoutError | socket.timeout):
-        return Kind.TIMEOUT, (f"no answer from {address} during {phase.value}: the address "
-                              "is filtered or the server hangs; check the address and firewall")
+        return Kind.TIMEOUT, (
+            f"no answer from {address} during {phase.value}: the address "
+            "is filtered or the server hangs; check the address and firewall"
+        )
     if isinstance(error, ssl.SSLCertVerificationError):
         return _classify_verification(error, sni)
     if phase is Phase.CONNECT:
         if isinstance(error, ConnectionRefusedError):
-            return Kind.TCP_REFUSED, (f"connection to {address} refused: nothing listens "
-                                      "there; check the address and port")
+            return Kind.TCP_REFUSED, (
+                f"connection to {address} refused: nothing listens "
+                "there; check the address and port"
+            )
         return Kind.UNREACHABLE, f"cannot connect to {address}: {_reason(error)}"
     if phase is Phase.HANDSHAKE:
         if isinstance(error, ssl.SSLError | ConnectionError | OSError):
             return Kind.TLS_HANDSHAKE_FAILED, (
                 f"the server at {address} reset the TLS handshake for {sni_words} "
-                f"({_reason(error)}): no server matches that name (no filter chain for it)")
+                f"({_reason(error)}): no server matches that name (no filter chain for it)"
+            )
         return Kind.UNREACHABLE, f"TLS with {address} failed: {_reason(error)}"
-    if isinstance(error, ConnectionError | http.client.RemoteDisconnected
-                  | http.client.BadStatusLine | ssl.SSLError):
-        return Kind.TCP_RESET, (f"{address} closed or reset the connection before answering "
-                                f"({_reason(error)}): the proxy dropped the request, e.g. a "
-                                "blackholed destination")
+    if isinstance(
+        error,
+        ConnectionError | http.client.RemoteDisconnected | http.client.BadStatusLine | ssl.SSLError,
+    ):
+        return Kind.TCP_RESET, (
+            f"{address} closed or reset the connection before answering "
+            f"({_reason(error)}): the proxy dropped the request, e.g. a "
+            "blackholed destination"
+        )
     return Kind.UNREACHABLE, f"the exchange with {address} failed: {_reason(error)}"
 
 
-def _classify_verification(error: ssl.SSLCertVerificationError,
-                           sni: str | None) -> tuple[Kind, str]:
+def _classify_verification(
+    error: ssl.SSLCertVerificationError, sni: str | None
+) -> tuple[Kind, str]:
     code = error.verify_code
     message = error.verify_message or _reason(error)
     if code == _EXPIRED:
-        return Kind.CERT_EXPIRED, (f"the server's certificate has expired ({message}); "
-                                   "renew the certificate in the gateway's Secret")
+        return Kind.CERT_EXPIRED, (
+            f"the server's certificate has expired ({message}); "
+            "renew the certificate in the gateway's Secret"
+        )
     if code == _HOSTNAME_MISMATCH:
         return Kind.HOSTNAME_MISMATCH, (
             f"the server's certificate is not for {sni!r} ({message}); put a certificate "
-            "for that host in the Secret the Gateway server's credentialName names")
+            "for that host in the Secret the Gateway server's credentialName names"
+        )
     if code in _UNTRUSTED:
         return Kind.CERT_UNTRUSTED, (
             f"the server's certificate does not verify against the given CA ({message}); "
-            "the Secret holds a certificate from another CA, or the wrong CA file was given")
+            "the Secret holds a certificate from another CA, or the wrong CA file was given"
+        )
     return Kind.CERT_UNTRUSTED, f"certificate verification failed ({message})"
 
 

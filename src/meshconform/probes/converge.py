@@ -17,8 +17,12 @@ from meshconform.waiters import Timeouts, consecutive
 PROBE_INTERVAL = 0.02
 
 
-def stable(what: str, attempt: Callable[[], ProbeResult], timeouts: Timeouts,
-           interval: float = PROBE_INTERVAL) -> ProbeResult:
+def stable(
+    what: str,
+    attempt: Callable[[], ProbeResult],
+    timeouts: Timeouts,
+    interval: float = PROBE_INTERVAL,
+) -> ProbeResult:
     """The result once ``timeouts.consecutive_successes`` attempts in a row agree."""
     seen: list[ProbeResult] = []
 
@@ -28,13 +32,23 @@ def stable(what: str, attempt: Callable[[], ProbeResult], timeouts: Timeouts,
         seen.append(result)
         return same, f"{result.short}: {result.explanation}"
 
-    consecutive(what, once, required=timeouts.consecutive_successes,
-                timeout=timeouts.traffic_consistency, interval=interval)
+    consecutive(
+        what,
+        once,
+        required=timeouts.consecutive_successes,
+        timeout=timeouts.traffic_consistency,
+        interval=interval,
+    )
     return seen[-1]
 
 
-def until(what: str, attempt: Callable[[], ProbeResult], accept: Callable[[ProbeResult], bool],
-          timeouts: Timeouts, interval: float = PROBE_INTERVAL) -> ProbeResult:
+def until(
+    what: str,
+    attempt: Callable[[], ProbeResult],
+    accept: Callable[[ProbeResult], bool],
+    timeouts: Timeouts,
+    interval: float = PROBE_INTERVAL,
+) -> ProbeResult:
     """The result once ``accept`` held for enough consecutive attempts; raises WaitTimeout."""
     seen: list[ProbeResult] = []
 
@@ -43,6 +57,11 @@ def until(what: str, attempt: Callable[[], ProbeResult], accept: Callable[[Probe
         seen.append(result)
         return accept(result), f"{result.short}: {result.explanation}"
 
-    consecutive(what, once, required=timeouts.consecutive_successes,
-                timeout=timeouts.traffic_consistency, interval=interval)
+    consecutive(
+        what,
+        once,
+        required=timeouts.consecutive_successes,
+        timeout=timeouts.traffic_consistency,
+        interval=interval,
+    )
     return seen[-1]

@@ -33,8 +33,14 @@ class EgressTarget:
         return Request(self.address, self.http_port, host, timeout=self.timeouts.probe_request)
 
     def tls(self, host: str, **changes: object) -> Request:
-        return Request(self.address, self.tls_port, host, tls=True, ca=self.ca,
-                       timeout=self.timeouts.probe_request).with_(**changes)
+        return Request(
+            self.address,
+            self.tls_port,
+            host,
+            tls=True,
+            ca=self.ca,
+            timeout=self.timeouts.probe_request,
+        ).with_(**changes)
 
 
 def _run(request: Request, timeouts: Timeouts) -> ProbeResult:
@@ -52,8 +58,9 @@ def tls_blocked(result: ProbeResult) -> bool:
 
 
 def _reached(result: ProbeResult) -> bool:
-    return result.kind is Kind.HTTP_STATUS and result.status is not None \
-        and 200 <= result.status < 300
+    return (
+        result.kind is Kind.HTTP_STATUS and result.status is not None and 200 <= result.status < 300
+    )
 
 
 def registry_only_blocks(t: EgressTarget) -> Observation:
@@ -61,22 +68,39 @@ def registry_only_blocks(t: EgressTarget) -> Observation:
     http = _run(t.http(t.unknown_host), t.timeouts)
     tls = _run(t.tls(t.unknown_host, verify_hostname=False), t.timeouts)
     lines = [
-        f"{http} [" + ("ok: blocked (block_all)" if http_blocked(http) else
-                       "reached: REGISTRY_ONLY is not enforced for HTTP") + "]",
-        f"{tls} [" + ("ok: blocked (BlackHoleCluster)" if tls_blocked(tls) else
-                      "reached: REGISTRY_ONLY is not enforced for TLS") + "]",
+        f"{http} ["
+        + (
+            "ok: blocked (block_all)"
+            if http_blocked(http)
+            else "reached: REGISTRY_ONLY is not enforced for HTTP"
+        )
+        + "]",
+        f"{tls} ["
+        + (
+            "ok: blocked (BlackHoleCluster)"
+            if tls_blocked(tls)
+            else "reached: REGISTRY_ONLY is not enforced for TLS"
+        )
+        + "]",
     ]
-    return observe("egress-registry-only-blocks", http_blocked(http) and tls_blocked(tls),
-                   lines, [http, tls])
+    return observe(
+        "egress-registry-only-blocks", http_blocked(http) and tls_blocked(tls), lines, [http, tls]
+    )
 
 
 def service_entry_allows_http(t: EgressTarget) -> Observation:
     """``egress-service-entry-allows-http``: the registered HTTP host answers 2xx."""
     result = _run(t.http(t.http_host), t.timeouts)
     ok = _reached(result)
-    why = "ok: reached" if ok else (
-        "blocked: no ServiceEntry admits this host" if http_blocked(result)
-        else "expected a 2xx from the external server")
+    why = (
+        "ok: reached"
+        if ok
+        else (
+            "blocked: no ServiceEntry admits this host"
+            if http_blocked(result)
+            else "expected a 2xx from the external server"
+        )
+    )
     return observe("egress-service-entry-allows-http", ok, [f"{result} [{why}]"], [result])
 
 
@@ -84,7 +108,13 @@ def service_entry_allows_tls(t: EgressTarget) -> Observation:
     """``egress-service-entry-allows-tls``: TLS by SNI passes through to the registered host."""
     result = _run(t.tls(t.tls_host), t.timeouts)
     ok = _reached(result)
-    why = "ok: passed through, the external server's certificate verified" if ok else (
-        "blocked: no ServiceEntry admits this SNI" if tls_blocked(result)
-        else "expected the external server to answer")
+    why = (
+        "ok: passed through, the external server's certificate verified"
+        if ok
+        else (
+            "blocked: no ServiceEntry admits this SNI"
+            if tls_blocked(result)
+            else "expected the external server to answer"
+        )
+    )
     return observe("egress-service-entry-allows-tls", ok, [f"{result} [{why}]"], [result])

@@ -35,13 +35,21 @@ class GatewayTarget:
     timeouts: Timeouts = field(default_factory=Timeouts)
 
     def https(self, **changes: object) -> Request:
-        base = Request(self.address, self.https_port, self.host, path=self.path, tls=True,
-                       ca=self.ca, timeout=self.timeouts.probe_request)
+        base = Request(
+            self.address,
+            self.https_port,
+            self.host,
+            path=self.path,
+            tls=True,
+            ca=self.ca,
+            timeout=self.timeouts.probe_request,
+        )
         return base.with_(**changes) if changes else base
 
     def http(self, port: int, **changes: object) -> Request:
-        base = Request(self.address, port, self.host, path=self.path,
-                       timeout=self.timeouts.probe_request)
+        base = Request(
+            self.address, port, self.host, path=self.path, timeout=self.timeouts.probe_request
+        )
         return base.with_(**changes) if changes else base
 
 
@@ -57,22 +65,35 @@ def routes_by_host(t: GatewayTarget) -> Observation:
     """``gateway-routes-by-host``: the served host answers 2xx, an unclaimed host 404."""
     known = _run(t.https(), t.timeouts)
     unknown = _run(t.https(host=t.unknown_host, sni=t.host), t.timeouts)
-    known_ok = known.kind is Kind.HTTP_STATUS and known.status is not None \
-        and 200 <= known.status < 300
+    known_ok = (
+        known.kind is Kind.HTTP_STATUS and known.status is not None and 200 <= known.status < 300
+    )
     unknown_ok = unknown.is_status(404)
-    return observe("gateway-routes-by-host", known_ok and unknown_ok, [
-        _line(known, "ok: routed" if known_ok else "expected a 2xx from the routed backend"),
-        _line(unknown, "ok: no virtual host" if unknown_ok else
-              "expected 404 for a host no VirtualService claims"),
-    ], [known, unknown])
+    return observe(
+        "gateway-routes-by-host",
+        known_ok and unknown_ok,
+        [
+            _line(known, "ok: routed" if known_ok else "expected a 2xx from the routed backend"),
+            _line(
+                unknown,
+                "ok: no virtual host"
+                if unknown_ok
+                else "expected 404 for a host no VirtualService claims",
+            ),
+        ],
+        [known, unknown],
+    )
 
 
 def tls_simple(t: GatewayTarget) -> Observation:
     """``gateway-tls-simple``: the certificate for the host verifies against the run's CA."""
     result = _run(t.https(), t.timeouts)
     ok = result.kind in (Kind.HTTP_STATUS, Kind.REDIRECT)
-    verdict = (f"ok: certificate for {t.host!r} verified against {t.ca.name}" if ok else
-               "expected a handshake with a certificate that verifies for the host")
+    verdict = (
+        f"ok: certificate for {t.host!r} verified against {t.ca.name}"
+        if ok
+        else "expected a handshake with a certificate that verifies for the host"
+    )
     return observe("gateway-tls-simple", ok, [_line(result, verdict)], [result])
 
 
@@ -96,9 +117,14 @@ def tls_sni_match(t: GatewayTarget) -> Observation:
         if _refused(result):
             lines.append(_line(result, "ok: refused"))
         else:
-            lines.append(_line(result, f"the gateway completed a handshake for {label}: SNI is "
-                                       "not enforced (a Gateway server with hosts '*' or a "
-                                       "catch-all filter chain)"))
+            lines.append(
+                _line(
+                    result,
+                    f"the gateway completed a handshake for {label}: SNI is "
+                    "not enforced (a Gateway server with hosts '*' or a "
+                    "catch-all filter chain)",
+                )
+            )
     ok = right_ok and _refused(wrong) and _refused(none)
     return observe("gateway-tls-sni-match", ok, lines, [right, wrong, none])
 
@@ -123,8 +149,10 @@ def https_redirect(t: GatewayTarget) -> Observation:
     result = _run(t.http(t.http_port), t.timeouts)
     ok, why = redirect_matches(result.location, t.host, t.path)
     if result.status != 301:
-        ok, why = False, (f"expected 301, got {result.short}: the HTTP server has no "
-                          "tls.httpsRedirect")
+        ok, why = (
+            False,
+            (f"expected 301, got {result.short}: the HTTP server has no tls.httpsRedirect"),
+        )
     return observe("gateway-https-redirect", ok, [_line(result, why)], [result])
 
 
@@ -137,8 +165,9 @@ def health(t: GatewayTarget) -> Observation:
     if result.kind is Kind.TCP_REFUSED:
         why = "nothing listens on the health port: the gateway has no :15021 listener"
     # a refused health port is this claim's failure, not a reason it cannot be observed
-    return observe("gateway-health", ok, [_line(result, why)], [result],
-                   failures=frozenset({Kind.TCP_REFUSED}))
+    return observe(
+        "gateway-health", ok, [_line(result, why)], [result], failures=frozenset({Kind.TCP_REFUSED})
+    )
 
 
 GATEWAY_EVALUATORS: dict[str, Callable[[GatewayTarget], Observation]] = {

@@ -30,8 +30,14 @@ class Observation:
         return "\n".join(self.evidence)
 
 
-def observe(claim_id: str, ok: bool, lines: list[str], results: list[ProbeResult],
-            *, failures: frozenset[Kind] = frozenset()) -> Observation:
+def observe(
+    claim_id: str,
+    ok: bool,
+    lines: list[str],
+    results: list[ProbeResult],
+    *,
+    failures: frozenset[Kind] = frozenset(),
+) -> Observation:
     """HOLDS/BROKEN from ``ok`` unless a probe could not reach its target at all.
 
     ``failures`` are kinds that count as the claim's failure for this claim even

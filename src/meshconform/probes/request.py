@@ -98,15 +98,26 @@ def probe(request: Request) -> ProbeResult:
         phase = Phase.HTTP
         conn = http.client.HTTPConnection(request.address, request.port, timeout=request.timeout)
         conn.sock = sock
-        conn.request(request.method, request.path, headers={
-            "Host": request.host, "User-Agent": "meshconform-probe", "Connection": "close"})
+        conn.request(
+            request.method,
+            request.path,
+            headers={
+                "Host": request.host,
+                "User-Agent": "meshconform-probe",
+                "Connection": "close",
+            },
+        )
         response = conn.getresponse()
         body = response.read(_BODY_LIMIT).decode("utf-8", "replace")
         response.close()
     except (OSError, http.client.HTTPException) as error:
         kind, why = classify_error(error, phase, address=address, sni=request.server_name)
-        return ProbeResult(kind=kind, target=request.describe(), explanation=why,
-                           elapsed_s=time.perf_counter() - start)
+        return ProbeResult(
+            kind=kind,
+            target=request.describe(),
+            explanation=why,
+            elapsed_s=time.perf_counter() - start,
+        )
     finally:
         if conn is not None:
             conn.close()
@@ -115,9 +126,20 @@ def probe(request: Request) -> ProbeResult:
     elapsed = time.perf_counter() - start
     location = response.getheader("location")
     if 300 <= response.status < 400 and location:
-        return ProbeResult(kind=Kind.REDIRECT, target=request.describe(), status=response.status,
-                           location=location, body=body, elapsed_s=elapsed,
-                           explanation=f"answered {response.status} redirect to {location}")
-    return ProbeResult(kind=Kind.HTTP_STATUS, target=request.describe(), status=response.status,
-                       body=body, elapsed_s=elapsed,
-                       explanation=f"answered HTTP {response.status} {response.reason}")
+        return ProbeResult(
+            kind=Kind.REDIRECT,
+            target=request.describe(),
+            status=response.status,
+            location=location,
+            body=body,
+            elapsed_s=elapsed,
+            explanation=f"answered {response.status} redirect to {location}",
+        )
+    return ProbeResult(
+        kind=Kind.HTTP_STATUS,
+        target=request.describe(),
+        status=response.status,
+        body=body,
+        elapsed_s=elapsed,
+        explanation=f"answered HTTP {response.status} {response.reason}",
+    )

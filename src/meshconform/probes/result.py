@@ -26,8 +26,9 @@ class Kind(enum.StrEnum):
         return self in _TLS
 
 
-_TLS = frozenset({Kind.TLS_HANDSHAKE_FAILED, Kind.CERT_UNTRUSTED, Kind.CERT_EXPIRED,
-                  Kind.HOSTNAME_MISMATCH})
+_TLS = frozenset(
+    {Kind.TLS_HANDSHAKE_FAILED, Kind.CERT_UNTRUSTED, Kind.CERT_EXPIRED, Kind.HOSTNAME_MISMATCH}
+)
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,12 @@ def istio_resources() -> IstioResources:
 
 def resources_of(files: Sequence[Path]) -> IstioResources:
     """The Istio resource documents of these files (e.g. a product's), placeholders filled."""
-    objects = tuple(d for f in files for d in yaml.safe_load_all(workload_text(f))
-                    if is_applied_istio_resource(d))
+    objects = tuple(
+        d
+        for f in files
+        for d in yaml.safe_load_all(workload_text(f))
+        if is_applied_istio_resource(d)
+    )
     return IstioResources(tuple(files), objects)
 
 
@@ -78,11 +82,20 @@ def analyze(istioctl: Istioctl, workdir: Path, resources: IstioResources) -> Ana
     bundle = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            yaml.safe_dump_all([_namespaced(o) for o in resources.objects], out,
-                               sort_keys=False)
-        proc = istioctl.run(["analyze", "--use-kube=false", "--all-namespaces",
-                             "--failure-threshold", "Error",
-                             "--output-threshold", "Warning", str(bundle)], check=False)
+            yaml.safe_dump_all([_namespaced(o) for o in resources.objects], out, sort_keys=False)
+        proc = istioctl.run(
+            [
+                "analyze",
+                "--use-kube=false",
+                "--all-namespaces",
+                "--failure-threshold",
+                "Error",
+                "--output-threshold",
+                "Warning",
+                str(bundle),
+            ],
+            check=False,
+        )
     finally:
         bundle.unlink()
     output = (proc.stdout + proc.stderr).strip()

@@ -32,23 +32,50 @@ from meshconform.versions import KIND_NODE_IMAGES, node_image
 def add_static_commands(subparsers: Any) -> dict[str, Any]:
     """Register ``static`` and ``diff``; return {command: handler}."""
     static = subparsers.add_parser(
-        "static", help="check every claim offline with the real istioctl (no cluster)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    static.add_argument("--istio-version", action="append", default=[],
-                        help="1.30, 1.31, comma separated or repeated, or all")
-    static.add_argument("--mesh-mode", action="append", default=[],
-                        help="sidecar, cni, native-sidecar, ambient, or all (default all)")
-    static.add_argument("--istio-config", action="append", default=[], type=Path,
-                        metavar="FILE", help="your IstioOperator or Helm values file, layered "
-                        "on top of the suite's overlay (repeatable; later wins)")
-    static.add_argument("--replace-overlay", action="store_true",
-                        help="use only the --istio-config files, not the suite's overlay")
-    static.add_argument("--kubernetes-version", default=None,
-                        help="node Kubernetes minor that resolves ENABLE_NATIVE_SIDECARS=auto "
-                        f"({', '.join(KIND_NODE_IMAGES)})")
+        "static",
+        help="check every claim offline with the real istioctl (no cluster)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    static.add_argument(
+        "--istio-version",
+        action="append",
+        default=[],
+        help="1.30, 1.31, comma separated or repeated, or all",
+    )
+    static.add_argument(
+        "--mesh-mode",
+        action="append",
+        default=[],
+        help="sidecar, cni, native-sidecar, ambient, or all (default all)",
+    )
+    static.add_argument(
+        "--istio-config",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="your IstioOperator or Helm values file, layered "
+        "on top of the suite's overlay (repeatable; later wins)",
+    )
+    static.add_argument(
+        "--replace-overlay",
+        action="store_true",
+        help="use only the --istio-config files, not the suite's overlay",
+    )
+    static.add_argument(
+        "--kubernetes-version",
+        default=None,
+        help="node Kubernetes minor that resolves ENABLE_NATIVE_SIDECARS=auto "
+        f"({', '.join(KIND_NODE_IMAGES)})",
+    )
     static.add_argument("--report-dir", type=Path, default=Path("meshconform-report"))
-    static.add_argument("--format", choices=("json", "md"), default="md",
-                        help="what to print on stdout (both files are always written)")
+    static.add_argument(
+        "--format",
+        choices=("json", "md"),
+        default="md",
+        help="what to print on stdout (both files are always written)",
+    )
     diff = subparsers.add_parser("diff", help="compare two report.json files")
     diff.add_argument("old", type=Path)
     diff.add_argument("new", type=Path)
@@ -65,13 +92,21 @@ def run_static_command(args: argparse.Namespace) -> int:
     for path in args.istio_config:
         as_istio_operator(path)  # bad files are usage errors before istioctl runs
     if args.replace_overlay and not args.istio_config:
-        raise UsageError("--replace-overlay needs at least one --istio-config file",
-                         "Pass your IstioOperator/values file(s) with --istio-config")
+        raise UsageError(
+            "--replace-overlay needs at least one --istio-config file",
+            "Pass your IstioOperator/values file(s) with --istio-config",
+        )
     start = time.perf_counter()
-    run = run_static(releases, modes, [p.resolve() for p in args.istio_config],
-                     replace_overlay=args.replace_overlay, kubernetes=kubernetes)
+    run = run_static(
+        releases,
+        modes,
+        [p.resolve() for p in args.istio_config],
+        replace_overlay=args.replace_overlay,
+        kubernetes=kubernetes,
+    )
     info = RunInfo(
-        modes=[m.name for m in modes], tiers=["static"],
+        modes=[m.name for m in modes],
+        tiers=["static"],
         istio_version=", ".join(r.minor for r in releases),
         istio_build="; ".join(f"{v}: {b}" for v, b in run.builds.items()),
         kubernetes_version=kubernetes,
@@ -94,8 +129,10 @@ def _load(path: Path) -> dict[str, Any]:
         return load_report(path)
     except (json.JSONDecodeError, jsonschema.ValidationError) as error:
         reason = str(error).splitlines()[0]
-        raise UsageError(f"{path} is not a meshconform report.json ({reason})",
-                         "Pass report.json files written by meshconform") from None
+        raise UsageError(
+            f"{path} is not a meshconform report.json ({reason})",
+            "Pass report.json files written by meshconform",
+        ) from None
 
 
 def run_diff_command(args: argparse.Namespace) -> int:

@@ -59,13 +59,17 @@ def job_completes(job: PodShape) -> Evaluation:
     layout = proxy_layout(job)
     evidence = [job.describe()]
     if layout == "classic":
-        evidence.append("istio-proxy is a regular container: it keeps running after the app "
-                        "exits, so the pod never reaches Succeeded")
+        evidence.append(
+            "istio-proxy is a regular container: it keeps running after the app "
+            "exits, so the pod never reaches Succeeded"
+        )
     elif layout == "native":
         init = job.init(PROXY) or {}
-        evidence.append(f"istio-proxy is an init container with restartPolicy Always "
-                        f"(startupProbe {'present' if init.get('startupProbe') else 'absent'}): "
-                        "the kubelet stops it when the app exits")
+        evidence.append(
+            f"istio-proxy is an init container with restartPolicy Always "
+            f"(startupProbe {'present' if init.get('startupProbe') else 'absent'}): "
+            "the kubelet stops it when the app exits"
+        )
     else:
         evidence.append("no istio-proxy in the pod: only the app runs")
     return _verdict(layout != "classic", evidence)
@@ -73,11 +77,15 @@ def job_completes(job: PodShape) -> Evaluation:
 
 def job_completes_without_injection(job_no_inject: PodShape) -> Evaluation:
     layout = proxy_layout(job_no_inject)
-    return _verdict(layout == "none", [
-        job_no_inject.describe(),
-        "no istio-proxy in the pod" if layout == "none" else
-        f"istio-proxy injected ({layout}) despite sidecar.istio.io/inject \"false\"",
-    ])
+    return _verdict(
+        layout == "none",
+        [
+            job_no_inject.describe(),
+            "no istio-proxy in the pod"
+            if layout == "none"
+            else f'istio-proxy injected ({layout}) despite sidecar.istio.io/inject "false"',
+        ],
+    )
 
 
 def job_completes_with_quitquitquit(job_quit: PodShape) -> Evaluation:
@@ -85,12 +93,15 @@ def job_completes_with_quitquitquit(job_quit: PodShape) -> Evaluation:
     layout = proxy_layout(job_quit)
     excluded = (_flag(redirect_args(job_quit), "-d") or "").split(",")
     ok = layout == "classic" and "15020" in excluded
-    return _verdict(ok, [
-        job_quit.describe(),
-        f"istio-proxy layout: {layout} (a regular container ends with pilot-agent's exit)",
-        f"inbound ports excluded from capture (-d): {','.join(excluded) or 'none'}; the "
-        "agent's status server (POST /quitquitquit) is on 15020",
-    ])
+    return _verdict(
+        ok,
+        [
+            job_quit.describe(),
+            f"istio-proxy layout: {layout} (a regular container ends with pilot-agent's exit)",
+            f"inbound ports excluded from capture (-d): {','.join(excluded) or 'none'}; the "
+            "agent's status server (POST /quitquitquit) is on 15020",
+        ],
+    )
 
 
 def _holds_app(pod: PodShape) -> tuple[bool, str]:
@@ -100,16 +111,19 @@ def _holds_app(pod: PodShape) -> tuple[bool, str]:
         hook = ((pod.container(PROXY) or {}).get("lifecycle") or {}).get("postStart") or {}
         command = (hook.get("exec") or {}).get("command") or []
         waits = command[:2] == ["pilot-agent", "wait"]
-        return first and waits, (f"{pod.describe()}; istio-proxy first: {first}; postStart "
-                                 f"{' '.join(command) or 'none'}")
+        return first and waits, (
+            f"{pod.describe()}; istio-proxy first: {first}; postStart {' '.join(command) or 'none'}"
+        )
     if layout == "native":
         init = pod.init(PROXY) or {}
         probe = init.get("startupProbe") or {}
         # the app (a regular container) starts only after every init container has
         # started; a restartPolicy=Always one counts as started once its startupProbe passes
-        return bool(probe), (f"{pod.describe()}; the kubelet starts the app only after "
-                             f"istio-proxy's startupProbe {probe.get('httpGet') or 'ABSENT'} "
-                             "passes")
+        return bool(probe), (
+            f"{pod.describe()}; the kubelet starts the app only after "
+            f"istio-proxy's startupProbe {probe.get('httpGet') or 'ABSENT'} "
+            "passes"
+        )
     return False, f"{pod.describe()}; no istio-proxy to wait for"
 
 
@@ -117,20 +131,28 @@ def proxy_ready_before_app(per_pod: PodShape, mesh_wide: PodShape) -> Evaluation
     """Both ways of asking: the proxy.istio.io/config annotation, and mesh-wide config."""
     ok_pod, pod_line = _holds_app(per_pod)
     ok_mesh, mesh_line = _holds_app(mesh_wide)
-    return _verdict(ok_pod and ok_mesh, [
-        f"per-pod annotation: {'holds' if ok_pod else 'BROKEN'}: {pod_line}",
-        f"mesh-wide holdApplicationUntilProxyStarts: {'holds' if ok_mesh else 'BROKEN'}: "
-        f"{mesh_line}",
-    ])
+    return _verdict(
+        ok_pod and ok_mesh,
+        [
+            f"per-pod annotation: {'holds' if ok_pod else 'BROKEN'}: {pod_line}",
+            f"mesh-wide holdApplicationUntilProxyStarts: {'holds' if ok_mesh else 'BROKEN'}: "
+            f"{mesh_line}",
+        ],
+    )
 
 
 def _ambient_captures(install: StaticInstall, pod: PodShape) -> tuple[bool, str]:
     cni = install.cni_config
     labels = install.mode.namespace_labels
-    ok = ("ztunnel" in install.daemonsets and cni.get("AMBIENT_ENABLED") == "true"
-          and labels.get("istio.io/dataplane-mode") == "ambient")
-    return ok, (f"install DaemonSets {install.daemonsets}; istio-cni AMBIENT_ENABLED="
-                f"{cni.get('AMBIENT_ENABLED')}; namespace labels {dict(labels)}")
+    ok = (
+        "ztunnel" in install.daemonsets
+        and cni.get("AMBIENT_ENABLED") == "true"
+        and labels.get("istio.io/dataplane-mode") == "ambient"
+    )
+    return ok, (
+        f"install DaemonSets {install.daemonsets}; istio-cni AMBIENT_ENABLED="
+        f"{cni.get('AMBIENT_ENABLED')}; namespace labels {dict(labels)}"
+    )
 
 
 def init_container_network(init_pod: PodShape, install: StaticInstall) -> Evaluation:
@@ -142,80 +164,105 @@ def init_container_network(init_pod: PodShape, install: StaticInstall) -> Evalua
     if layout == "native":
         first_user = min(inits.index(u) for u in users) if users else len(inits)
         ok = inits.index(PROXY) < first_user
-        evidence.append(f"istio-proxy (native) at init position {inits.index(PROXY)}, first "
-                        f"app init container at {first_user}")
+        evidence.append(
+            f"istio-proxy (native) at init position {inits.index(PROXY)}, first "
+            f"app init container at {first_user}"
+        )
         return _verdict(ok, evidence)
     if layout == "classic":
         if "istio-init" in inits:
-            evidence.append(f"istio-init runs at position {inits.index('istio-init')} after "
-                            f"the app's init containers {users}: their traffic bypasses the "
-                            "proxy (plaintext)")
+            evidence.append(
+                f"istio-init runs at position {inits.index('istio-init')} after "
+                f"the app's init containers {users}: their traffic bypasses the "
+                "proxy (plaintext)"
+            )
         elif "istio-validation" in inits:
-            evidence.append("istio-cni redirects from sandbox creation, but istio-proxy is a "
-                            "regular container that starts after all init containers: "
-                            "redirected traffic is refused")
+            evidence.append(
+                "istio-cni redirects from sandbox creation, but istio-proxy is a "
+                "regular container that starts after all init containers: "
+                "redirected traffic is refused"
+            )
         return _verdict(False, evidence)
     ok, line = _ambient_captures(install, init_pod)
     evidence.append(f"no sidecar; ambient redirection at sandbox creation: {ok} ({line})")
     return _verdict(ok, evidence)
 
 
-def init_container_bypass(uid_pod: PodShape, exclude_pod: PodShape, cidr: str,
-                          install: StaticInstall) -> Evaluation:
+def init_container_bypass(
+    uid_pod: PodShape, exclude_pod: PodShape, cidr: str, install: StaticInstall
+) -> Evaluation:
     """Both documented bypasses are honoured by the CNI redirection config."""
     by_cni = "istio-cni-node" in install.daemonsets and uid_pod.init("istio-validation") is not None
     uid_args = redirect_args(uid_pod)
-    probe: dict[str, Any] = next((c for c in uid_pod.spec.get("initContainers") or []
-                                  if c["name"] in user_inits(uid_pod)), {})
+    probe: dict[str, Any] = next(
+        (c for c in uid_pod.spec.get("initContainers") or [] if c["name"] in user_inits(uid_pod)),
+        {},
+    )
     runs_as = (probe.get("securityContext") or {}).get("runAsUser")
     uid_ok = runs_as == 1337 and _flag(uid_args, "-u") == "1337"
     ex_args = redirect_args(exclude_pod)
     excluded = (_flag(ex_args, "-x") or "").split(",")
     annotation = exclude_pod.annotations.get("traffic.sidecar.istio.io/excludeOutboundIPRanges")
     ex_ok = cidr in excluded and annotation == cidr
-    return _verdict(by_cni and uid_ok and ex_ok, [
-        f"redirection by istio-cni: {by_cni} (DaemonSets {install.daemonsets}, init containers "
-        f"{uid_pod.init_names()})",
-        f"UID bypass: app init container runAsUser {runs_as}; capture excludes uid "
-        f"(-u) {_flag(uid_args, '-u')}",
-        f"range bypass: annotation excludeOutboundIPRanges={annotation}; redirection "
-        f"excludes (-x) {','.join(excluded) or 'nothing'}",
-    ])
+    return _verdict(
+        by_cni and uid_ok and ex_ok,
+        [
+            f"redirection by istio-cni: {by_cni} (DaemonSets {install.daemonsets}, init containers "
+            f"{uid_pod.init_names()})",
+            f"UID bypass: app init container runAsUser {runs_as}; capture excludes uid "
+            f"(-u) {_flag(uid_args, '-u')}",
+            f"range bypass: annotation excludeOutboundIPRanges={annotation}; redirection "
+            f"excludes (-x) {','.join(excluded) or 'nothing'}",
+        ],
+    )
 
 
 def classic_sidecar_forced(install: StaticInstall, job: PodShape) -> Evaluation:
     env = install.istiod_env.get("ENABLE_NATIVE_SIDECARS")
     layout = proxy_layout(job)
-    return _verdict(env == "false" and layout == "classic", [
-        f"istiod env ENABLE_NATIVE_SIDECARS={env!r} (unset means 'auto')",
-        job.describe(),
-        f"istio-proxy layout: {layout}",
-    ])
+    return _verdict(
+        env == "false" and layout == "classic",
+        [
+            f"istiod env ENABLE_NATIVE_SIDECARS={env!r} (unset means 'auto')",
+            job.describe(),
+            f"istio-proxy layout: {layout}",
+        ],
+    )
 
 
 def native_sidecar_injected_as_init(init_pod: PodShape) -> Evaluation:
     inits = init_pod.init_names()
     proxy = init_pod.init(PROXY) or {}
     users = user_inits(init_pod)
-    ok = (PROXY in inits and proxy.get("restartPolicy") == "Always"
-          and bool(proxy.get("startupProbe"))
-          and all(inits.index(PROXY) < inits.index(u) for u in users))
-    return _verdict(ok, [
-        init_pod.describe(),
-        f"istio-proxy restartPolicy={proxy.get('restartPolicy')}, startupProbe="
-        f"{(proxy.get('startupProbe') or {}).get('httpGet', 'absent')}",
-    ])
+    ok = (
+        PROXY in inits
+        and proxy.get("restartPolicy") == "Always"
+        and bool(proxy.get("startupProbe"))
+        and all(inits.index(PROXY) < inits.index(u) for u in users)
+    )
+    return _verdict(
+        ok,
+        [
+            init_pod.describe(),
+            f"istio-proxy restartPolicy={proxy.get('restartPolicy')}, startupProbe="
+            f"{(proxy.get('startupProbe') or {}).get('httpGet', 'absent')}",
+        ],
+    )
 
 
 def injection_not_by_default(install: StaticInstall) -> Evaluation:
     hooks = injecting_webhooks(install.find("MutatingWebhookConfiguration"), {}, {})
     by_default = (install.values.get("sidecarInjectorWebhook") or {}).get(
-        "enableNamespacesByDefault")
-    return _verdict(not hooks and by_default is not True, [
-        f"webhooks selecting a pod with no labels in a namespace with no labels: "
-        f"{hooks or 'none'}",
-        f"values sidecarInjectorWebhook.enableNamespacesByDefault={by_default}",
-    ])
+        "enableNamespacesByDefault"
+    )
+    return _verdict(
+        not hooks and by_default is not True,
+        [
+            f"webhooks selecting a pod with no labels in a namespace with no labels: "
+            f"{hooks or 'none'}",
+            f"values sidecarInjectorWebhook.enableNamespacesByDefault={by_default}",
+        ],
+    )
 
 
 def egress_registry_only_blocks(install: StaticInstall, client: PodShape) -> Evaluation:
@@ -224,8 +271,10 @@ def egress_registry_only_blocks(install: StaticInstall, client: PodShape) -> Eva
     layout = proxy_layout(client)
     evidence = [f"mesh config outboundTrafficPolicy.mode={policy}", client.describe()]
     if layout == "none":
-        evidence.append("no sidecar applies outboundTrafficPolicy to this pod; ztunnel ignores "
-                        "it (istio/istio#54281), so the static tier cannot see a block")
+        evidence.append(
+            "no sidecar applies outboundTrafficPolicy to this pod; ztunnel ignores "
+            "it (istio/istio#54281), so the static tier cannot see a block"
+        )
     return _verdict(policy == "REGISTRY_ONLY" and layout != "none", evidence)
 
 
@@ -234,30 +283,46 @@ def dns_proxy_resolves_service_entry(install: StaticInstall, client: PodShape) -
     if proxy is not None:
         env = {e["name"]: e.get("value") for e in proxy.get("env") or []}
         capture = env.get("ISTIO_META_DNS_CAPTURE")
-        return _verdict(capture == "true", [
-            client.describe(), f"istio-proxy env ISTIO_META_DNS_CAPTURE={capture!r} "
-            "(from meshConfig.defaultConfig.proxyMetadata; default off)"])
+        return _verdict(
+            capture == "true",
+            [
+                client.describe(),
+                f"istio-proxy env ISTIO_META_DNS_CAPTURE={capture!r} "
+                "(from meshConfig.defaultConfig.proxyMetadata; default off)",
+            ],
+        )
     ambient, line = _ambient_captures(install, client)
     dns = install.cni_config.get("AMBIENT_DNS_CAPTURE")
-    return _verdict(ambient and dns == "true", [
-        client.describe(), f"istio-cni AMBIENT_DNS_CAPTURE={dns!r}; {line}"])
+    return _verdict(
+        ambient and dns == "true",
+        [client.describe(), f"istio-cni AMBIENT_DNS_CAPTURE={dns!r}; {line}"],
+    )
 
 
 def dns_auto_allocate(install: StaticInstall) -> Evaluation:
     env = install.istiod_env.get("PILOT_ENABLE_IP_AUTOALLOCATE")
     legacy = ((install.mesh.get("defaultConfig") or {}).get("proxyMetadata") or {}).get(
-        "ISTIO_META_DNS_AUTO_ALLOCATE")
+        "ISTIO_META_DNS_AUTO_ALLOCATE"
+    )
     deprecated = [w for w in install.warnings if "DNS_AUTO_ALLOCATE" in w]
-    return _verdict(env is None or env.lower() != "false", [
-        f"istiod env PILOT_ENABLE_IP_AUTOALLOCATE={env!r} (unset = true since 1.25: istiod "
-        "writes ServiceEntry.status.addresses)",
-        f"legacy proxyMetadata ISTIO_META_DNS_AUTO_ALLOCATE={legacy!r}",
-        *(f"istioctl warns: {w}" for w in deprecated),
-    ])
+    return _verdict(
+        env is None or env.lower() != "false",
+        [
+            f"istiod env PILOT_ENABLE_IP_AUTOALLOCATE={env!r} (unset = true since 1.25: istiod "
+            "writes ServiceEntry.status.addresses)",
+            f"legacy proxyMetadata ISTIO_META_DNS_AUTO_ALLOCATE={legacy!r}",
+            *(f"istioctl warns: {w}" for w in deprecated),
+        ],
+    )
 
 
 def install_shape(install: StaticInstall) -> str:
     """The data-plane components of the generated install, for evidence and tests."""
-    kinds = sorted({f"{o['kind']}/{o['metadata']['name']}" for o in install.objects
-                    if o["kind"] in ("DaemonSet", "Deployment")})
+    kinds = sorted(
+        {
+            f"{o['kind']}/{o['metadata']['name']}"
+            for o in install.objects
+            if o["kind"] in ("DaemonSet", "Deployment")
+        }
+    )
     return "install components: " + ", ".join(kinds)

@@ -53,8 +53,12 @@ class StaticFacts:
     def install(self) -> StaticInstall:
         with self._lock:
             if self._install is None:
-                self._install = generate(self.istioctl, self.mode, self.extra_config,
-                                         replace_overlay=self.replace_overlay)
+                self._install = generate(
+                    self.istioctl,
+                    self.mode,
+                    self.extra_config,
+                    replace_overlay=self.replace_overlay,
+                )
             return self._install
 
     @property
@@ -62,8 +66,12 @@ class StaticFacts:
         with self._lock:
             if self._hold_install is None:
                 self._hold_install = generate(
-                    self.istioctl, self.mode, self.extra_config,
-                    replace_overlay=self.replace_overlay, sets=(HOLD_MESH_WIDE,))
+                    self.istioctl,
+                    self.mode,
+                    self.extra_config,
+                    replace_overlay=self.replace_overlay,
+                    sets=(HOLD_MESH_WIDE,),
+                )
             return self._hold_install
 
     def shape(self, key: str) -> PodShape:
@@ -76,8 +84,7 @@ class StaticFacts:
             text = without_hold_annotation(workload_text(REFERENCE["hold-app"]))
             shape = pod_shapes(self.hold_install, key, text, self.kubernetes)[0]
         else:
-            shape = pod_shapes(self.install, key, workload_text(REFERENCE[key]),
-                               self.kubernetes)[0]
+            shape = pod_shapes(self.install, key, workload_text(REFERENCE[key]), self.kubernetes)[0]
         with self._lock:
             self._shapes[key] = shape
         return shape
@@ -92,8 +99,14 @@ class StaticFacts:
 
     def needed_shapes(self) -> list[str]:
         """The pod shapes that the claims applicable to this mode read."""
-        return sorted({k for cid, (keys, _) in STATIC_CLAIMS.items()
-                       if get_catalog()[cid].applies_to(self.mode.name) for k in keys})
+        return sorted(
+            {
+                k
+                for cid, (keys, _) in STATIC_CLAIMS.items()
+                if get_catalog()[cid].applies_to(self.mode.name)
+                for k in keys
+            }
+        )
 
     def prepare(self, keys: Sequence[str], workers: int = 2) -> None:
         """Both installs in parallel, then every reference shape with one kube-inject each."""
@@ -113,29 +126,46 @@ Evaluator = Callable[[StaticFacts], ev.Evaluation]
 STATIC_CLAIMS: dict[str, tuple[tuple[str, ...], Evaluator]] = {
     "job-completes": (("job",), lambda f: ev.job_completes(f.shape("job"))),
     "job-completes-without-injection": (
-        ("job-no-inject",), lambda f: ev.job_completes_without_injection(f.shape("job-no-inject"))),
+        ("job-no-inject",),
+        lambda f: ev.job_completes_without_injection(f.shape("job-no-inject")),
+    ),
     "job-completes-with-quitquitquit": (
         ("job-quitquitquit",),
-        lambda f: ev.job_completes_with_quitquitquit(f.shape("job-quitquitquit"))),
+        lambda f: ev.job_completes_with_quitquitquit(f.shape("job-quitquitquit")),
+    ),
     "proxy-ready-before-app": (
         ("hold-app", "hold-mesh-wide"),
-        lambda f: ev.proxy_ready_before_app(f.shape("hold-app"), f.shape("hold-mesh-wide"))),
+        lambda f: ev.proxy_ready_before_app(f.shape("hold-app"), f.shape("hold-mesh-wide")),
+    ),
     "init-container-network": (
-        ("init-network",), lambda f: ev.init_container_network(f.shape("init-network"), f.install)),
+        ("init-network",),
+        lambda f: ev.init_container_network(f.shape("init-network"), f.install),
+    ),
     "init-container-bypass-workaround": (
         ("init-network-uid1337", "init-network-exclude"),
-        lambda f: ev.init_container_bypass(f.shape("init-network-uid1337"),
-                                           f.shape("init-network-exclude"),
-                                           WORKLOAD_VARIABLES["EXCLUDE_CIDR"], f.install)),
+        lambda f: ev.init_container_bypass(
+            f.shape("init-network-uid1337"),
+            f.shape("init-network-exclude"),
+            WORKLOAD_VARIABLES["EXCLUDE_CIDR"],
+            f.install,
+        ),
+    ),
     "classic-sidecar-forced": (
-        ("job",), lambda f: ev.classic_sidecar_forced(f.install, f.shape("job"))),
+        ("job",),
+        lambda f: ev.classic_sidecar_forced(f.install, f.shape("job")),
+    ),
     "native-sidecar-injected-as-init": (
-        ("init-network",), lambda f: ev.native_sidecar_injected_as_init(f.shape("init-network"))),
+        ("init-network",),
+        lambda f: ev.native_sidecar_injected_as_init(f.shape("init-network")),
+    ),
     "injection-not-by-default": ((), lambda f: ev.injection_not_by_default(f.install)),
     "egress-registry-only-blocks": (
-        ("hold-app",), lambda f: ev.egress_registry_only_blocks(f.install, f.shape("hold-app"))),
+        ("hold-app",),
+        lambda f: ev.egress_registry_only_blocks(f.install, f.shape("hold-app")),
+    ),
     "dns-proxy-resolves-service-entry": (
         ("hold-app",),
-        lambda f: ev.dns_proxy_resolves_service_entry(f.install, f.shape("hold-app"))),
+        lambda f: ev.dns_proxy_resolves_service_entry(f.install, f.shape("hold-app")),
+    ),
     "dns-auto-allocate": ((), lambda f: ev.dns_auto_allocate(f.install)),
 }

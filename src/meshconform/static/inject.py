@@ -30,14 +30,19 @@ def native_sidecar_env(install: StaticInstall, kubernetes: str) -> tuple[str, st
     """(value for kube-inject's ENABLE_NATIVE_SIDECARS, how it was decided)."""
     raw = install.istiod_env.get("ENABLE_NATIVE_SIDECARS")
     declared = raw if raw is not None else "auto"
-    origin = (f"istiod env ENABLE_NATIVE_SIDECARS={raw!r}" if raw is not None
-              else "istiod env has no ENABLE_NATIVE_SIDECARS (default 'auto' since Istio 1.27)")
+    origin = (
+        f"istiod env ENABLE_NATIVE_SIDECARS={raw!r}"
+        if raw is not None
+        else "istiod env has no ENABLE_NATIVE_SIDECARS (default 'auto' since Istio 1.27)"
+    )
     if declared.lower() in ("true", "false"):
         return declared.lower(), origin
     minor = int(kubernetes.split(".")[1])
     resolved = "true" if minor >= NATIVE_MIN_MINOR else "false"
-    return resolved, (f"{origin}; 'auto' on kind nodes of Kubernetes {kubernetes} "
-                      f"(native from 1.{NATIVE_MIN_MINOR}) -> {resolved}")
+    return resolved, (
+        f"{origin}; 'auto' on kind nodes of Kubernetes {kubernetes} "
+        f"(native from 1.{NATIVE_MIN_MINOR}) -> {resolved}"
+    )
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,7 @@ class PodShape:
         return [c["name"] for c in self.spec.get("containers") or []]
 
     def init(self, name: str) -> dict[str, Any] | None:
-        return next((c for c in self.spec.get("initContainers") or [] if c["name"] == name),
-                    None)
+        return next((c for c in self.spec.get("initContainers") or [] if c["name"] == name), None)
 
     def container(self, name: str) -> dict[str, Any] | None:
         return next((c for c in self.spec.get("containers") or [] if c["name"] == name), None)
@@ -70,15 +74,24 @@ class PodShape:
         return annotations
 
     def describe(self) -> str:
-        inits = ", ".join(
-            f"{c['name']}{'(restartPolicy=Always)' if c.get('restartPolicy') == 'Always' else ''}"
-            for c in self.spec.get("initContainers") or []) or "none"
-        return (f"{self.workload}: initContainers [{inits}], "
-                f"containers [{', '.join(self.container_names())}] ({self.how})")
+        inits = (
+            ", ".join(
+                c["name"] + ("(restartPolicy=Always)" if c.get("restartPolicy") == "Always" else "")
+                for c in self.spec.get("initContainers") or []
+            )
+            or "none"
+        )
+        return (
+            f"{self.workload}: initContainers [{inits}], "
+            f"containers [{', '.join(self.container_names())}] ({self.how})"
+        )
 
 
 def pod_shapes(
-    install: StaticInstall, workload: str, text: str, kubernetes: str,
+    install: StaticInstall,
+    workload: str,
+    text: str,
+    kubernetes: str,
     namespace_labels: dict[str, str] | None = None,
 ) -> list[PodShape]:
     """Admit every pod-bearing object of ``text`` into a namespace labelled like the mode's."""
@@ -86,8 +99,11 @@ def pod_shapes(
 
 
 def admit_objects(
-    install: StaticInstall, workload: str, objects: Sequence[Mapping[str, Any]],
-    kubernetes: str, namespace_labels: dict[str, str] | None = None,
+    install: StaticInstall,
+    workload: str,
+    objects: Sequence[Mapping[str, Any]],
+    kubernetes: str,
+    namespace_labels: dict[str, str] | None = None,
 ) -> list[PodShape]:
     """:func:`pod_shapes` for objects already parsed (e.g. a product's rendered chart)."""
     text = yaml.safe_dump_all([dict(o) for o in objects], sort_keys=False)
@@ -95,17 +111,24 @@ def admit_objects(
 
 
 def admit_many(
-    install: StaticInstall, workloads: Sequence[tuple[str, str]], kubernetes: str,
+    install: StaticInstall,
+    workloads: Sequence[tuple[str, str]],
+    kubernetes: str,
     namespace_labels: dict[str, str] | None = None,
 ) -> dict[str, list[PodShape]]:
     """Like :func:`pod_shapes` for several workloads, with ONE kube-inject call."""
-    labels = dict(install.mode.namespace_labels if namespace_labels is None
-                  else namespace_labels)
+    labels = dict(install.mode.namespace_labels if namespace_labels is None else namespace_labels)
     webhooks = install.find("MutatingWebhookConfiguration")
-    originals = [(name, d) for name, text in workloads for d in yaml.safe_load_all(text)
-                 if isinstance(d, dict) and d.get("kind") in POD_KINDS]
-    selected = [injecting_webhooks(webhooks, labels, pod_template(o)[0].get("labels") or {})
-                for _, o in originals]
+    originals = [
+        (name, d)
+        for name, text in workloads
+        for d in yaml.safe_load_all(text)
+        if isinstance(d, dict) and d.get("kind") in POD_KINDS
+    ]
+    selected = [
+        injecting_webhooks(webhooks, labels, pod_template(o)[0].get("labels") or {})
+        for _, o in originals
+    ]
     env_value, env_how = native_sidecar_env(install, kubernetes)
     to_inject = [o for (_, o), hooks in zip(originals, selected, strict=True) if hooks]
     injected = iter(_kube_inject(install, to_inject, env_value) if to_inject else [])
@@ -113,8 +136,10 @@ def admit_many(
     for (name, original), hooks in zip(originals, selected, strict=True):
         if hooks:
             meta, spec = pod_template(next(injected))
-            how = (f"webhook {hooks[0]} selects it in a namespace labelled {labels}; "
-                   f"kube-inject with ENABLE_NATIVE_SIDECARS={env_value} ({env_how})")
+            how = (
+                f"webhook {hooks[0]} selects it in a namespace labelled {labels}; "
+                f"kube-inject with ENABLE_NATIVE_SIDECARS={env_value} ({env_how})"
+            )
         else:
             meta, spec = pod_template(original)
             how = f"no injection webhook selects it in a namespace labelled {labels or '{}'}"
@@ -122,18 +147,36 @@ def admit_many(
     return shapes
 
 
-def _kube_inject(install: StaticInstall, objects: list[dict[str, Any]],
-                 native: str) -> list[dict[str, Any]]:
+def _kube_inject(
+    install: StaticInstall, objects: list[dict[str, Any]], native: str
+) -> list[dict[str, Any]]:
     config, values, mesh = install.config_files()
     text = yaml.safe_dump_all(objects, sort_keys=False)
     proc = install.istioctl.run(
-        ["kube-inject", "--revision", "default", "--injectConfigFile", str(config),
-         "--valuesFile", str(values), "--meshConfigFile", str(mesh), "-f", "-"],
-        env={"ENABLE_NATIVE_SIDECARS": native}, input_text=text,
+        [
+            "kube-inject",
+            "--revision",
+            "default",
+            "--injectConfigFile",
+            str(config),
+            "--valuesFile",
+            str(values),
+            "--meshConfigFile",
+            str(mesh),
+            "-f",
+            "-",
+        ],
+        env={"ENABLE_NATIVE_SIDECARS": native},
+        input_text=text,
     )
-    out = [d for d in yaml.load_all(proc.stdout, Loader=_LOADER) if isinstance(d, dict)
-           and d.get("kind") in POD_KINDS]
+    out = [
+        d
+        for d in yaml.load_all(proc.stdout, Loader=_LOADER)
+        if isinstance(d, dict) and d.get("kind") in POD_KINDS
+    ]
     if len(out) != len(objects):
-        raise LookupError(f"kube-inject returned {len(out)} pod-bearing objects for "
-                          f"{len(objects)}: {proc.stderr.strip()}")
+        raise LookupError(
+            f"kube-inject returned {len(out)} pod-bearing objects for "
+            f"{len(objects)}: {proc.stderr.strip()}"
+        )
     return out

@@ -47,8 +47,11 @@ class StaticInstall:
     warnings: tuple[str, ...] = field(default=())
 
     def find(self, kind: str, name: str | None = None) -> list[Obj]:
-        return [o for o in self.objects if o.get("kind") == kind
-                and (name is None or o.get("metadata", {}).get("name") == name)]
+        return [
+            o
+            for o in self.objects
+            if o.get("kind") == kind and (name is None or o.get("metadata", {}).get("name") == name)
+        ]
 
     def get(self, kind: str, name: str) -> Obj:
         found = self.find(kind, name)
@@ -91,10 +94,16 @@ class StaticInstall:
 
     def config_files(self) -> tuple[Path, Path, Path]:
         """injector config, values, mesh config as files for kube-inject (written once)."""
-        files = (self.workdir / "inject-config.yaml", self.workdir / "inject-values.yaml",
-                 self.workdir / "mesh.yaml")
-        contents = (self.injector_config, self.configmap("istio-sidecar-injector")["values"],
-                    self.configmap("istio")["mesh"])
+        files = (
+            self.workdir / "inject-config.yaml",
+            self.workdir / "inject-values.yaml",
+            self.workdir / "mesh.yaml",
+        )
+        contents = (
+            self.injector_config,
+            self.configmap("istio-sidecar-injector")["values"],
+            self.configmap("istio")["mesh"],
+        )
         for path, text in zip(files, contents, strict=True):
             if not path.is_file():
                 _atomic_write(path, text)
@@ -116,17 +125,21 @@ def as_istio_operator(path: Path) -> str:
     ``spec.meshConfig``, which istioctl would otherwise let the suite's overlay override).
     """
     if not path.is_file():
-        raise UsageError(f"Istio config file {path} does not exist",
-                         "Pass an IstioOperator or Helm values YAML file")
+        raise UsageError(
+            f"Istio config file {path} does not exist",
+            "Pass an IstioOperator or Helm values YAML file",
+        )
     text = path.read_text("utf-8")
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML ({error})".replace("\n", " "),
-                         "Fix the file") from None
+        raise UsageError(
+            f"{path} is not valid YAML ({error})".replace("\n", " "), "Fix the file"
+        ) from None
     if not isinstance(doc, dict):
-        raise UsageError(f"{path} is not a YAML mapping",
-                         "Pass an IstioOperator or Helm values YAML file")
+        raise UsageError(
+            f"{path} is not a YAML mapping", "Pass an IstioOperator or Helm values YAML file"
+        )
     if doc.get("kind") == "IstioOperator":
         return text
     spec: dict[str, Any] = {"values": {k: v for k, v in doc.items() if k != "meshConfig"}}
@@ -136,12 +149,15 @@ def as_istio_operator(path: Path) -> str:
     return yaml.safe_dump(wrapped, sort_keys=False)
 
 
-def overlay_files(mode: Mode, extra: Sequence[Path] = (), *,
-                  replace_overlay: bool = False) -> list[Path]:
+def overlay_files(
+    mode: Mode, extra: Sequence[Path] = (), *, replace_overlay: bool = False
+) -> list[Path]:
     """The suite's overlay, then the user's files (later files win); or only theirs."""
     if replace_overlay and not extra:
-        raise UsageError("--replace-overlay needs at least one --istio-config file",
-                         "Pass your IstioOperator/values file(s) with --istio-config")
+        raise UsageError(
+            "--replace-overlay needs at least one --istio-config file",
+            "Pass your IstioOperator/values file(s) with --istio-config",
+        )
     return [*([] if replace_overlay else [mode.istio_overlay]), *extra]
 
 
@@ -155,10 +171,12 @@ def generate(
 ) -> StaticInstall:
     """``istioctl manifest generate -f <overlay>... --set ...``, cached on disk."""
     files = overlay_files(mode, extra, replace_overlay=replace_overlay)
-    texts = [f.read_text("utf-8") if f == mode.istio_overlay else as_istio_operator(f)
-             for f in files]
-    key = hashlib.sha256("\0".join([istioctl.fingerprint, mode.name, *texts, "--set",
-                                    *sets]).encode()).hexdigest()[:24]
+    texts = [
+        f.read_text("utf-8") if f == mode.istio_overlay else as_istio_operator(f) for f in files
+    ]
+    key = hashlib.sha256(
+        "\0".join([istioctl.fingerprint, mode.name, *texts, "--set", *sets]).encode()
+    ).hexdigest()[:24]
     workdir = paths.cache_dir() / "static" / istioctl.release.minor / key
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = workdir / "manifest.yaml"

@@ -80,9 +80,13 @@ class Istioctl:
         full_env = {**os.environ, "KUBECONFIG": os.devnull, **(env or {})}
         start = time.perf_counter()
         proc = subprocess.run(
-            [str(self.path), *args], env=full_env, capture_output=True, text=True,
+            [str(self.path), *args],
+            env=full_env,
+            capture_output=True,
+            text=True,
             input=input_text,
-            timeout=timeout, check=False,
+            timeout=timeout,
+            check=False,
         )
         CALLS.add(time.perf_counter() - start)
         if check and proc.returncode != 0:
@@ -100,8 +104,10 @@ def get_istioctl(release: IstioRelease, *, build: bool = True) -> Istioctl:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise ToolMissingError(f"{var}={explicit} is not a file",
-                                   f"Point {var} at an istioctl {release.minor} binary")
+            raise ToolMissingError(
+                f"{var}={explicit} is not a file",
+                f"Point {var} at an istioctl {release.minor} binary",
+            )
         return Istioctl(path, release, f"env {var}")
     cached = cached_istioctl(release)
     if cached:

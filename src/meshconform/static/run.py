@@ -45,9 +45,20 @@ def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
         check = ClaimCheck(claim, facts.mode.name, "static", version)
         start = time.perf_counter()
         if not claim.applies_to(facts.mode.name):
-            rows.append(ClaimResult(claim_id, facts.mode.name, "static", Verdict.SKIP,
-                                    str(check.expected), None, claim.expect[facts.mode.name].note,
-                                    0.0, version, "static.run"))
+            rows.append(
+                ClaimResult(
+                    claim_id,
+                    facts.mode.name,
+                    "static",
+                    Verdict.SKIP,
+                    str(check.expected),
+                    None,
+                    claim.expect[facts.mode.name].note,
+                    0.0,
+                    version,
+                    "static.run",
+                )
+            )
             continue
         try:
             evaluation = STATIC_CLAIMS[claim_id][1](facts)
@@ -58,11 +69,20 @@ def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
         except (IstioctlError, LookupError, OSError) as error:
             verdict = Verdict.ERROR
             check.note(f"{type(error).__name__}: {error}")
-        rows.append(ClaimResult(claim_id, facts.mode.name, "static", verdict,
-                                str(check.expected),
-                                str(check.observed) if check.observed else None,
-                                "\n".join(check.evidence), time.perf_counter() - start, version,
-                                "static.run"))
+        rows.append(
+            ClaimResult(
+                claim_id,
+                facts.mode.name,
+                "static",
+                verdict,
+                str(check.expected),
+                str(check.observed) if check.observed else None,
+                "\n".join(check.evidence),
+                time.perf_counter() - start,
+                version,
+                "static.run",
+            )
+        )
     return rows
 
 
@@ -71,42 +91,75 @@ def _precondition_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
     problems = validate_install(facts.install)
     resources = istio_resources()
     problems += validate_objects(resources.objects, facts.install, origin="fixtures")
-    schema = ClaimResult(SCHEMA_ROW, facts.mode.name, "static",
-                         Verdict.FAIL if problems else Verdict.PASS, str(Outcome.HOLDS),
-                         str(Outcome.BROKEN if problems else Outcome.HOLDS),
-                         "\n".join(problems) or f"{len(facts.install.objects)} install objects "
-                         f"and {len(resources.objects)} suite Istio resources are valid",
-                         time.perf_counter() - start, version, "static.schema")
+    schema = ClaimResult(
+        SCHEMA_ROW,
+        facts.mode.name,
+        "static",
+        Verdict.FAIL if problems else Verdict.PASS,
+        str(Outcome.HOLDS),
+        str(Outcome.BROKEN if problems else Outcome.HOLDS),
+        "\n".join(problems)
+        or f"{len(facts.install.objects)} install objects "
+        f"and {len(resources.objects)} suite Istio resources are valid",
+        time.perf_counter() - start,
+        version,
+        "static.schema",
+    )
     start = time.perf_counter()
     result = analyze(facts.istioctl, facts.install.workdir, resources)
-    analyzed = ClaimResult(ANALYZE_ROW, facts.mode.name, "static",
-                           Verdict.FAIL if result.problems else Verdict.PASS, str(Outcome.HOLDS),
-                           str(Outcome.BROKEN if result.problems else Outcome.HOLDS),
-                           "\n".join([*result.problems, *result.warnings]) or
-                           f"istioctl analyze: no issues in {len(result.files)} files",
-                           time.perf_counter() - start, version, "static.analyze")
+    analyzed = ClaimResult(
+        ANALYZE_ROW,
+        facts.mode.name,
+        "static",
+        Verdict.FAIL if result.problems else Verdict.PASS,
+        str(Outcome.HOLDS),
+        str(Outcome.BROKEN if result.problems else Outcome.HOLDS),
+        "\n".join([*result.problems, *result.warnings])
+        or f"istioctl analyze: no issues in {len(result.files)} files",
+        time.perf_counter() - start,
+        version,
+        "static.analyze",
+    )
     start = time.perf_counter()
     shapes = facts.product_shapes()
-    products = ClaimResult(PRODUCTS_ROW, facts.mode.name, "static",
-                           Verdict.PASS, str(Outcome.HOLDS), str(Outcome.HOLDS),
-                           "\n".join(s.describe() for s in shapes)
-                           or "no product workloads under fixtures/products/",
-                           time.perf_counter() - start, version, "static.products")
+    products = ClaimResult(
+        PRODUCTS_ROW,
+        facts.mode.name,
+        "static",
+        Verdict.PASS,
+        str(Outcome.HOLDS),
+        str(Outcome.HOLDS),
+        "\n".join(s.describe() for s in shapes) or "no product workloads under fixtures/products/",
+        time.perf_counter() - start,
+        version,
+        "static.products",
+    )
     return [schema, analyzed, products]
 
 
-def run_mode(istioctl: Istioctl, mode: Mode, extra: Sequence[Path] = (), *,
-             replace_overlay: bool = False,
-             kubernetes: str = DEFAULT_KUBERNETES) -> list[ClaimResult]:
+def run_mode(
+    istioctl: Istioctl,
+    mode: Mode,
+    extra: Sequence[Path] = (),
+    *,
+    replace_overlay: bool = False,
+    kubernetes: str = DEFAULT_KUBERNETES,
+) -> list[ClaimResult]:
     facts = StaticFacts(istioctl, mode, tuple(extra), replace_overlay, kubernetes)
     facts.prepare(facts.needed_shapes())
     version = istioctl.release.minor
     return _claim_rows(facts, version) + _precondition_rows(facts, version)
 
 
-def run_static(releases: Sequence[IstioRelease], modes: Sequence[Mode],
-               extra: Sequence[Path] = (), *, replace_overlay: bool = False,
-               kubernetes: str = DEFAULT_KUBERNETES, workers: int | None = None) -> StaticRun:
+def run_static(
+    releases: Sequence[IstioRelease],
+    modes: Sequence[Mode],
+    extra: Sequence[Path] = (),
+    *,
+    replace_overlay: bool = False,
+    kubernetes: str = DEFAULT_KUBERNETES,
+    workers: int | None = None,
+) -> StaticRun:
     """Every static claim for every (release, mode); an unobtainable istioctl is an ERROR row."""
     results: list[ClaimResult] = []
     builds: dict[str, str] = {}
@@ -116,16 +169,31 @@ def run_static(releases: Sequence[IstioRelease], modes: Sequence[Mode],
             istioctl = get_istioctl(release)
         except ToolMissingError as error:
             builds[release.minor] = f"unavailable: {error.problem}"
-            results += [ClaimResult(cid, mode.name, "static", Verdict.ERROR,
-                                    str(get_catalog()[cid].expect[mode.name].outcome), None,
-                                    str(error), 0.0, release.minor, "static.run")
-                        for mode in modes for cid in STATIC_CLAIMS]
+            results += [
+                ClaimResult(
+                    cid,
+                    mode.name,
+                    "static",
+                    Verdict.ERROR,
+                    str(get_catalog()[cid].expect[mode.name].outcome),
+                    None,
+                    str(error),
+                    0.0,
+                    release.minor,
+                    "static.run",
+                )
+                for mode in modes
+                for cid in STATIC_CLAIMS
+            ]
             continue
         builds[release.minor] = istioctl.build
         jobs += [(istioctl, mode) for mode in modes]
     with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
-        for rows in pool.map(lambda job: run_mode(job[0], job[1], extra,
-                                                  replace_overlay=replace_overlay,
-                                                  kubernetes=kubernetes), jobs):
+        for rows in pool.map(
+            lambda job: run_mode(
+                job[0], job[1], extra, replace_overlay=replace_overlay, kubernetes=kubernetes
+            ),
+            jobs,
+        ):
             results += rows
     return StaticRun(results, builds)

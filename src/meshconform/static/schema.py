@@ -35,8 +35,9 @@ def _name(obj: Mapping[str, Any]) -> str:
     return f"{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}"
 
 
-def validate_objects(objects: Iterable[Mapping[str, Any]], install: StaticInstall,
-                     origin: str = "") -> list[str]:
+def validate_objects(
+    objects: Iterable[Mapping[str, Any]], install: StaticInstall, origin: str = ""
+) -> list[str]:
     """Problems, one line each; empty when every object is valid."""
     crds = crd_schemas(install)
     problems: list[str] = []
@@ -46,12 +47,14 @@ def validate_objects(objects: Iterable[Mapping[str, Any]], install: StaticInstal
         where = f"{origin}{' ' if origin else ''}{_name(obj)}"
         if key in crds:
             validator = jsonschema.Draft7Validator(crds[key])  # OpenAPI v3 ~ draft 4/7
-            problems += [f"{where}: {e.json_path}: {e.message}"
-                         for e in validator.iter_errors(dict(obj))]
+            problems += [
+                f"{where}: {e.json_path}: {e.message}" for e in validator.iter_errors(dict(obj))
+            ]
             continue
         if group.endswith("istio.io"):
-            problems.append(f"{where}: no CRD for {obj.get('apiVersion')} {key[2]} in the "
-                            "generated install")
+            problems.append(
+                f"{where}: no CRD for {obj.get('apiVersion')} {key[2]} in the generated install"
+            )
             continue
         try:
             kubernetes_validate.validate(dict(obj), KUBERNETES_SCHEMA, strict=True)

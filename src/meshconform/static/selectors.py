@@ -41,7 +41,8 @@ def injecting_webhooks(
         for hook in config.get("webhooks") or []:
             if "sidecar-injector" not in hook.get("name", ""):
                 continue
-            if selector_matches(hook.get("namespaceSelector"), namespace_labels) and \
-                    selector_matches(hook.get("objectSelector"), pod_labels):
+            if selector_matches(
+                hook.get("namespaceSelector"), namespace_labels
+            ) and selector_matches(hook.get("objectSelector"), pod_labels):
                 names.append(hook["name"])
     return names

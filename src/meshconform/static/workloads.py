@@ -44,6 +44,7 @@ def plausible_value(name: str) -> str:
             return value
     return f"mc-{name.lower().replace('_', '-')}"
 
+
 REFERENCE = {
     "job": "workloads/job.yaml",
     "job-no-inject": "workloads/job-no-inject.yaml",
