@@ -16,40 +16,18 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 from kubernetes.client.exceptions import ApiException
 
 from meshconform.clusters import Runner, run_command
+from meshconform.kubeapi import KubeAPI
 from meshconform.redact import redact, redact_object
 
 Objects = list[dict[str, Any]]
 PROXY = "istio-proxy"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class KubeReader(Protocol):
-    """The read side of :class:`meshconform.kube.Kube` that artifacts need."""
-
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> Objects: ...
-
-    def logs(
-        self,
-        namespace: str,
-        pod: str,
-        container: str | None = None,
-        tail: int | None = None,
-        previous: bool = False,
-    ) -> str: ...
-
-    def events(self, namespace: str, involved_name: str | None = None) -> Objects: ...
 
 
 @dataclass(frozen=True)
@@ -134,7 +112,7 @@ def _drop_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(
-    kube: KubeReader,
+    kube: KubeAPI,
     namespaces: Sequence[str],
     dest: Path,
     *,
@@ -171,7 +149,7 @@ def collect(
 
 
 def _logs(
-    kube: KubeReader, out: ArtifactWriter, ns: str, pod: str, container: str, *, previous: bool
+    kube: KubeAPI, out: ArtifactWriter, ns: str, pod: str, container: str, *, previous: bool
 ) -> None:
     suffix = ".previous.log" if previous else ".log"
     try:

@@ -17,12 +17,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
 from meshconform import paths
 from meshconform.errors import ProvisioningError, UsageError
+from meshconform.kubeapi import KubeAPI
 from meshconform.manifests import load_manifests
 from meshconform.modes import MODES
 from meshconform.redact import redact
@@ -293,23 +294,6 @@ def load_recipe(name: str, root: Path | None = None) -> ProductRecipe:
 # ---------------------------------------------------------------- live install
 
 
-class KubeApi(Protocol):
-    """The part of :class:`meshconform.kube.Kube` the install uses."""
-
-    kubeconfig: Path
-    context: str | None
-
-    def apply(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]: ...
-
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-
-
 @dataclass(frozen=True)
 class InstallResult:
     product: str
@@ -318,7 +302,7 @@ class InstallResult:
     detail: str
 
 
-def helm_argv(recipe: ProductRecipe, helm: Path, kube: KubeApi, timeout: float) -> list[str]:
+def helm_argv(recipe: ProductRecipe, helm: Path, kube: KubeAPI, timeout: float) -> list[str]:
     """The helm command line; every value comes on stdin (``-f -``), nothing secret in argv."""
     inst = recipe.install
     argv = [
@@ -361,7 +345,7 @@ def helm_values_document(
 def install_product(
     recipe: ProductRecipe,
     mode: str,
-    kube: KubeApi,
+    kube: KubeAPI,
     helm: Path | None,
     timeout: float,
     *,

@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from meshconform import kubewait
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome
+from meshconform.kubeapi import KubeAPI
 from meshconform.observe.curl import (
     CurlResult,
     InitProbeResult,
@@ -41,57 +42,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 Obj = Mapping[str, Any]
 Command = list[str]  # aliased: inside KubeAPI, ``list`` is the method
-
-
-class ExecOutput(Protocol):
-    rc: int
-    stdout: str
-    stderr: str
-
-
-class KubeAPI(Protocol):
-    """The part of ``meshconform.kube.Kube`` the live checks use."""
-
-    def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None: ...
-
-    def list(
-        self,
-        api_version: str,
-        kind: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-    ) -> list[dict[str, Any]]: ...
-
-    def watch_until(  # noqa: PLR0917 - the contract of Kube.watch_until
-        self,
-        what: str,
-        api_version: str,
-        kind: str,
-        name: str,
-        namespace: str | None,  # the contract of Kube.watch_until, positional
-        condition: Callable[[Any], Decision[T]],
-        timeout: float,
-    ) -> T: ...
-
-    def exec(
-        self,
-        namespace: str,
-        pod: str,
-        command: Command,
-        container: str | None = None,
-        timeout: float = 30,
-    ) -> ExecOutput: ...
-
-    def logs(
-        self,
-        namespace: str,
-        pod: str,
-        container: str | None = None,
-        tail: int | None = None,
-        previous: bool = False,
-    ) -> str: ...
 
 
 def _utcnow() -> datetime:
