@@ -124,6 +124,12 @@ _CELL = {
 }
 
 
+def _findings(report: Mapping[str, Any]) -> list[tuple[str, int]]:
+    counts = Counter(row.get("finding", "") for row in report["claims"])
+    names = ("as documented", "documentation outdated", "does not conform")
+    return [(name, counts.get(name, 0)) for name in names]
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     """The claim x mode matrix, then every failure with its evidence."""
     modes = [m for m in MODES if m in report["mode"]] or list(report["mode"])
@@ -145,6 +151,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         "",
         "| verdicts | " + " | ".join(f"{k} {v}" for k, v in report["summary"].items()) + " |",
         "| --- | " + " | ".join("---" for _ in report["summary"]) + " |",
+        "",
+        "Findings: " + ", ".join(f"{n} {finding}" for finding, n in _findings(report)),
         "",
         "| claim | expected | " + " | ".join(modes) + " |",
         "| --- | --- | " + " | ".join("---" for _ in modes) + " |",
