@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from meshconform import __version__
 from meshconform.claims import get_catalog
@@ -17,6 +18,13 @@ from meshconform.modes import MODES, parse_modes
 from meshconform.plan import collect_plan, plan_as_json, render_plan
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line naming the fix, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"meshconform: {message}. Run '{self.prog} --help' for the options\n")
 
 
 def _claims(args: argparse.Namespace) -> int:
@@ -63,7 +71,7 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
-    parser = argparse.ArgumentParser(prog="meshconform", description=__doc__)
+    parser = _Parser(prog="meshconform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"meshconform {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Handler] = {}

@@ -64,6 +64,9 @@ def test_plan_agrees_with_pytest_collect_only(capsys: pytest.CaptureFixture[str]
     (["plan", "--mesh-mode", "istio-init"], "meshconform: unknown mesh mode 'istio-init'"),
     (["plan", "--tier", "smoke"], "meshconform: collecting the checks failed: "),
     (["plan", "--istio-version", "1.2"], "Istio version '1.2' is not supported"),
+    (["claims", "--format", "xml"], "meshconform: argument --format: invalid choice: 'xml'"),
+    (["probe", "gateway", "--host", "a"], "the following arguments are required: --address"),
+    ([], "the following arguments are required: command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str) -> None:
     started = time.monotonic()
