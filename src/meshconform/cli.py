@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from meshconform import __version__
@@ -16,6 +17,7 @@ from meshconform.claims import get_catalog
 from meshconform.errors import UsageError
 from meshconform.modes import MODES, parse_modes
 from meshconform.plan import collect_plan, plan_as_json, render_plan
+from meshconform.report import merge_reports, read_report, render_markdown, write_document
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -70,6 +72,16 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    report = merge_reports([read_report(path) for path in args.reports])
+    write_document(report, args.report_dir)
+    if args.format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_markdown(report), end="")
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = _Parser(prog="meshconform", description=__doc__)
     parser.add_argument("--version", action="version", version=f"meshconform {__version__}")
@@ -89,6 +101,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     plan.add_argument("--product")
     plan.add_argument("--format", choices=("text", "json"), default="text")
     handlers["plan"] = _plan
+
+    merge = sub.add_parser(
+        "merge", help="one claim x mode matrix from several report.json files (nightly cells)"
+    )
+    merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    merge.add_argument("--report-dir", type=Path, default=Path("meshconform-report/merged"))
+    merge.add_argument("--format", choices=("md", "json"), default="md")
+    handlers["merge"] = _merge
 
     from meshconform.probes.cli import add_probe_commands  # noqa: PLC0415
     from meshconform.static.cli import add_static_commands  # noqa: PLC0415

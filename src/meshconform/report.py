@@ -17,6 +17,7 @@ import jsonschema
 
 from meshconform import __version__, paths
 from meshconform.claims import Outcome, Verdict, get_catalog
+from meshconform.errors import UsageError
 from meshconform.modes import MODES
 from meshconform.redact import redact
 
@@ -185,12 +186,64 @@ def render_markdown(report: Mapping[str, Any]) -> str:
 
 def write_report(results: Sequence[ClaimResult], info: RunInfo, report_dir: Path) -> dict[str, Any]:
     """Write report.json and report.md into ``report_dir``; return the report."""
-    report = build_report(results, info)
+    return write_document(build_report(results, info), report_dir)
+
+
+def write_document(report: dict[str, Any], report_dir: Path) -> dict[str, Any]:
+    """Validate a built report and write it as report.json and report.md."""
     validate_report(report)
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     (report_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     return report
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A report.json for a command: a missing or foreign file is a UsageError."""
+    if not path.is_file():
+        raise UsageError(f"report {path} does not exist", "Pass the path of a report.json")
+    try:
+        return load_report(path)
+    except (json.JSONDecodeError, jsonschema.ValidationError) as error:
+        reason = str(error).splitlines()[0]
+        raise UsageError(
+            f"{path} is not a meshconform report.json ({reason})",
+            "Pass report.json files written by meshconform",
+        ) from None
+
+
+def _joined(values: Iterable[str | None]) -> str | None:
+    unique = sorted({v for v in values if v})
+    return ", ".join(unique) or None
+
+
+def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One claim x mode matrix from several runs (e.g. the nightly's mode x version cells)."""
+    if not reports:
+        raise UsageError("nothing to merge", "Pass one or more report.json files")
+    claims = [row for report in reports for row in report["claims"]]
+    timings: dict[str, float] = {}
+    for report in reports:
+        for phase, seconds in report["timings"].items():
+            timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
+    kubernetes = _joined((r["kubernetes"] or {}).get("version") for r in reports)
+    summary = {v.value: sum(1 for c in claims if c["verdict"] == v.value) for v in Verdict}
+    summary["total"] = len(claims)
+    return {
+        "meshconform": _joined(r["meshconform"] for r in reports) or __version__,
+        "istio": {
+            "version": _joined(r["istio"]["version"] for r in reports),
+            "build": _joined(r["istio"]["build"] for r in reports),
+        },
+        "kubernetes": {"version": kubernetes} if kubernetes else None,
+        "mode": [m for m in MODES if any(m in r["mode"] for r in reports)],
+        "tier": [t for t in TIERS if any(t in r["tier"] for r in reports)],
+        "product": _joined(r["product"] for r in reports),
+        "command": f"meshconform merge ({len(reports)} reports)",
+        "claims": claims,
+        "summary": summary,
+        "timings": timings,
+    }
 
 
 def load_report(path: Path) -> dict[str, Any]:

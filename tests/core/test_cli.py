@@ -6,12 +6,14 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from meshconform import paths
-from meshconform.claims import get_catalog
+from meshconform.claims import Verdict, get_catalog
 from meshconform.cli import main
+from meshconform.report import ClaimResult, RunInfo, write_report
 
 
 def test_claims_json_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,3 +79,17 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str) -> None
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
     assert time.monotonic() - started < 10  # generous: cold interpreter start on CI
+
+
+def test_merge_command_writes_the_combined_matrix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for mode in ("sidecar", "ambient"):
+        row = ClaimResult("gateway-health", mode, "live", Verdict.PASS, "holds", "holds", "200")
+        write_report([row], RunInfo(modes=[mode], tiers=["live"]), tmp_path / mode)
+    out = tmp_path / "merged"
+    assert main(["merge", str(tmp_path / "sidecar" / "report.json"),
+                 str(tmp_path / "ambient" / "report.json"), "--report-dir", str(out)]) == 0
+    matrix = capsys.readouterr().out
+    assert "| claim | expected | sidecar | ambient |" in matrix
+    assert json.loads((out / "report.json").read_text())["summary"]["pass"] == 2

@@ -10,7 +10,17 @@ import jsonschema
 import pytest
 
 from meshconform.claims import Verdict
-from meshconform.report import ClaimResult, RunInfo, load_report, render_markdown, write_report
+from meshconform.errors import UsageError
+from meshconform.report import (
+    ClaimResult,
+    RunInfo,
+    load_report,
+    merge_reports,
+    read_report,
+    render_markdown,
+    write_document,
+    write_report,
+)
 
 KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"
 
@@ -87,3 +97,30 @@ def test_schema_rejects_malformed_reports(tmp_path: Path, path: list[object], va
     (tmp_path / "bad.json").write_text(json.dumps(broken))
     with pytest.raises(jsonschema.ValidationError):
         load_report(tmp_path / "bad.json")
+
+
+def test_merge_makes_one_matrix_from_several_runs(tmp_path: Path) -> None:
+    rows = results()
+    first = write_report(rows[:2], RunInfo(modes=["sidecar", "native-sidecar"], tiers=["live"],
+                                           istio_version="1.30.3", istio_build="release 1.30.3",
+                                           kubernetes_version="1.35",
+                                           timings={"cluster:sidecar": 20.0}), tmp_path / "a")
+    second = write_report(rows[2:], RunInfo(modes=["cni", "ambient"],
+                                            tiers=["static", "dataplane"],
+                                            istio_version="1.31.0", istio_build="go ref",
+                                            timings={"checks": 1.5}), tmp_path / "b")
+    merged = write_document(merge_reports([first, second]), tmp_path / "merged")
+    assert merged["mode"] == ["sidecar", "cni", "native-sidecar", "ambient"]
+    assert merged["tier"] == ["static", "dataplane", "live"]
+    assert merged["istio"]["version"] == "1.30.3, 1.31.0"
+    assert merged["summary"] == {"pass": 1, "fail": 2, "skip": 1, "error": 0, "total": 4}
+    assert merged["timings"] == {"cluster:sidecar": 20.0, "checks": 1.5}
+    assert load_report(tmp_path / "merged" / "report.json") == merged
+
+
+def test_read_report_refuses_foreign_files_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "other.json").write_text('{"hello": "world"}')
+    with pytest.raises(UsageError, match=r"is not a meshconform report\.json"):
+        read_report(tmp_path / "other.json")
+    with pytest.raises(UsageError, match="does not exist"):
+        read_report(tmp_path / "missing.json")

@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from meshconform.claims import Verdict
 from meshconform.errors import UsageError
 from meshconform.modes import parse_modes
 from meshconform.options import parse_istio
-from meshconform.report import RunInfo, load_report, render_markdown, write_report
+from meshconform.report import RunInfo, read_report, render_markdown, write_report
 from meshconform.static.diff import diff_reports, render_diff_markdown
 from meshconform.static.install import as_istio_operator
 from meshconform.static.run import run_static
@@ -122,21 +120,8 @@ def run_static_command(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _load(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UsageError(f"report {path} does not exist", "Pass the path of a report.json")
-    try:
-        return load_report(path)
-    except (json.JSONDecodeError, jsonschema.ValidationError) as error:
-        reason = str(error).splitlines()[0]
-        raise UsageError(
-            f"{path} is not a meshconform report.json ({reason})",
-            "Pass report.json files written by meshconform",
-        ) from None
-
-
 def run_diff_command(args: argparse.Namespace) -> int:
-    diff = diff_reports(_load(args.old), _load(args.new))
+    diff = diff_reports(read_report(args.old), read_report(args.new))
     if args.format == "json":
         print(json.dumps(diff, indent=2))
     else:
