@@ -17,20 +17,21 @@ from meshconform.waiters import Timeouts, consecutive
 PROBE_INTERVAL = 0.02
 
 
-def stable(
+def _repeat(
     what: str,
     attempt: Callable[[], ProbeResult],
+    judge: Callable[[ProbeResult, ProbeResult | None], bool],
     timeouts: Timeouts,
-    interval: float = PROBE_INTERVAL,
+    interval: float,
 ) -> ProbeResult:
-    """The result once ``timeouts.consecutive_successes`` attempts in a row agree."""
+    """Attempt until ``judge(result, previous)`` held for enough consecutive attempts."""
     seen: list[ProbeResult] = []
 
     def once() -> tuple[bool, str]:
         result = attempt()
-        same = not seen or seen[-1].signature == result.signature
+        ok = judge(result, seen[-1] if seen else None)
         seen.append(result)
-        return same, f"{result.short}: {result.explanation}"
+        return ok, f"{result.short}: {result.explanation}"
 
     consecutive(
         what,
@@ -40,6 +41,22 @@ def stable(
         interval=interval,
     )
     return seen[-1]
+
+
+def stable(
+    what: str,
+    attempt: Callable[[], ProbeResult],
+    timeouts: Timeouts,
+    interval: float = PROBE_INTERVAL,
+) -> ProbeResult:
+    """The result once ``timeouts.consecutive_successes`` attempts in a row agree."""
+    return _repeat(
+        what,
+        attempt,
+        lambda result, previous: previous is None or previous.signature == result.signature,
+        timeouts,
+        interval,
+    )
 
 
 def until(
@@ -50,18 +67,4 @@ def until(
     interval: float = PROBE_INTERVAL,
 ) -> ProbeResult:
     """The result once ``accept`` held for enough consecutive attempts; raises WaitTimeout."""
-    seen: list[ProbeResult] = []
-
-    def once() -> tuple[bool, str]:
-        result = attempt()
-        seen.append(result)
-        return accept(result), f"{result.short}: {result.explanation}"
-
-    consecutive(
-        what,
-        once,
-        required=timeouts.consecutive_successes,
-        timeout=timeouts.traffic_consistency,
-        interval=interval,
-    )
-    return seen[-1]
+    return _repeat(what, attempt, lambda result, _previous: accept(result), timeouts, interval)
