@@ -1,9 +1,8 @@
-"""Provision istioctl for a pinned Istio release by ``go install`` into the suite cache.
+"""Provision istioctl, istiod and pilot-agent for a pinned Istio release into the suite cache.
 
-A build is keyed by the release's Go ref (``versions.IstioRelease.go_ref``) and lives
-at ``<cache>/istioctl/<minor>/<go_ref>/istioctl``; it is reused across runs and a file
-lock keeps parallel processes from building it twice. A binary built this way
-reports ``client version: unknown``: callers record the pinned version and ref.
+Each release has a wrapper module ``tools/istio/<minor>/`` that requires ``istio.io/istio``
+at the release's Go ref (``versions.IstioRelease.go_ref``); :mod:`meshconform.gobuild`
+builds its three binaries once, under a lock, keyed by the module's content.
 
 CI provisioning: ``python -m meshconform.istioctl_build --istio-version all``.
 """
@@ -11,107 +10,77 @@ CI provisioning: ``python -m meshconform.istioctl_build --istio-version all``.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from filelock import FileLock
-
-from meshconform import paths
+from meshconform import gobuild
 from meshconform.errors import ToolMissingError, UsageError
 from meshconform.versions import ISTIO_RELEASES, IstioRelease, get_istio_release
 
-MODULE = "istio.io/istio/istioctl/cmd/istioctl"
+#: the main packages each Istio wrapper module builds (tools/istio/<minor>/go.mod)
+PACKAGES = {
+    "istioctl": "istio.io/istio/istioctl/cmd/istioctl",
+    "pilot-discovery": "istio.io/istio/pilot/cmd/pilot-discovery",
+    "pilot-agent": "istio.io/istio/pilot/cmd/pilot-agent",
+}
+_VERSION_PKG = "istio.io/istio/pkg/version"
+
+
+def istio_build(release: IstioRelease) -> gobuild.GoBuild:
+    """istioctl, istiod (``pilot-discovery``) and ``pilot-agent`` of one Istio release.
+
+    Built from ``tools/istio/<minor>/`` (a module requiring ``istio.io/istio`` at
+    ``release.go_ref``). The version ldflags make ``istioctl version`` and istiod report
+    ``<minor>-dev`` and the snapshot's commit, not ``unknown``.
+    """
+    commit = release.go_ref.rsplit("-", 1)[-1]
+    return gobuild.GoBuild(
+        title=f"Istio {release.minor} ({', '.join(PACKAGES)} at {release.go_ref_note})",
+        module=f"istio/{release.minor}",
+        packages=tuple(PACKAGES.values()),
+        ldflags=(
+            f"-X {_VERSION_PKG}.buildVersion={release.minor}-dev",
+            f"-X {_VERSION_PKG}.buildGitRevision={commit}",
+            f"-X {_VERSION_PKG}.buildStatus=Clean",
+            f"-X {_VERSION_PKG}.buildTag={release.go_ref}",
+        ),
+        alternative=f"point {env_var(release)} at an istioctl {release.minor} binary",
+    )
 
 
 def build_dir(release: IstioRelease) -> Path:
-    return paths.cache_dir() / "istioctl" / release.minor / release.go_ref
+    return gobuild.build_dir(istio_build(release))
 
 
 def cached_istioctl(release: IstioRelease) -> Path | None:
-    """The cached build for this release's Go ref, or None."""
-    binary = build_dir(release) / "istioctl"
-    return binary if binary.is_file() and os.access(binary, os.X_OK) else None
+    """The cached build of this release's wrapper module, or None."""
+    found = gobuild.cached(istio_build(release))
+    return found["istioctl"] if found else None
 
 
-def _refusal(output: str) -> str | None:
-    """The Go proxy's refusal, first occurrence verbatim (``403 Forbidden ... not available``)."""
-    lines = output.splitlines()
-    for i, line in enumerate(lines):
-        if "403 Forbidden" in line or "404 Not Found" in line or "410 Gone" in line:
-            detail = lines[i + 1].strip() if i + 1 < len(lines) else ""
-            return f"{line.strip()} {detail}".strip()
-    return None
+_refusal = gobuild.refusal
 
 
-def go_install_istioctl(release: IstioRelease, *, timeout: float = 1800) -> Path:
-    """Return the cached istioctl for ``release``, building it with ``go install`` if needed.
+def istio_binaries(release: IstioRelease, *, timeout: float = 3600) -> dict[str, Path]:
+    """istioctl, pilot-discovery and pilot-agent of ``release``, built once into the cache."""
+    if not (gobuild.tools_dir() / "istio" / release.minor / "go.mod").is_file():
+        raise ToolMissingError(
+            f"Istio {release.minor} cannot be built here: there is no wrapper module "
+            f"tools/istio/{release.minor} ({release.go_ref_note} is refused by the Go "
+            "module proxy)",
+            f"Point {env_var(release)} at an istioctl {release.minor} binary",
+        )
+    return gobuild.build(istio_build(release), timeout=timeout)
+
+
+def go_install_istioctl(release: IstioRelease, *, timeout: float = 3600) -> Path:
+    """Return the cached istioctl for ``release``, building it from its wrapper module if needed.
 
     Raises ToolMissingError when Go is missing, the module proxy refuses the module
     or one of its dependencies (the proxy's own message is included), or the build fails.
     """
-    cached = cached_istioctl(release)
-    if cached:
-        return cached
-    go = shutil.which("go")
-    if go is None:
-        raise ToolMissingError(
-            f"istioctl {release.minor} is not cached and Go is not installed to build it",
-            "Install Go >= 1.24 (https://go.dev/dl/), or point "
-            f"{env_var(release)} at an istioctl {release.minor} binary",
-        )
-    target = build_dir(release)
-    target.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target / ".build.lock"), timeout=timeout):
-        cached = cached_istioctl(release)  # another process built it while we waited
-        if cached:
-            return cached
-        staging = target / "bin.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        env = {**os.environ, "GOBIN": str(staging), "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
-        try:
-            proc = subprocess.run(
-                [go, "install", f"{MODULE}@{release.go_ref}"],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ToolMissingError(
-                f"go install of istioctl {release.minor} ({release.go_ref}) did not finish "
-                f"in {timeout:.0f}s",
-                "Retry with a warm Go module cache, or raise the timeout",
-            ) from None
-        output = proc.stdout + proc.stderr
-        if proc.returncode != 0:
-            refused = _refusal(output)
-            if refused:
-                raise ToolMissingError(
-                    f"the Go module proxy refuses istioctl {release.minor} "
-                    f"({MODULE}@{release.go_ref}, {release.go_ref_note}): {refused}",
-                    f"Point {env_var(release)} at an istioctl {release.minor} binary, "
-                    "or pin a go_ref the proxy serves in src/meshconform/versions.py",
-                )
-            tail = "\n".join(output.strip().splitlines()[-5:])
-            raise ToolMissingError(
-                f"go install of istioctl {release.minor} ({release.go_ref}) failed "
-                f"(exit {proc.returncode}): {tail}",
-                "Read the go output above; check GOPROXY and network access to it",
-            )
-        (staging / "istioctl").replace(target / "istioctl")
-        shutil.rmtree(staging, ignore_errors=True)
-    built = cached_istioctl(release)
-    if built is None:
-        raise ToolMissingError(
-            f"go install produced no istioctl in {target}",
-            "Check GOBIN handling of the installed Go",
-        )
-    return built
+    return istio_binaries(release, timeout=timeout)["istioctl"]
 
 
 def env_var(release: IstioRelease) -> str:
@@ -128,10 +97,10 @@ def _parse_versions(value: str) -> list[IstioRelease]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m meshconform.istioctl_build",
-        description="Build (or reuse) istioctl for the pinned Istio releases via go install.",
+        description="Build (or reuse) istioctl, pilot-discovery and pilot-agent per Istio release.",
     )
     parser.add_argument("--istio-version", default="all", help="1.30, 1.30,1.31 or all")
-    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
     try:
         releases = _parse_versions(args.istio_version)

@@ -79,6 +79,13 @@ KIND_NODE_IMAGES: dict[str, str] = {
 }
 DEFAULT_KUBERNETES = "1.35"
 KUBECTL_VERSION = "v1.35.0"
+
+#: The ``controlplane`` cluster's kube-apiserver, kube-controller-manager and kube-scheduler:
+#: k8s.io/kubernetes at this tag, built through the wrapper module tools/kube (its go.mod
+#: requires the same tag and replaces each staging module with the matching v0.x release).
+CONTROL_PLANE_KUBERNETES = "v1.35.4"
+#: kwok (sigs.k8s.io/kwok) for the controlplane cluster's fake nodes; tools/kwok pins it.
+KWOK_VERSION = "v0.8.0"
 HELM_VERSION = "v3.17.3"
 
 

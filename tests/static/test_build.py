@@ -15,7 +15,9 @@ from meshconform.versions import ISTIO_RELEASES
 def test_cache_path_and_env_var_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MESHCONFORM_CACHE", str(tmp_path))
     release = ISTIO_RELEASES["1.30"]
-    assert build_dir(release) == tmp_path / "istioctl" / "1.30" / release.go_ref
+    folder = build_dir(release)
+    assert folder.parent == tmp_path / "bin" / "istio-1.30"
+    assert len(folder.name) == 16  # the wrapper module's content digest
     assert cached_istioctl(release) is None
     assert env_var(release) == "MESHCONFORM_ISTIOCTL_1_30"
 
