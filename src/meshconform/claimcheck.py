@@ -29,6 +29,9 @@ class ClaimCheck:
     istio_version: str | None = None
     observed: Outcome | None = None
     evidence: list[str] = field(default_factory=list)
+    #: live tier: the kind of cluster the evidence came from (kind, kubeconfig,
+    #: controlplane); every evidence line is prefixed with it
+    origin: str | None = None
 
     @property
     def expected(self) -> Outcome:
@@ -40,7 +43,7 @@ class ClaimCheck:
 
     def note(self, line: str) -> None:
         """Add a line of evidence (what was seen), kept in the report."""
-        self.evidence.append(line)
+        self.evidence.append(f"[{self.origin}] {line}" if self.origin else line)
 
     def conclude(self, observed: Outcome | bool, evidence: str = "") -> None:
         """Record what was observed and assert it is what the catalog expects in this mode.

@@ -27,16 +27,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from filelock import FileLock
 
 from meshconform import paths
 from meshconform.errors import ProvisioningError, UsageError
+from meshconform.evidence import ClusterKind
 from meshconform.kube import Kube
 from meshconform.modes import Mode
 from meshconform.waiters import Timeouts
+
+if TYPE_CHECKING:
+    from meshconform.controlplane.cluster import ControlPlane
+    from meshconform.controlplane.provider import ControlPlaneProvider
 
 Runner = Callable[[Sequence[str], float], "subprocess.CompletedProcess[str]"]
 
@@ -308,6 +313,11 @@ class Cluster:
     gateway: GatewayEndpoint | None = None
     #: seconds spent per phase in this process ("cluster", "istio")
     phases: dict[str, float] = field(default_factory=dict)
+    kind: ClusterKind = ClusterKind.KIND
+    #: the running processes of a controlplane cluster
+    plane: ControlPlane | None = None
+    #: how Istio was installed here, for the report's evidence (controlplane)
+    istio_evidence: list[str] = field(default_factory=list)
 
 
 def state_dir() -> Path:
@@ -356,9 +366,12 @@ class ClusterPool:
         images: Sequence[str] = (),
         state: Path | None = None,
         baseline: frozenset[str] = frozenset(),
+        controlplane: ControlPlaneProvider | None = None,
     ) -> None:
-        if kind is None and kubeconfig is None:
-            raise ValueError("a ClusterPool needs kind or an existing kubeconfig")
+        if kind is None and kubeconfig is None and controlplane is None:
+            raise ValueError("a ClusterPool needs kind, a control plane or a kubeconfig")
+        #: --cluster controlplane: control planes as processes, one per mode
+        self.controlplane = controlplane
         self.node_image = node_image
         self.timeouts = timeouts
         self.kind = kind
@@ -379,9 +392,17 @@ class ClusterPool:
         """The cluster for ``mode``, created or adopted once; ``prepare`` runs under its lock."""
         if mode.name in self._clusters:
             return self._clusters[mode.name]
-        name = mode.cluster_name if self.kind is not None else f"existing-{mode.name}"
+        if self.controlplane is not None:
+            name = f"controlplane-{mode.name}"
+        else:
+            name = mode.cluster_name if self.kind is not None else f"existing-{mode.name}"
         with self.lock(name):
-            cluster = self._existing(mode) if self.kind is None else self._kind_cluster(mode)
+            if self.controlplane is not None:
+                cluster = self._controlplane_cluster(mode)
+            elif self.kind is None:
+                cluster = self._existing(mode)
+            else:
+                cluster = self._kind_cluster(mode)
             if prepare is not None:
                 prepare(cluster)
         self._clusters[mode.name] = cluster
@@ -397,6 +418,23 @@ class ClusterPool:
             created_by_us=False,
             kube=Kube(self.kubeconfig, self.context),
         )
+
+    def _controlplane_cluster(self, mode: Mode) -> Cluster:
+        assert self.controlplane is not None
+        started = time.monotonic()
+        plane, ours = self.controlplane.plane(mode)
+        cluster = Cluster(
+            name=plane.name,
+            mode=mode,
+            kubeconfig=plane.kubeconfig,
+            context=plane.name,
+            created_by_us=ours,
+            kube=Kube(plane.kubeconfig, plane.name),
+            kind=ClusterKind.CONTROLPLANE,
+            plane=plane,
+        )
+        cluster.phases["cluster"] = time.monotonic() - started
+        return cluster
 
     def _kind_cluster(self, mode: Mode) -> Cluster:
         assert self.kind is not None
@@ -465,9 +503,12 @@ class ClusterPool:
         return deleted
 
     def close(self) -> None:
+        """Close clients; stop the control planes this process started (unless kept)."""
         for cluster in self._clusters.values():
             cluster.kube.close()
         self._clusters.clear()
+        if self.controlplane is not None:
+            self.controlplane.close()
 
 
 def _write_private(path: Path, text: str) -> None:

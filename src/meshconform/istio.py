@@ -5,8 +5,9 @@ tag=<release>``, skipped when istiod already runs that release. Then, each by
 watching (shared/research/istio-behaviours.md section 5, "Flakiness sources"):
 
 1. the Istio CRDs are Established;
-2. istiod is available and its validation webhook answers (a server-side dry-run
-   create of a harmless resource is not refused with ``failed calling webhook``);
+2. istiod is available and its validation webhook enforces: a server-side dry-run
+   create of an INVALID, unlabelled VirtualService is denied (an admitted one proves
+   nothing: the default validator fails open until istiod is up);
 3. the mode's node agents (istio-cni-node, ztunnel) are ready on every node;
 4. the ingress gateway is ready and exposes the NodePorts kind maps to the host.
 
@@ -60,12 +61,18 @@ CORE_CRDS = (
     "peerauthentications.security.istio.io",
     "authorizationpolicies.security.istio.io",
 )
-#: the harmless object the webhook probe dry-runs (nothing is stored)
+#: the object the webhook probe dry-runs (nothing is stored). It is INVALID for Istio's
+#: validation (an HTTP route with no destination, redirect or direct response), valid for
+#: the CRD schema, and carries no ``istio.io/rev`` label: only the default-revision
+#: validator (``istiod-default-validator``) sees it, and that one starts with
+#: ``failurePolicy: Ignore`` until istiod flips it. So the webhook is ready only when it
+#: DENIES this object; an admitted dry run proves nothing (shared/research/
+#: controlplane.md "What it showed").
 WEBHOOK_PROBE: dict[str, Any] = {
-    "apiVersion": "security.istio.io/v1",
-    "kind": "PeerAuthentication",
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "VirtualService",
     "metadata": {"name": "meshconform-webhook-probe", "namespace": ISTIO_NAMESPACE},
-    "spec": {"mtls": {"mode": "PERMISSIVE"}},
+    "spec": {"hosts": ["meshconform-webhook-probe.invalid"], "http": [{"name": "no-route"}]},
 }
 _WEBHOOK_NOT_READY = (
     "failed calling webhook",
@@ -96,20 +103,22 @@ def install_argv(
     context: str | None,
     *,
     readiness_timeout: float | None = None,
+    files: Sequence[Path] = (),
+    sets: Sequence[str] = (),
 ) -> list[str]:
-    argv = [
-        str(istioctl),
-        "install",
-        "-y",
-        "-f",
-        str(mode.istio_overlay),
+    """``istioctl install``: the mode's overlay, then the user's files (later ones win)."""
+    argv = [str(istioctl), "install", "-y", "-f", str(mode.istio_overlay)]
+    for extra in files:
+        argv += ["-f", str(extra)]
+    argv += [
         "--set",
         f"hub={ISTIO_HUB}",
         "--set",
         f"tag={release.release}",
-        "--kubeconfig",
-        str(kubeconfig),
     ]
+    for value in sets:
+        argv += ["--set", value]
+    argv += ["--kubeconfig", str(kubeconfig)]
     if context:
         argv += ["--context", context]
     if readiness_timeout is not None:
@@ -139,16 +148,24 @@ def installed_version(istiod: dict[str, Any] | None) -> str | None:
     return None
 
 
-def webhook_decision(error: str | None) -> Decision[bool]:
-    """Is the validation webhook serving, given the dry-run create's error (None = accepted)?"""
+def webhook_decision(error: str | None) -> Decision[str]:
+    """Is the validation webhook enforcing, given the dry run's error (None = admitted)?
+
+    Ready means it DENIED the invalid probe. Admitted means no validating webhook saw it
+    or one failed open (``failurePolicy: Ignore``): keep waiting.
+    """
     if error is None:
-        return Done(True, "dry-run create accepted")
+        return Pending(
+            "an invalid VirtualService was admitted: the default-revision validator is "
+            "missing, or failing open (failurePolicy Ignore) while istiod is not answering"
+        )
+    first = error.splitlines()[0][:300]
     lowered = error.lower()
     if any(marker in lowered for marker in _WEBHOOK_NOT_READY):
-        return Pending(f"webhook not answering yet: {error.splitlines()[0][:300]}")
+        return Pending(f"webhook not answering yet: {first}")
     if "denied the request" in lowered:
-        return Done(True, "webhook answered (denied the probe)")
-    return Failed(f"dry-run create of the webhook probe failed: {error.splitlines()[0][:300]}")
+        return Done(first, f"the webhook denied the invalid probe: {first}")
+    return Failed(f"dry-run create of the webhook probe failed: {first}")
 
 
 def gateway_nodeport_problem(service: dict[str, Any] | None) -> str | None:
@@ -213,11 +230,20 @@ class IstioInstaller:
         release: IstioRelease,
         timeouts: Timeouts,
         runner: Runner = run_command,
+        *,
+        files: Sequence[Path] = (),
+        sets: Sequence[str] = (),
     ) -> None:
         self.istioctl = istioctl
         self.release = release
         self.timeouts = timeouts
         self._run = runner
+        #: --istio-config files, layered on the mode's overlay
+        self.files = tuple(files)
+        #: extra --set flags (the controlplane cluster's webhook URLs)
+        self.sets = tuple(sets)
+        #: the webhook's answer to the invalid probe, once it denied it
+        self.webhook_denial: str | None = None
 
     def ensure(self, cluster: Cluster) -> InstallResult:
         """Install (unless this release already runs) and wait; records ``phases['istio']``."""
@@ -249,6 +275,8 @@ class IstioInstaller:
             cluster.kubeconfig,
             cluster.context,
             readiness_timeout=self.timeouts.istio_install,
+            files=self.files,
+            sets=self.sets,
         )
         limit = self.timeouts.istio_install + INSTALL_MARGIN
         try:
@@ -356,7 +384,7 @@ class IstioInstaller:
             api_version=WEBHOOK_PROBE["apiVersion"], kind=WEBHOOK_PROBE["kind"]
         )
 
-        def probe() -> Decision[bool]:
+        def probe() -> Decision[str]:
             try:
                 kube.dynamic.create(
                     resource, body=WEBHOOK_PROBE, namespace=ISTIO_NAMESPACE, dry_run="All"
@@ -367,8 +395,11 @@ class IstioInstaller:
             return webhook_decision(None)
 
         # No watch can tell when a webhook starts answering: poll the dry run.
-        wait_until(
-            "istiod validation webhook answers", probe, self.timeouts.webhook_ready, interval=1.0
+        self.webhook_denial = wait_until(
+            "istiod validation webhook denies an invalid VirtualService",
+            probe,
+            self.timeouts.webhook_ready,
+            interval=1.0,
         )
 
 

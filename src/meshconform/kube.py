@@ -139,8 +139,13 @@ class Kube:
                 api.close()
         return f"{info.major}.{str(info.minor).rstrip('+')}"
 
-    def apply(self, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:
-        """Server-side apply ``obj``; a namespaced object lands in ``namespace``."""
+    def apply(
+        self, obj: dict[str, Any], namespace: str | None = None, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Server-side apply ``obj``; a namespaced object lands in ``namespace``.
+
+        ``dry_run``: the whole admission chain (webhooks included) runs, nothing is stored.
+        """
         body = copy.deepcopy(obj)
         resource = self._resource(body["apiVersion"], body["kind"])
         meta = body.setdefault("metadata", {})
@@ -159,8 +164,14 @@ class Kube:
                     "Pass namespace= to apply()",
                 )
             meta["namespace"] = ns
+        extra = {"dry_run": "All"} if dry_run else {}
         applied = self.dynamic.server_side_apply(
-            resource, body=body, namespace=ns, field_manager=FIELD_MANAGER, force_conflicts=True
+            resource,
+            body=body,
+            namespace=ns,
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+            **extra,
         )
         return _to_dict(applied)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshconform.errors import UsageError
+from meshconform.evidence import ClusterKind
 from meshconform.modes import MODES, Mode, parse_modes
 from meshconform.versions import (
     DEFAULT_ISTIO,
@@ -43,6 +44,10 @@ class RunOptions:
     timeout_scale: float = 1.0
     #: explicit binary paths (--kind, --istioctl, ...); None = resolve (tools.py)
     binaries: dict[str, Path | None] = field(default_factory=dict)
+    #: --cluster kind|controlplane; --kubeconfig makes it KUBECONFIG
+    cluster: ClusterKind = ClusterKind.KIND
+    #: --istio-config: the user's IstioOperator / Helm values files, layered on the overlay
+    istio_config: tuple[Path, ...] = ()
 
     @property
     def live(self) -> bool:
@@ -101,6 +106,8 @@ def parse_options(
     timeout_scale: float = 1.0,
     binaries: dict[str, str | None] | None = None,
     known_products: Sequence[str] = (),
+    cluster: str | None = None,
+    istio_config: Sequence[str] = (),
 ) -> RunOptions:
     """Check every option; raise UsageError with the fix for the first bad one."""
     modes = tuple(parse_modes(mesh_modes or ["all"]))
@@ -133,15 +140,13 @@ def parse_options(
             )
     if context and not kubeconfig_path:
         raise UsageError("--context needs --kubeconfig", "Pass the kubeconfig the context is in")
-    if keep_cluster and kubeconfig_path:
-        raise UsageError(
-            "--keep-cluster applies to kind clusters only",
-            "An existing cluster (--kubeconfig) is never deleted; drop the flag",
-        )
     if timeout_scale <= 0:
         raise UsageError(
             f"--timeout-scale must be positive, got {timeout_scale}", "Use e.g. 2 on a slow machine"
         )
+    cluster_kind, configs = _parse_live_inputs(
+        cluster, kubeconfig_path, istio_config, keep_cluster=keep_cluster, tiers=tier_list
+    )
     report = Path(report_dir or "meshconform-report")
     tools: dict[str, Path | None] = {}
     for name, value in (binaries or {}).items():
@@ -168,7 +173,60 @@ def parse_options(
         artifacts_dir=Path(artifacts_dir) if artifacts_dir else report / "artifacts",
         timeout_scale=timeout_scale,
         binaries=tools,
+        cluster=cluster_kind,
+        istio_config=configs,
     )
+
+
+def _parse_live_inputs(
+    cluster: str | None,
+    kubeconfig_path: Path | None,
+    istio_config: Sequence[str],
+    *,
+    keep_cluster: bool,
+    tiers: tuple[str, ...],
+) -> tuple[ClusterKind, tuple[Path, ...]]:
+    """--cluster, --kubeconfig, --keep-cluster and --istio-config, checked together."""
+    cluster_kind = _parse_cluster(cluster, kubeconfig_path)
+    if keep_cluster and cluster_kind is ClusterKind.KUBECONFIG:
+        raise UsageError(
+            "--keep-cluster applies to the clusters meshconform creates only",
+            "An existing cluster (--kubeconfig) is never deleted; drop the flag",
+        )
+    configs = tuple(Path(c).expanduser() for c in istio_config)
+    for config_file in configs:
+        if not config_file.is_file():
+            raise UsageError(
+                f"--istio-config {config_file} does not exist",
+                "Pass an IstioOperator or Helm values YAML file",
+            )
+    if configs and cluster_kind is ClusterKind.KUBECONFIG and "live" in tiers:
+        raise UsageError(
+            "--istio-config changes how meshconform installs Istio, but --kubeconfig "
+            "clusters bring their own Istio",
+            "Drop --istio-config, or use --cluster kind or --cluster controlplane",
+        )
+    return cluster_kind, configs
+
+
+def _parse_cluster(value: str | None, kubeconfig: Path | None) -> ClusterKind:
+    if kubeconfig is not None:
+        if value not in (None, "kubeconfig"):
+            raise UsageError(
+                f"--cluster {value} and --kubeconfig both name the cluster to use",
+                "Pass one of them: --kubeconfig FILE for your cluster, or --cluster "
+                "kind|controlplane for one meshconform creates",
+            )
+        return ClusterKind.KUBECONFIG
+    if value is None:
+        return ClusterKind.KIND
+    if value not in (ClusterKind.KIND, ClusterKind.CONTROLPLANE):
+        raise UsageError(
+            f"unknown --cluster {value!r}",
+            "Use kind (Docker) or controlplane (API server and istiod as processes); "
+            "for your own cluster pass --kubeconfig",
+        )
+    return ClusterKind(value)
 
 
 __all__ = ["MODES", "TIERS", "RunOptions", "parse_options", "parse_tiers"]

@@ -26,6 +26,11 @@ class Timeouts:
     """
 
     cluster_create: float = 300.0
+    #: controlplane cluster: API server /readyz, fake nodes Ready, default ServiceAccount
+    #: (research/controlplane.md: /readyz about 7 s after start on 2 cores)
+    controlplane_ready: float = 90.0
+    #: controlplane cluster: the istiod process answers /ready (about 2 s measured)
+    istiod_ready: float = 60.0
     istio_install: float = 300.0
     crd_established: float = 60.0
     webhook_ready: float = 120.0

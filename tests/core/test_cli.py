@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -71,14 +70,14 @@ def test_plan_agrees_with_pytest_collect_only(capsys: pytest.CaptureFixture[str]
     ([], "the following arguments are required: command"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str) -> None:
-    started = time.monotonic()
+    # no wall-clock bound here: a timed test flakes on a loaded 2-core runner; the
+    # seconds are measured by benchmarks, not asserted
     done = subprocess.run([sys.executable, "-m", "meshconform.cli", *argv],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
-    assert time.monotonic() - started < 10  # generous: cold interpreter start on CI
 
 
 def test_merge_command_writes_the_combined_matrix(

@@ -27,6 +27,10 @@ def test_install_command_line() -> None:
     mode = MODES["ambient"]
     argv = install_argv(Path("/bin/istioctl"), mode, ISTIO_RELEASES["1.30"], Path("/s/k"),
                         "kind-meshconform-ambient")
+    layered = install_argv(Path("/bin/istioctl"), mode, ISTIO_RELEASES["1.30"], Path("/s/k"),
+                           None, files=[Path("/u/team.yaml")], sets=["values.x=1"])
+    assert layered[3:7] == ["-f", str(mode.istio_overlay), "-f", "/u/team.yaml"]
+    assert layered[-4:] == ["--set", "values.x=1", "--kubeconfig", "/s/k"]
     assert argv == ["/bin/istioctl", "install", "-y", "-f", str(mode.istio_overlay),
                     "--set", f"hub={ISTIO_HUB}", "--set", "tag=1.30.3",
                     "--kubeconfig", "/s/k", "--context", "kind-meshconform-ambient"]
@@ -47,7 +51,15 @@ def test_installed_version_reads_istiods_image() -> None:
 
 
 def test_webhook_decision() -> None:
-    assert webhook_decision(None) == Done(True, "dry-run create accepted")
+    """Defect 3 (issue 10): an ADMITTED invalid probe means not ready, never ready.
+
+    The former wait dry-ran a valid object and took admission as readiness; an
+    unlabelled object is only seen by the default validator, which fails open until
+    istiod answers, so admission proved nothing (shared/research/controlplane.md).
+    """
+    admitted = webhook_decision(None)
+    assert isinstance(admitted, Pending)
+    assert "admitted" in admitted.state
     refused = ('500 Internal Server Error: Internal error occurred: failed calling webhook '
                '"validation.istio.io": failed to call webhook: Post "https://istiod.istio-system'
                '.svc:443/validate?timeout=10s": dial tcp 10.96.1.2:443: connect: '
@@ -55,7 +67,9 @@ def test_webhook_decision() -> None:
     assert isinstance(webhook_decision(refused), Pending)
     denied = ('400 Bad Request: admission webhook "validation.istio.io" denied the request: '
               'configuration is invalid')
-    assert isinstance(webhook_decision(denied), Done)
+    decided = webhook_decision(denied)
+    assert isinstance(decided, Done)
+    assert "denied the request" in decided.value
     assert isinstance(webhook_decision("403 Forbidden: peerauthentications is forbidden"), Failed)
 
 

@@ -25,6 +25,7 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome, Verdict, get_catalog
 from meshconform.errors import UsageError
+from meshconform.evidence import FULL_DATA_PLANE, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
 from meshconform.options import TIERS, RunOptions, parse_options
 from meshconform.probes.cli import gateway_target
@@ -53,6 +54,8 @@ MARKERS = (
     "gateway: area: ingress gateway routing and TLS",
     "security: area: mTLS and authorization",
     "probe_gateway: runs only with --probe-gateway, against that reachable gateway",
+    "evidence(*sources): live tier: what the verdict rests on (meshconform.evidence); "
+    "default the whole data plane; skipped centrally where the cluster cannot give it",
 )
 
 #: fixture modules, one per tier, registered as plugins so their fixtures are visible
@@ -94,6 +97,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="MINOR",
         help="Kubernetes minor of the kind node image (default from versions.py)",
+    )
+    group.addoption(
+        "--cluster",
+        default=None,
+        choices=("kind", "controlplane"),
+        help="live tier: kind (default; Docker) or controlplane (a real API server, "
+        "controllers and istiod as processes, no kubelet)",
+    )
+    group.addoption(
+        "--istio-config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="live tier: your IstioOperator or Helm values, layered on the mode's overlay",
     )
     group.addoption(
         "--kubeconfig",
@@ -178,6 +195,8 @@ def _options_from(config: pytest.Config) -> RunOptions:
         timeout_scale=get("timeout_scale"),
         binaries={t: get(t) for t in ("kind", "kubectl", "istioctl", "helm")},
         known_products=known_products(),
+        cluster=get("cluster"),
+        istio_config=get("istio_config"),
     )
 
 
@@ -310,7 +329,18 @@ def skip_reason(item: pytest.Item) -> str | None:
         for capability in marker.args:
             if Capability(capability) not in mode.capabilities:
                 return f"mode {mode.name} does not support {Capability(capability).value}"
+    if item_tier(item) == "live":
+        options = item.config.stash[OPTIONS_KEY]
+        return missing_evidence(options.cluster, item_evidence(item))
     return None
+
+
+def item_evidence(item: pytest.Item) -> frozenset[Evidence]:
+    """What a live check's verdict rests on (its ``evidence`` marker; default: everything)."""
+    marker = item.get_closest_marker("evidence")
+    if marker is None:
+        return FULL_DATA_PLANE
+    return frozenset(Evidence(source) for source in marker.args)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -401,6 +431,8 @@ def claim(request: pytest.FixtureRequest, mode: Mode) -> ClaimCheck:
     options = request.config.stash[OPTIONS_KEY]
     version = release.minor if isinstance(release, IstioRelease) else options.istio[0].minor
     check = ClaimCheck(get_catalog()[claim_id], mode.name, tier, version)
+    if tier == "live":
+        check.origin = str(options.cluster)
     node.stash[CHECK_KEY] = check
     return check
 

@@ -14,7 +14,8 @@ Hooks (called by the core plugin):
   is used (``None`` for kind: the pinned ``--kubernetes`` is what runs).
 
 Fixtures (a contract with the checks): ``cluster``, ``kube``, ``mesh_ns``,
-``plain_ns``, ``apply``, ``gateway``, ``istioctl``. They use the core's ``mode``,
+``plain_ns``, ``apply``, ``gateway``, ``istioctl``, ``observable`` (the evidence the
+cluster can give: meshconform.evidence). They use the core's ``mode``,
 ``istio_release``, ``run_options`` and ``timeouts``.
 """
 
@@ -28,7 +29,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -45,6 +46,7 @@ from meshconform.clusters import (
     load_kind_config,
 )
 from meshconform.errors import ProvisioningError, UsageError
+from meshconform.evidence import PROVIDES, ClusterKind, Evidence
 from meshconform.istio import GATEWAY, ISTIO_NAMESPACE, IstioInstaller, gateway_from_service
 from meshconform.kube import Kube
 from meshconform.modes import Mode
@@ -52,6 +54,9 @@ from meshconform.options import RunOptions
 from meshconform.tools import ToolResolver
 from meshconform.versions import IstioRelease, node_image
 from meshconform.waiters import Timeouts
+
+if TYPE_CHECKING:
+    from meshconform.controlplane.binaries import ControlPlaneBinaries
 
 __all__ = [
     "GatewayEndpoint",
@@ -66,6 +71,7 @@ __all__ = [
     "live_session_start",
     "mesh_ns",
     "namespace_name",
+    "observable",
     "phase_timings",
     "plain_ns",
 ]
@@ -84,6 +90,8 @@ class LiveState:
     #: phases this process did the work for (see phase_timings)
     timings: dict[str, float] = field(default_factory=dict)
     server_version: str | None = None
+    #: --cluster controlplane: the binaries it runs
+    binaries: ControlPlaneBinaries | None = None
 
     def resolver(self, release: IstioRelease) -> ToolResolver:
         if release.release not in self.resolvers:
@@ -91,10 +99,21 @@ class LiveState:
         return self.resolvers[release.release]
 
     def cluster(self, mode: Mode, release: IstioRelease) -> Cluster:
-        installer = IstioInstaller(self.resolver(release).path("istioctl"), release, self.timeouts)
-
         def prepare(cluster: Cluster) -> None:
-            installer.ensure(cluster)
+            if cluster.kind is ClusterKind.CONTROLPLANE:
+                from meshconform.controlplane import provider  # noqa: PLC0415
+
+                assert self.binaries is not None
+                provider.install_istio(
+                    cluster, self.binaries, release, self.options.istio_config, self.timeouts
+                )
+            else:
+                IstioInstaller(
+                    self.resolver(release).path("istioctl"),
+                    release,
+                    self.timeouts,
+                    files=self.options.istio_config,
+                ).ensure(cluster)
             if _claim_phases(self.options.report_dir, cluster):
                 self.timings.update(
                     {
@@ -149,7 +168,24 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
     release = options.istio[0]
     resolvers = {release.release: ToolResolver(options.binaries, istio=release)}
     server_version = None
-    if options.kubeconfig is not None:
+    binaries = None
+    if options.cluster is ClusterKind.CONTROLPLANE:
+        from meshconform.controlplane import binaries as cp_binaries  # noqa: PLC0415
+        from meshconform.controlplane.provider import ControlPlaneProvider  # noqa: PLC0415
+
+        # built before anything starts; a missing piece is one line naming it
+        binaries = cp_binaries.provision(release)
+        pool = ClusterPool(
+            node_image=node_image(options.kubernetes),
+            timeouts=timeouts,
+            controlplane=ControlPlaneProvider(
+                binaries,
+                timeouts,
+                keep=options.keep_cluster,
+                reuse=options.reuse_cluster,
+            ),
+        )
+    elif options.kubeconfig is not None:
         server_version = check_api_server(options.kubeconfig, options.context)
         pool = ClusterPool(
             node_image=node_image(options.kubernetes),
@@ -178,7 +214,8 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
             images=manifests.pinned_images(),
             baseline=baseline,
         )
-    resolvers[release.release].path("istioctl")  # before any cluster exists
+    if binaries is None:
+        resolvers[release.release].path("istioctl")  # before any cluster exists
     if controller:
         for stale in _phases_dir(options.report_dir).glob("*.json"):
             stale.unlink()
@@ -189,6 +226,7 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
         controller=controller,
         resolvers=resolvers,
         server_version=server_version,
+        binaries=binaries,
     )
 
 
@@ -370,3 +408,9 @@ def gateway(request: pytest.FixtureRequest, cluster: Cluster) -> GatewayEndpoint
 def istioctl(request: pytest.FixtureRequest, istio_release: IstioRelease) -> Path:
     """istioctl of the run's Istio release."""
     return _state(request.config).resolver(istio_release).path("istioctl")
+
+
+@pytest.fixture
+def observable(cluster: Cluster) -> frozenset[Evidence]:
+    """What this cluster can give as evidence (no kubelet, no traffic on controlplane)."""
+    return PROVIDES[cluster.kind]

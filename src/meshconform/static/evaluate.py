@@ -104,7 +104,7 @@ def job_completes_with_quitquitquit(job_quit: PodShape) -> Evaluation:
     )
 
 
-def _holds_app(pod: PodShape) -> tuple[bool, str]:
+def holds_app(pod: PodShape) -> tuple[bool, str]:
     layout = proxy_layout(pod)
     if layout == "classic":
         first = pod.container_names()[:1] == [PROXY]
@@ -129,8 +129,8 @@ def _holds_app(pod: PodShape) -> tuple[bool, str]:
 
 def proxy_ready_before_app(per_pod: PodShape, mesh_wide: PodShape) -> Evaluation:
     """Both ways of asking: the proxy.istio.io/config annotation, and mesh-wide config."""
-    ok_pod, pod_line = _holds_app(per_pod)
-    ok_mesh, mesh_line = _holds_app(mesh_wide)
+    ok_pod, pod_line = holds_app(per_pod)
+    ok_mesh, mesh_line = holds_app(mesh_wide)
     return _verdict(
         ok_pod and ok_mesh,
         [
@@ -155,8 +155,8 @@ def _ambient_captures(install: StaticInstall, pod: PodShape) -> tuple[bool, str]
     )
 
 
-def init_container_network(init_pod: PodShape, install: StaticInstall) -> Evaluation:
-    """App init containers are in the mesh only if a running proxy precedes them."""
+def init_container_order(init_pod: PodShape) -> Evaluation:
+    """With a sidecar: app init containers are in the mesh only if a running proxy precedes them."""
     layout = proxy_layout(init_pod)
     inits = init_pod.init_names()
     users = user_inits(init_pod)
@@ -169,23 +169,35 @@ def init_container_network(init_pod: PodShape, install: StaticInstall) -> Evalua
             f"app init container at {first_user}"
         )
         return _verdict(ok, evidence)
-    if layout == "classic":
-        if "istio-init" in inits:
-            evidence.append(
-                f"istio-init runs at position {inits.index('istio-init')} after "
-                f"the app's init containers {users}: their traffic bypasses the "
-                "proxy (plaintext)"
-            )
-        elif "istio-validation" in inits:
-            evidence.append(
-                "istio-cni redirects from sandbox creation, but istio-proxy is a "
-                "regular container that starts after all init containers: "
-                "redirected traffic is refused"
-            )
-        return _verdict(False, evidence)
+    if "istio-init" in inits:
+        evidence.append(
+            f"istio-init runs at position {inits.index('istio-init')} after "
+            f"the app's init containers {users}: their traffic bypasses the "
+            "proxy (plaintext)"
+        )
+    elif "istio-validation" in inits:
+        evidence.append(
+            "istio-cni redirects from sandbox creation, but istio-proxy is a "
+            "regular container that starts after all init containers: "
+            "redirected traffic is refused"
+        )
+    elif layout == "none":
+        evidence.append("no istio-proxy in the pod")
+    return _verdict(False, evidence)
+
+
+def init_container_network(init_pod: PodShape, install: StaticInstall) -> Evaluation:
+    """App init containers are in the mesh only if a running proxy precedes them."""
+    if proxy_layout(init_pod) != "none":
+        return init_container_order(init_pod)
     ok, line = _ambient_captures(install, init_pod)
-    evidence.append(f"no sidecar; ambient redirection at sandbox creation: {ok} ({line})")
-    return _verdict(ok, evidence)
+    return _verdict(
+        ok,
+        [
+            init_pod.describe(),
+            f"no sidecar; ambient redirection at sandbox creation: {ok} ({line})",
+        ],
+    )
 
 
 def init_container_bypass(

@@ -56,6 +56,19 @@ class PodShape:
     #: how injection was decided and run, for the evidence
     how: str
 
+    @classmethod
+    def from_pod(cls, pod: dict[str, Any], how: str) -> PodShape:
+        """The shape of a Pod as the API server stored it (after the real admission chain)."""
+        metadata: dict[str, Any] = pod.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        return cls(
+            workload=str(metadata.get("name", "pod")),
+            metadata=metadata,
+            spec=pod.get("spec") or {},
+            injected="sidecar.istio.io/status" in annotations,
+            how=how,
+        )
+
     def init_names(self) -> list[str]:
         return [c["name"] for c in self.spec.get("initContainers") or []]
 

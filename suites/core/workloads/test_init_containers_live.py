@@ -13,10 +13,13 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.observe.curl import INIT_FAILURE_MEANING, InitProbeResult, reached
 from meshconform.observe.pods import ProxyShape, injection_shape
 from meshconform.observe.waits import get_init_probe
+from meshconform.static.evaluate import init_container_order as init_order
+from meshconform.static.inject import PodShape
 from meshconform.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
@@ -85,3 +88,25 @@ def test_init_container_bypass_workaround(mesh_ns: str, apply: Any, kube: Any,
         raise claim.unexpected("a workaround pod ended neither reached nor with a documented "
                                f"failure: {[r.kind.value for r in odd]}")
     claim.conclude(not failed)
+
+
+@pytest.mark.claim("init-container-network")
+@pytest.mark.requires(Capability.SIDECAR)
+@pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
+def test_init_container_injected_order(mesh_ns: str, apply: Any, claim: ClaimCheck) -> None:
+    """An application init container MUST come after a running proxy in the injected pod,
+    or its traffic cannot be in the mesh.
+
+    Documented: istio.io CNI "Compatibility with application init containers"; Testkube
+    "Using Istio"; webhook.go reorderPod. The injected half of the claim: where istiod
+    puts istio-proxy relative to the app's init container (a native sidecar before it; a
+    classic one after every init container). What the request then does is
+    test_init_container_network.
+    """
+    admitted = apply("workloads/init-network.yaml", mesh_ns, TARGET_URL="http://mc-unused.invalid/")
+    pod = next(o for o in admitted if o["kind"] == "Pod")
+    shape = PodShape.from_pod(pod, "admitted by the API server")
+    if not shape.injected:
+        raise claim.unexpected("the pod was not injected: the namespace is not enrolled")
+    verdict = init_order(shape)
+    claim.conclude(verdict.outcome, verdict.evidence)

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.observe.jobs import JobObservation, JobOutcome
-from meshconform.observe.pods import ProxyShape
-from meshconform.observe.waits import get_job_outcome
+from meshconform.observe.pods import ProxyShape, injection_shape
+from meshconform.observe.waits import get_job_outcome, get_pod_name
 from meshconform.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
@@ -88,3 +89,35 @@ def test_job_completes_with_quitquitquit(mesh_ns: str, apply: Any, kube: Any,
     stopped = proxy is not None and proxy.terminated and proxy.exit_code == 0
     claim.note(f"istio-proxy at the end: {proxy.describe() if proxy else 'no status'}")
     claim.conclude(seen.outcome is JobOutcome.COMPLETE and stopped)
+
+
+@pytest.mark.claim("job-completes-without-injection")
+@pytest.mark.requires(Capability.SIDECAR)
+@pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS)
+def test_job_opt_out_pods_not_injected(mesh_ns: str, apply: Any, kube: Any,
+                                       timeouts: Timeouts, claim: ClaimCheck) -> None:
+    """A Job's pod opted out of injection MUST be created without istio-proxy.
+
+    The opt-out is sidecar.istio.io/inject "false", as a label or as an annotation, in an
+    enrolled namespace.
+
+    Documented: Testkube chart testkube-api.jobPodAnnotations (annotation form); Istio
+    "Installing the sidecar" (label form). The injected half of the claim: the Job
+    controller creates the pods and the real webhook admits them. A plain Job in the same
+    namespace must be injected, or the opt-out says nothing. Completion is
+    test_job_completes_without_injection.
+    """
+    shapes = {}
+    for manifest, job in (("workloads/job.yaml", "mc-job"),
+                          ("workloads/job-no-inject.yaml", "mc-job-no-inject"),
+                          ("workloads/job-no-inject-annotation.yaml", "mc-job-no-inject-ann")):
+        apply(manifest, mesh_ns)
+        name = get_pod_name(kube, mesh_ns, f"job-name={job}", timeouts)
+        pod = kube.get("v1", "Pod", name, mesh_ns) or {}
+        shapes[job] = injection_shape(pod)
+        claim.note(f"Job {job}: pod {name}: {shapes[job].describe()}")
+    if shapes["mc-job"].shape is ProxyShape.ABSENT:
+        raise claim.unexpected("a Job without the opt-out got no istio-proxy either: the "
+                               "injector is not active, so the opt-out says nothing")
+    claim.conclude(all(shapes[j].shape is ProxyShape.ABSENT
+                       for j in ("mc-job-no-inject", "mc-job-no-inject-ann")))

@@ -12,9 +12,12 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability
 from meshconform.observe.curl import logged_curl, reached
 from meshconform.observe.pods import container_state, describe_states, start_order
+from meshconform.static.evaluate import holds_app
+from meshconform.static.inject import PodShape
 from meshconform.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
@@ -59,3 +62,20 @@ def test_proxy_ready_before_app(mesh_ns: str, apply: Any, kube: Any, strict_echo
     claim.note(describe_states(pod))
     restarted = app is not None and app.restart_count > 0
     claim.conclude(reached(first) and order.proxy_first and not restarted)
+
+
+@pytest.mark.claim("proxy-ready-before-app")
+@pytest.mark.requires(Capability.SIDECAR)
+@pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
+def test_hold_annotation_injected_shape(mesh_ns: str, apply: Any, claim: ClaimCheck) -> None:
+    """With holdApplicationUntilProxyStarts, istiod MUST inject the proxy so that the app
+    cannot start before it is ready: a classic istio-proxy first with a ``pilot-agent
+    wait`` postStart hook, or a native istio-proxy with a startupProbe.
+
+    Documented: deployKF "bring your own Istio"; injection-template.yaml; pilot-agent
+    wait.go. This is the injected half of the claim (the admitted pod); the ordering a
+    kubelet then enforces is test_proxy_ready_before_app.
+    """
+    admitted = apply("workloads/hold-app.yaml", mesh_ns, TARGET_URL="http://mc-unused.invalid/")
+    ok, why = holds_app(PodShape.from_pod(admitted[0], "admitted by the API server"))
+    claim.conclude(ok, why)

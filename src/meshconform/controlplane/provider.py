@@ -1,0 +1,194 @@
+"""``--cluster controlplane``: one control plane per mesh mode, started, reused and stopped.
+
+The live tier's ClusterPool asks :class:`ControlPlaneProvider` for a mode's cluster under
+the mode's file lock (so xdist workers share it like a kind cluster). The provider:
+
+- reattaches to a kept control plane of the same name with ``--reuse-cluster``;
+- otherwise starts one (processes die with the starting process unless
+  ``--keep-cluster``), with fake nodes mirroring the roles of ``clusters/<mode>.yaml``;
+- stops the control planes it started, by PID, when the run ends, and removes their
+  folders unless ``--keep-cluster``.
+
+Istio is installed on it by :func:`install_istio`: the live tier's own installer and
+waits, with istiod as a process (meshconform.controlplane.istiod).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meshconform.clusters import Cluster
+from meshconform.controlplane import istiod as istiod_process
+from meshconform.controlplane.binaries import ControlPlaneBinaries
+from meshconform.controlplane.cluster import (
+    ControlPlane,
+    NodeSpec,
+    reattach,
+    start_control_plane,
+    state_root,
+)
+from meshconform.errors import ProvisioningError
+from meshconform.istio import IstioInstaller
+from meshconform.modes import Mode
+from meshconform.static.install import StaticInstall, generate
+from meshconform.static.istioctl import Istioctl
+from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease
+from meshconform.waiters import Timeouts
+
+
+def nodes_for(mode: Mode) -> list[NodeSpec]:
+    """Fake nodes named and labelled like the kind cluster's (control plane, workers)."""
+    config: dict[str, Any] = yaml.safe_load(mode.kind_config.read_text("utf-8"))
+    specs: list[NodeSpec] = []
+    workers = 0
+    for node in config.get("nodes") or []:
+        role = node.get("role", "worker")
+        if role == "control-plane":
+            name = f"{mode.cluster_name}-control-plane"
+        else:
+            workers += 1
+            name = f"{mode.cluster_name}-worker{'' if workers == 1 else workers}"
+        labels = {str(k): str(v) for k, v in (node.get("labels") or {}).items()}
+        specs.append(NodeSpec(name, labels))
+    return specs or [NodeSpec(f"{mode.cluster_name}-control-plane")]
+
+
+def plane_name(mode: Mode) -> str:
+    return f"meshconform-cp-{mode.name}"
+
+
+@dataclass
+class ControlPlaneProvider:
+    binaries: ControlPlaneBinaries
+    timeouts: Timeouts
+    keep: bool = False
+    reuse: bool = False
+    root: Path = field(default_factory=state_root)
+    #: control planes this process started (stopped by :meth:`close`)
+    started: dict[str, ControlPlane] = field(default_factory=dict)
+    #: every control plane this process uses, by mode
+    planes: dict[str, ControlPlane] = field(default_factory=dict)
+
+    def plane(self, mode: Mode) -> tuple[ControlPlane, bool]:
+        """The mode's running control plane and whether this process started it."""
+        if mode.name in self.planes:
+            return self.planes[mode.name], mode.name in self.started
+        name = plane_name(mode)
+        folder = self.root / name
+        kept = reattach(name, folder) if folder.exists() else None
+        if kept is not None and self.reuse:
+            self.planes[mode.name] = kept
+            return kept, False
+        if kept is not None:
+            raise ProvisioningError(
+                f"a kept control plane {name} is running ({folder}); pass --reuse-cluster to "
+                "run on it, or stop it with 'meshconform controlplane stop "
+                f"--mesh-mode {mode.name}'"
+            )
+        plane = start_control_plane(
+            name,
+            self.binaries,
+            nodes=nodes_for(mode),
+            kubelet_version=CONTROL_PLANE_KUBERNETES,
+            ready_timeout=self.timeouts.controlplane_ready,
+            folder=folder,
+            die_with_parent=not self.keep,
+        )
+        self.planes[mode.name] = plane
+        self.started[mode.name] = plane
+        return plane, True
+
+    def close(self) -> list[str]:
+        """Stop the control planes this process started (unless kept); returns their names."""
+        stopped = []
+        if not self.keep:
+            for plane in self.started.values():
+                plane.stop(remove=True)
+                stopped.append(plane.name)
+        self.started.clear()
+        self.planes.clear()
+        return stopped
+
+
+def stop_kept(mode: Mode, root: Path | None = None) -> str | None:
+    """Stop a kept control plane of ``mode`` (``meshconform controlplane stop``)."""
+    name = plane_name(mode)
+    folder = (root or state_root()) / name
+    if not folder.exists():
+        return None
+    from meshconform.controlplane.processes import Processes  # noqa: PLC0415
+
+    Processes.reattach(folder).stop()
+    import shutil  # noqa: PLC0415
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return name
+
+
+@dataclass(frozen=True)
+class IstioOnControlPlane:
+    """What the install did, for the report's evidence."""
+
+    install: StaticInstall
+    ports: istiod_process.IstiodPorts
+    evidence: tuple[str, ...]
+    seconds: float
+
+
+def render(
+    binaries: ControlPlaneBinaries,
+    release: IstioRelease,
+    mode: Mode,
+    istio_config: Sequence[Path],
+) -> StaticInstall:
+    """The mode's install as istioctl renders it (the same render the static tier uses)."""
+    istioctl = Istioctl(binaries.istioctl, release, f"built from {release.go_ref_note}")
+    return generate(istioctl, mode, istio_config)
+
+
+def install_istio(
+    cluster: Cluster,
+    binaries: ControlPlaneBinaries,
+    release: IstioRelease,
+    istio_config: Sequence[Path],
+    timeouts: Timeouts,
+) -> IstioOnControlPlane:
+    """Istio on a controlplane cluster: render, CRDs, istiod process, ``istioctl install``, waits.
+
+    A reattached cluster whose istiod still runs keeps it; the installer then sees the
+    release installed and only waits (as on a reused kind cluster).
+    """
+    plane = cluster.plane
+    if plane is None:
+        raise ProvisioningError(f"cluster {cluster.name} is not a controlplane cluster")
+    started = time.monotonic()
+    install = render(binaries, release, cluster.mode, istio_config)
+    running = plane.processes.get("istiod")
+    if running is not None and running.alive() and "istiod_webhook" in plane.ports:
+        ports = istiod_process.IstiodPorts.from_dict(plane.ports)
+    else:
+        istiod_process.prepare_crds(cluster.kube, install, timeouts.crd_established)
+        ports = istiod_process.start_istiod(plane, binaries.istiod, install, timeouts.istiod_ready)
+    installer = IstioInstaller(
+        binaries.istioctl, release, timeouts, files=istio_config, sets=ports.install_sets()
+    )
+    installer.ensure(cluster)
+    evidence = [
+        *istiod_process.describe_istiod(
+            install, f"pilot-discovery built from {release.go_ref_note}"
+        ),
+        f"Istio installed by the live tier's installer: istioctl install -f "
+        f"{' -f '.join(str(p) for p in install.overlays)} with the webhooks routed to the "
+        f"istiod process ({ports.injection_url}, {ports.validation_url})",
+        f"validation webhook readiness: {installer.webhook_denial}",
+        f"nodes: kwok fake nodes reporting kubelet {CONTROL_PLANE_KUBERNETES} "
+        "(status written by kwok: never evidence)",
+    ]
+    cluster.istio_evidence = evidence
+    return IstioOnControlPlane(install, ports, tuple(evidence), time.monotonic() - started)
