@@ -38,9 +38,7 @@ class KubeAPI(Protocol):
     kubeconfig: Path
     context: str | None
 
-    def apply(
-        self, obj: Obj, namespace: str | None = None, *, dry_run: bool = False
-    ) -> Obj: ...
+    def apply(self, obj: Obj, namespace: str | None = None, *, dry_run: bool = False) -> Obj: ...
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

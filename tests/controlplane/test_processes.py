@@ -43,7 +43,8 @@ def test_check_alive_names_the_exited_process_and_its_log(tmp_path: Path) -> Non
     done = procs.start("etcd", ["sh", "-c", "echo 'listen tcp: address in use' >&2; exit 3"])
     wait_until("exit", lambda: Done(None) if not done.alive() else Pending("running"),
                timeout=10, interval=0.05)
-    with pytest.raises(ProvisioningError, match=r"(?s)etcd \(pid \d+\) exited with 3.*address in use"):
+    exited = r"(?s)etcd \(pid \d+\) exited with 3.*address in use"
+    with pytest.raises(ProvisioningError, match=exited):
         procs.check_alive()
     procs.stop()
 

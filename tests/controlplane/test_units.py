@@ -47,7 +47,7 @@ def test_cluster_and_kubeconfig_exclude_each_other(tmp_path: Path) -> None:
 
 
 def test_istio_config_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--istio-config .*missing.yaml does not exist"):
+    with pytest.raises(UsageError, match=r"--istio-config .*missing\.yaml does not exist"):
         parse_options(tiers=["live"], cluster="controlplane",
                       istio_config=[str(tmp_path / "missing.yaml")])
     team = tmp_path / "team.yaml"
