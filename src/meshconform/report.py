@@ -81,6 +81,8 @@ class RunInfo:
     product: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     command: str = ""
+    #: live tier: the kind of cluster the evidence came from (kind, kubeconfig, controlplane)
+    cluster: str | None = None
 
 
 def summarize(results: Iterable[ClaimResult]) -> dict[str, int]:
@@ -95,6 +97,7 @@ def build_report(results: Sequence[ClaimResult], info: RunInfo) -> dict[str, Any
         "meshconform": __version__,
         "istio": {"version": info.istio_version, "build": info.istio_build},
         "kubernetes": {"version": info.kubernetes_version} if info.kubernetes_version else None,
+        "cluster": info.cluster,
         "mode": list(info.modes),
         "tier": list(info.tiers),
         "product": info.product,
@@ -236,6 +239,7 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             "build": _joined(r["istio"]["build"] for r in reports),
         },
         "kubernetes": {"version": kubernetes} if kubernetes else None,
+        "cluster": _joined(r.get("cluster") for r in reports),
         "mode": [m for m in MODES if any(m in r["mode"] for r in reports)],
         "tier": [t for t in TIERS if any(t in r["tier"] for r in reports)],
         "product": _joined(r["product"] for r in reports),

@@ -25,7 +25,7 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome, Verdict, get_catalog
 from meshconform.errors import UsageError
-from meshconform.evidence import FULL_DATA_PLANE, Evidence, missing_evidence
+from meshconform.evidence import FULL_DATA_PLANE, ClusterKind, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
 from meshconform.options import TIERS, RunOptions, parse_options
 from meshconform.probes.cli import gateway_target
@@ -550,10 +550,11 @@ def _run_info(config: pytest.Config, results: list[ClaimResult]) -> RunInfo:
         istio_version=", ".join(r.release for r in options.istio),
         istio_build=(
             f"release {release.release}"
-            if options.live
+            if options.live and options.cluster is not ClusterKind.CONTROLPLANE
             else "; ".join(f"{r.minor}: {r.go_ref_note}" for r in options.istio)
         ),
         kubernetes_version=kubernetes,
+        cluster=str(options.cluster) if options.live else None,
         product=options.product,
         timings=timings,
         command=shlex.join(["pytest", *config.invocation_params.args]),

@@ -52,7 +52,7 @@ from meshconform.kube import Kube
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
 from meshconform.tools import ToolResolver
-from meshconform.versions import IstioRelease, node_image
+from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
 from meshconform.waiters import Timeouts
 
 if TYPE_CHECKING:
@@ -175,6 +175,7 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
 
         # built before anything starts; a missing piece is one line naming it
         binaries = cp_binaries.provision(release)
+        server_version = CONTROL_PLANE_KUBERNETES
         pool = ClusterPool(
             node_image=node_image(options.kubernetes),
             timeouts=timeouts,
