@@ -43,7 +43,9 @@ class ClaimCheck:
 
     def note(self, line: str) -> None:
         """Add a line of evidence (what was seen), kept in the report."""
-        self.evidence.append(f"[{self.origin}] {line}" if self.origin else line)
+        if self.origin:
+            line = "\n".join(f"[{self.origin}] {part}" for part in line.splitlines())
+        self.evidence.append(line)
 
     def conclude(self, observed: Outcome | bool, evidence: str = "") -> None:
         """Record what was observed and assert it is what the catalog expects in this mode.

@@ -393,7 +393,8 @@ class ClusterPool:
         if mode.name in self._clusters:
             return self._clusters[mode.name]
         if self.controlplane is not None:
-            name = f"controlplane-{mode.name}"
+            shared = self.controlplane.keep or self.controlplane.reuse
+            name = f"controlplane-{mode.name}" + ("" if shared else f"-{run_id()[:8]}")
         else:
             name = mode.cluster_name if self.kind is not None else f"existing-{mode.name}"
         with self.lock(name):

@@ -225,6 +225,22 @@ def _node_ready(node: dict[str, Any] | None) -> Decision[None]:
     return Pending(f"Ready condition: {ready or 'absent (kwok has not initialised it)'}")
 
 
+def _untaint(kube: Kube, name: str) -> None:
+    """Drop the ``not-ready`` taint the TaintNodesByCondition admission puts on a new node.
+
+    On a real cluster the node lifecycle controller lifts it once the kubelet reports
+    Ready; that controller is off here (kwok keeps the nodes Ready, no lease heartbeats),
+    so the taint would keep every pod Pending.
+    """
+    resource = kube.dynamic.resources.get(api_version="v1", kind="Node")
+    kube.dynamic.patch(
+        resource,
+        name=name,
+        body={"spec": {"taints": None}},
+        content_type="application/merge-patch+json",
+    )
+
+
 def _default_sa(sa: dict[str, Any] | None) -> Decision[None]:
     return Done(None) if sa is not None else Pending("no ServiceAccount default/default yet")
 
@@ -311,6 +327,7 @@ def start_control_plane(
                     _node_ready,
                     ready_timeout,
                 )
+                _untaint(kube, node.name)
             kube.watch_until(
                 "ServiceAccount default/default (the controllers run)",
                 "v1",

@@ -193,9 +193,18 @@ def _ready(url: str, plane: ControlPlane) -> Decision[None]:
         return Pending(f"/ready not answering: {error}")
 
 
+#: ConfigMaps istiod reads when it starts: without the injector's, istiod logs "Skipping
+#: sidecar injector, template not found" and never injects (pilot/pkg/bootstrap/
+#: sidecarinjector.go); on kind they exist before istiod's pod starts (mounted files)
+STARTUP_CONFIGMAPS = ("istio", "istio-sidecar-injector")
+
+
 def prepare_crds(kube: Kube, install: StaticInstall, timeout: float) -> int:
-    """Apply the namespace and the rendered CRDs; wait until each is Established."""
+    """Apply the namespace, the rendered CRDs (waited on until Established) and the
+    ConfigMaps istiod needs at start; ``istioctl install`` applies them again later."""
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ISTIO_NAMESPACE}})
+    for name in STARTUP_CONFIGMAPS:
+        kube.apply(install.get("ConfigMap", name))
     crds = install.find("CustomResourceDefinition")
     for crd in crds:
         kube.apply(crd)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from meshconform.clusters import Cluster
+from meshconform.clusters import Cluster, run_id
 from meshconform.controlplane import istiod as istiod_process
 from meshconform.controlplane.binaries import ControlPlaneBinaries
 from meshconform.controlplane.cluster import (
@@ -76,10 +76,16 @@ class ControlPlaneProvider:
     planes: dict[str, ControlPlane] = field(default_factory=dict)
 
     def plane(self, mode: Mode) -> tuple[ControlPlane, bool]:
-        """The mode's running control plane and whether this process started it."""
+        """The mode's running control plane and whether this process started it.
+
+        A plane that may be kept or reused has the mode's stable name; a throwaway one
+        also carries the run's id, so two runs on one machine never meet.
+        """
         if mode.name in self.planes:
             return self.planes[mode.name], mode.name in self.started
         name = plane_name(mode)
+        if not (self.keep or self.reuse):
+            name = f"{name}-{run_id()[:8]}"
         folder = self.root / name
         kept = reattach(name, folder) if folder.exists() else None
         if kept is not None and self.reuse:
