@@ -39,6 +39,14 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class Incorrect:
+    """A documented statement the suite shows to be wrong: what really happens, and why."""
+
+    statement: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Claim:
     id: str
     area: str
@@ -49,6 +57,8 @@ class Claim:
     workaround_note: str = ""
     #: set for a claim about one target product; checked only with ``--product <name>``
     product: str | None = None
+    #: set when the claim records a statement the suite shows to be incorrect
+    incorrect: Incorrect | None = None
 
     def expectation(self, mode: str) -> Expectation:
         return self.expect[mode]
@@ -61,6 +71,25 @@ class CatalogError(ValueError):
     """The catalog file is malformed; the message names the claim and the field."""
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(s, str) and s for s in value)
+
+
+def _parse_incorrect(cid: str, raw: Any) -> Incorrect | None:
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("statement"), str)
+        or not raw["statement"]
+        or not _strings(raw.get("sources"))
+    ):
+        raise CatalogError(
+            f"claim {cid}: incorrect needs a statement (what really happens) and sources"
+        )
+    return Incorrect(raw["statement"], tuple(raw["sources"]))
+
+
 def _parse_claim(raw: Mapping[str, Any]) -> Claim:
     cid = raw.get("id")
     if not isinstance(cid, str) or not cid:
@@ -69,7 +98,7 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise CatalogError(f"claim {cid}: missing {key}")
     sources = raw.get("sources")
-    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+    if not _strings(sources):
         raise CatalogError(f"claim {cid}: sources must be a non-empty list of strings")
     expect_raw = raw.get("expect")
     if not isinstance(expect_raw, dict):
@@ -101,6 +130,7 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         workaround=tuple(raw.get("workaround", ())),
         workaround_note=raw.get("workaround_note", ""),
         product=raw.get("product"),
+        incorrect=_parse_incorrect(cid, raw.get("incorrect")),
     )
 
 

@@ -46,6 +46,8 @@ class WorkloadShape:
     #: dotted path into the mode's values whose mapping the chart copies into the pod
     #: template's annotations; empty when the shape takes no values
     pod_annotations_from: str = ""
+    #: annotations the product's guide tells users to add to this workload in a mode
+    mode_annotations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,11 @@ class ProductRecipe:
         return deep_merge(self.install.values, self.install.mode_values.get(mode, {}))
 
     def pod_annotations(self, shape: WorkloadShape, mode: str) -> dict[str, str]:
-        if not shape.pod_annotations_from:
-            return {}
-        found = dig(self.values_for(mode), shape.pod_annotations_from)
-        return {str(k): str(v) for k, v in (found or {}).items()}
+        found: dict[str, str] = {}
+        if shape.pod_annotations_from:
+            values = dig(self.values_for(mode), shape.pod_annotations_from)
+            found = {str(k): str(v) for k, v in (values or {}).items()}
+        return {**found, **shape.mode_annotations.get(mode, {})}
 
     def render_workload(
         self, shape: WorkloadShape, mode: str, **variables: str
@@ -229,10 +232,18 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
     for item in raw.get("workloads") or []:
         if not isinstance(item, dict):
             raise _bad(name, "workloads entries must be mappings with a file")
+        by_mode = _mapping(item.get("mode_annotations"), name, "workloads[].mode_annotations")
+        unknown_modes = sorted(set(by_mode) - set(MODES))
+        if unknown_modes:
+            raise _bad(name, f"workloads[].mode_annotations has unknown modes {unknown_modes}")
         shapes.append(
             WorkloadShape(
                 _file(directory, item.get("file"), name, "workloads"),
                 _str(item, "pod_annotations_from", name, required=False),
+                {
+                    m: {str(k): str(v) for k, v in _mapping(a, name, "mode_annotations").items()}
+                    for m, a in by_mode.items()
+                },
             )
         )
     resources = tuple(

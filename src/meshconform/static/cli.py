@@ -45,7 +45,7 @@ def add_static_commands(subparsers: Any) -> dict[str, Any]:
         "--mesh-mode",
         action="append",
         default=[],
-        help="sidecar, cni, native-sidecar, ambient, or all (default all)",
+        help="sidecar, cni, native-sidecar, cni-native-sidecar, ambient, or all (default all)",
     )
     static.add_argument(
         "--istio-config",
