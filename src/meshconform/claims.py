@@ -98,7 +98,7 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise CatalogError(f"claim {cid}: missing {key}")
     sources = raw.get("sources")
-    if not _strings(sources):
+    if not isinstance(sources, list) or not _strings(sources):
         raise CatalogError(f"claim {cid}: sources must be a non-empty list of strings")
     expect_raw = raw.get("expect")
     if not isinstance(expect_raw, dict):
@@ -163,11 +163,47 @@ def parse_catalog(document: Mapping[str, Any]) -> dict[str, Claim]:
     return catalog
 
 
+def builtin_document() -> dict[str, Any]:
+    """claims.yaml as shipped with the package."""
+    loaded: dict[str, Any] = yaml.safe_load(
+        paths.package_data("claims.yaml").read_text(encoding="utf-8")
+    )
+    return loaded
+
+
+def builtin_claim_ids() -> set[str]:
+    return {c["id"] for c in builtin_document()["claims"]}
+
+
+def _recipe_claims() -> list[dict[str, Any]]:
+    """Claims that installed product recipes bring (``RecipeSource.claims_file``)."""
+    from meshconform.products import discover  # noqa: PLC0415 - entry points load lazily
+
+    found: list[dict[str, Any]] = []
+    for source in discover().values():
+        if source.claims_file is None:
+            continue
+        raw = yaml.safe_load(source.claims_file.read_text(encoding="utf-8")) or {}
+        claims = raw.get("claims") if isinstance(raw, dict) else None
+        if not isinstance(claims, list) or not claims:
+            raise CatalogError(f"recipe {source.name}: {source.claims_file} has no claims list")
+        for claim in claims:
+            if not isinstance(claim, dict) or claim.get("product") != source.name:
+                cid = claim.get("id") if isinstance(claim, dict) else claim
+                raise CatalogError(
+                    f"recipe {source.name}: claim {cid!r} in {source.claims_file} "
+                    f"must carry product: {source.name}"
+                )
+        found.extend(claims)
+    return found
+
+
 @cache
 def get_catalog() -> dict[str, Claim]:
-    """The catalog shipped with the package, parsed and checked once."""
-    text = paths.package_data("claims.yaml").read_text(encoding="utf-8")
-    return parse_catalog(yaml.safe_load(text))
+    """The catalog shipped with the package plus the claims of installed product recipes,
+    parsed and checked once (every claim: sources, and an expectation for every mode)."""
+    document = builtin_document()
+    return parse_catalog({"claims": [*document["claims"], *_recipe_claims()]})
 
 
 def get_claim(claim_id: str) -> Claim:

@@ -94,9 +94,7 @@ MODES: dict[str, Mode] = {
             name="cni-native-sidecar",
             summary="istio-cni writes iptables; proxy injected as an init container "
             "with restartPolicy: Always",
-            capabilities=frozenset(
-                {Capability.SIDECAR, Capability.NATIVE_SIDECAR, Capability.CNI}
-            ),
+            capabilities=frozenset({Capability.SIDECAR, Capability.NATIVE_SIDECAR, Capability.CNI}),
             namespace_labels=_INJECT,
             daemonsets=("istio-cni-node",),
         ),

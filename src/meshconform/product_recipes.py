@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from meshconform import paths
 from meshconform.errors import ProvisioningError, UsageError
 from meshconform.kubeapi import KubeAPI
 from meshconform.manifests import load_manifests
@@ -63,6 +62,20 @@ class Install:
     credentials: tuple[Credential, ...] = ()
     ready: str = "none"
     unsupported: str = ""
+    #: the Istio minors the product supports, "1.15-1.20"; empty: every version the suite runs
+    istio_versions: str = ""
+
+    def supports_istio(self, minor: str) -> bool:
+        if not self.istio_versions:
+            return True
+        low, _, high = self.istio_versions.partition("-")
+        key = _minor_key(minor)
+        return _minor_key(low) <= key <= _minor_key(high or low)
+
+
+def _minor_key(version: str) -> tuple[int, int]:
+    major, minor = (int(p) for p in version.strip().split(".")[:2])
+    return major, minor
 
 
 @dataclass(frozen=True)
@@ -178,7 +191,7 @@ def _file(directory: Path, rel: Any, name: str, key: str) -> Path:
     return path
 
 
-def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
+def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912, PLR0915
     """Check one product.yaml document; every problem is one UsageError naming the field."""
     folder = directory.name
     if not isinstance(raw, dict):
@@ -211,6 +224,14 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
     if ready not in READY_KINDS:
         raise _bad(name, f"install.ready {ready!r} is not one of {', '.join(READY_KINDS)}")
     unsupported = _str(inst, "unsupported", name, required=False)
+    istio_versions = _str(inst, "istio_versions", name, required=False)
+    if istio_versions:
+        try:
+            low, _, high = istio_versions.partition("-")
+            _minor_key(low), _minor_key(high or low)
+        except ValueError:
+            what = f"install.istio_versions {istio_versions!r} is not like 1.15-1.20"
+            raise _bad(name, what) from None
     if method == "none" and not unsupported:
         raise _bad(name, "install.method none needs install.unsupported saying why")
     install = Install(
@@ -227,6 +248,7 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
         credentials=tuple(creds),
         ready=ready,
         unsupported=unsupported,
+        istio_versions=istio_versions,
     )
     shapes: list[WorkloadShape] = []
     for item in raw.get("workloads") or []:
@@ -275,8 +297,17 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
 
 
 def load_recipe(name: str, root: Path | None = None) -> ProductRecipe:
-    """Load and check ``fixtures/products/<name>/product.yaml`` and its claim ids."""
-    directory = (root or paths.fixtures_dir() / "products") / name
+    """Load and check a recipe's ``product.yaml`` and its claim ids.
+
+    The recipe comes from the ``meshconform.products`` entry points (built-ins included);
+    ``root`` instead reads ``<root>/<name>/product.yaml`` (tests of malformed recipes).
+    """
+    if root is None:
+        from meshconform.products import get_source  # noqa: PLC0415 - entry points load lazily
+
+        directory = get_source(name).directory
+    else:
+        directory = root / name
     path = directory / "product.yaml"
     if not path.is_file():
         raise UsageError(

@@ -134,7 +134,12 @@ _CELL = {
 
 def _findings(report: Mapping[str, Any]) -> list[tuple[str, int]]:
     counts = Counter(row.get("finding", "") for row in report["claims"])
-    names = ("as documented", "documentation outdated", "documentation incorrect", "does not conform")
+    names = (
+        "as documented",
+        "documentation outdated",
+        "documentation incorrect",
+        "does not conform",
+    )
     return [(name, counts.get(name, 0)) for name in names]
 
 
