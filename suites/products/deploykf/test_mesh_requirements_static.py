@@ -33,8 +33,10 @@ def test_gateway_resources_pass_analyze(product_check):
 @pytest.mark.egress
 @pytest.mark.claim("deploykf-gateway-service-entry")
 def test_gateway_service_entry_needs_dns_capture_and_allocation(product_check):
-    """deployKF's gateway ServiceEntry (MESH_INTERNAL, STATIC, workloadSelector, no addresses)
-    MUST be reachable by hostname, which needs DNS capture and auto-allocation.
+    """deployKF's gateway ServiceEntry MUST be reachable by hostname from meshed pods.
+
+    The entry is MESH_INTERNAL, STATIC, with a workloadSelector and no addresses, so it needs
+    DNS capture and auto-allocation.
 
     Documented: deployKF ServiceEntry-gateway.yaml (v0.1.5); deployKF istio.md (DNS capture and
     auto-allocation required). Static evidence: the entry's fields, istioctl analyze, the
