@@ -442,8 +442,3 @@ BUILTIN_CHECKS: dict[str, dict[str, ProductCheck]] = {
         "deploykf-https-redirect-307": deploykf_https_redirect,
     },
 }
-
-
-def files_of(recipe: ProductRecipe) -> list[Path]:
-    """Every file of a recipe the suite can obtain offline (for admission elsewhere)."""
-    return [*recipe.istio_resources, *(s.path for s in recipe.workloads)]

@@ -468,3 +468,53 @@ def redact_secrets(
         if secret:
             text = text.replace(secret, "<redacted>")
     return redact(text)
+
+
+# ---------------------------------------------------------------- offline inventory
+
+
+@dataclass(frozen=True)
+class OfflineManifest:
+    """One product object the suite has without network access, rendered for a mode."""
+
+    product: str
+    source: Path
+    obj: dict[str, Any]
+
+
+def offline_manifests(mode: str, products: list[str] | None = None) -> list[OfflineManifest]:
+    """Every product manifest and Istio resource the suite can obtain offline, rendered with
+    ``mode``'s values and annotations: the recipes' Istio resources and workload shapes (for
+    admission by a real API server, e.g. a server-side dry-run against the real CRDs and
+    istiod's validation). Charts themselves (helm repositories) are not here: see
+    :func:`unobtainable`."""
+    from meshconform.products import known_products  # noqa: PLC0415 - entry points load lazily
+
+    found: list[OfflineManifest] = []
+    for name in products if products is not None else known_products():
+        recipe = load_recipe(name)
+        for path in recipe.istio_resources:
+            found.extend(OfflineManifest(name, path, obj) for obj in load_manifests(path))
+        for shape in recipe.workloads:
+            found.extend(
+                OfflineManifest(name, shape.path, obj)
+                for obj in recipe.render_workload(shape, mode)
+            )
+    return found
+
+
+def unobtainable(products: list[str] | None = None) -> dict[str, str]:
+    """Per product, what the suite cannot obtain offline, and why."""
+    from meshconform.products import known_products  # noqa: PLC0415
+
+    missing: dict[str, str] = {}
+    for name in products if products is not None else known_products():
+        inst = load_recipe(name).install
+        if inst.method == "helm":
+            missing[name] = (
+                f"helm chart {inst.chart} {inst.version} from {inst.repo}: fetched over the "
+                "network at install time (only its workload shapes are kept in the recipe)"
+            )
+        elif inst.method == "none":
+            missing[name] = f"no install manifests: {inst.unsupported}"
+    return missing

@@ -381,3 +381,16 @@ def test_deploykf_unsupported_in_the_product_matrix():
                               and c.mode == "ambient")
     assert speedscale_ambient.status == "supported"
     assert "SPEEDSCALE_API_KEY" in speedscale_ambient.live
+
+
+def test_offline_inventory_lists_every_recipe_file_rendered_for_the_mode():
+    from meshconform.product_recipes import offline_manifests, unobtainable  # noqa: PLC0415
+
+    items = offline_manifests("cni")
+    assert {i.product for i in items} == set(PRODUCTS)
+    user = next(i.obj for i in items if i.obj["metadata"]["name"] == "user-app")
+    annotations = user["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["sidecar.speedscale.com/istio-cni"] == "true"
+    kinds = {i.obj["kind"] for i in items if i.product == "deploykf"}
+    assert {"Gateway", "VirtualService", "ServiceEntry", "PeerAuthentication"} <= kinds
+    assert set(unobtainable()) == {"deploykf", "speedscale", "testkube"}
