@@ -20,7 +20,7 @@ from typing import Any
 from meshconform.claims import Outcome
 from meshconform.manifests import load_manifests
 from meshconform.modes import Mode
-from meshconform.product_recipes import ProductRecipe, WorkloadShape
+from meshconform.product_recipes import ProductRecipe, WorkloadShape, template_meta
 from meshconform.product_static import product_install
 from meshconform.static import evaluate as ev
 from meshconform.static.analyze import AnalyzeResult, analyze, resources_of
@@ -278,8 +278,7 @@ def speedscale_cni_annotation(facts: ProductFacts) -> Evaluation:
     for shape in facts.recipe.workloads:
         objects = facts.recipe.render_workload(shape, facts.mode.name)
         for obj in objects:
-            meta = obj["metadata"] if obj["kind"] == "Pod" else obj["spec"]["template"]["metadata"]
-            annotations = meta.get("annotations") or {}
+            annotations = template_meta(obj).get("annotations") or {}
             user = annotations.get("sidecar.speedscale.com/inject") == "true"
             has = annotations.get(SPEEDSCALE_CNI_ANNOTATION) == "true"
             role = "user workload (Speedscale sidecar)" if user else "chart workload"
