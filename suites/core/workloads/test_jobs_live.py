@@ -68,7 +68,7 @@ def test_job_completes_without_injection(mesh_ns: str, apply: Any, kube: Any,
     seen = [_run_job(apply, kube, mesh_ns, manifest, name, timeouts, claim)
             for manifest, name in (("workloads/job-no-inject.yaml", "mc-job-no-inject"),
                                    ("workloads/job-no-inject-annotation.yaml",
-                                    "mc-job-no-inject-anno"))]
+                                    "mc-job-no-inject-ann"))]
     if any(s.outcome is JobOutcome.FAILED for s in seen):
         raise claim.unexpected("a Job failed (not a hang): the workload itself is broken")
     claim.conclude(all(s.outcome is JobOutcome.COMPLETE and s.proxy is ProxyShape.ABSENT
