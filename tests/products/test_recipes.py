@@ -394,3 +394,27 @@ def test_offline_inventory_lists_every_recipe_file_rendered_for_the_mode():
     kinds = {i.obj["kind"] for i in items if i.product == "deploykf"}
     assert {"Gateway", "VirtualService", "ServiceEntry", "PeerAuthentication"} <= kinds
     assert set(unobtainable()) == {"deploykf", "speedscale", "testkube"}
+
+
+def test_kubeflow_pruned_egress_classifier_reads_the_documented_failures():
+    """The live check's classifier: the README's errors are the documented failure; a 200
+    (mTLS kept, no pruning in effect) is the non-conforming case and fails the check."""
+    from meshconform.claimcheck import ClaimCheck, ClaimMismatch  # noqa: PLC0415
+    from meshconform.claims import get_catalog  # noqa: PLC0415
+    from meshconform.observe.curl import CurlResult  # noqa: PLC0415
+
+    path = paths.repo_root() / "suites/products/kubeflow-istio/test_egress_pruning_live.py"
+    namespace: dict[str, object] = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    classify = namespace["pruned_egress_failure"]
+    reset_text = ("upstream connect error or disconnect/reset before headers. reset reason: "
+                  "connection termination")
+    assert classify(CurlResult(0, 503, body=reset_text)) is True
+    assert classify(CurlResult(0, 403, body="RBAC: access denied")) is True
+    assert classify(CurlResult(56, None, error="curl: (56) Recv failure: Connection reset "
+                                             "by peer")) is True
+    assert classify(CurlResult(0, 200, body="{}")) is False
+    claim = get_catalog()["kubeflow-sidecar-egress-pruning"]
+    with pytest.raises(ClaimMismatch):
+        ClaimCheck(claim, "cni-native-sidecar", "live").conclude(classify(
+            CurlResult(0, 200, body="{}")))
