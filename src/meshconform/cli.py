@@ -50,6 +50,11 @@ def _claims(args: argparse.Namespace) -> int:
                 },
                 "workaround": list(c.workaround),
                 "workaround_note": c.workaround_note,
+                "incorrect": (
+                    {"statement": c.incorrect.statement, "sources": list(c.incorrect.sources)}
+                    if c.incorrect
+                    else None
+                ),
             }
             for c in catalog.values()
         ]

@@ -153,6 +153,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         label += f" {row['istio_version']})" if row.get("istio_version") else ")"
         if row.get("finding") == "documentation outdated":
             label += " doc outdated"
+        elif row.get("finding") == "documentation incorrect":
+            label += " doc incorrect"
         cell.append(label)
     istio = report["istio"]["version"] or "unknown"
     k8s = (report["kubernetes"] or {}).get("version", "n/a")
