@@ -188,7 +188,8 @@ def render_product_matrix(cells: Sequence[ProductCell], modes: Sequence[str]) ->
             for mode in modes:
                 cell = row[mode]
                 if cell.status == "supported":
-                    texts.append(f"{cell.claims} claims ({cell.static_checks} static)")
+                    noun = "claim" if cell.claims == 1 else "claims"
+                    texts.append(f"{cell.claims} {noun} ({cell.static_checks} static)")
                 else:
                     texts.append(f"{cell.status}: {cell.reason}")
             live = next(iter(row.values())).live
