@@ -58,6 +58,17 @@ class ClaimCheck:
         self.observed = observed
         if evidence:
             self.note(evidence)
+        incorrect = self.claim.incorrect
+        if incorrect is not None:
+            # the documented statement is recorded as wrong: seeing its opposite confirms it
+            if observed is not self.expected:
+                self.note(f"documentation incorrect: {incorrect.statement}")
+                return
+            raise ClaimMismatch(
+                f"claim {self.claim.id} in mode {self.mode} ({self.tier}): the statement "
+                f"recorded as incorrect held ({observed}); drop `incorrect` from the claim.\n"
+                "  evidence:\n    " + "\n    ".join(self.evidence or ["(none)"])
+            )
         if observed is not self.expected:
             if self.expected is Outcome.BROKEN:
                 finding = (

@@ -39,6 +39,14 @@ class Expectation:
 
 
 @dataclass(frozen=True)
+class Incorrect:
+    """A documented statement the suite shows to be wrong: what really happens, and why."""
+
+    statement: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Claim:
     id: str
     area: str
@@ -49,6 +57,8 @@ class Claim:
     workaround_note: str = ""
     #: set for a claim about one target product; checked only with ``--product <name>``
     product: str | None = None
+    #: set when the claim records a statement the suite shows to be incorrect
+    incorrect: Incorrect | None = None
 
     def expectation(self, mode: str) -> Expectation:
         return self.expect[mode]
@@ -61,6 +71,25 @@ class CatalogError(ValueError):
     """The catalog file is malformed; the message names the claim and the field."""
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(s, str) and s for s in value)
+
+
+def _parse_incorrect(cid: str, raw: Any) -> Incorrect | None:
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("statement"), str)
+        or not raw["statement"]
+        or not _strings(raw.get("sources"))
+    ):
+        raise CatalogError(
+            f"claim {cid}: incorrect needs a statement (what really happens) and sources"
+        )
+    return Incorrect(raw["statement"], tuple(raw["sources"]))
+
+
 def _parse_claim(raw: Mapping[str, Any]) -> Claim:
     cid = raw.get("id")
     if not isinstance(cid, str) or not cid:
@@ -69,7 +98,7 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise CatalogError(f"claim {cid}: missing {key}")
     sources = raw.get("sources")
-    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+    if not isinstance(sources, list) or not _strings(sources):
         raise CatalogError(f"claim {cid}: sources must be a non-empty list of strings")
     expect_raw = raw.get("expect")
     if not isinstance(expect_raw, dict):
@@ -101,6 +130,7 @@ def _parse_claim(raw: Mapping[str, Any]) -> Claim:
         workaround=tuple(raw.get("workaround", ())),
         workaround_note=raw.get("workaround_note", ""),
         product=raw.get("product"),
+        incorrect=_parse_incorrect(cid, raw.get("incorrect")),
     )
 
 
@@ -133,11 +163,47 @@ def parse_catalog(document: Mapping[str, Any]) -> dict[str, Claim]:
     return catalog
 
 
+def builtin_document() -> dict[str, Any]:
+    """claims.yaml as shipped with the package."""
+    loaded: dict[str, Any] = yaml.safe_load(
+        paths.package_data("claims.yaml").read_text(encoding="utf-8")
+    )
+    return loaded
+
+
+def builtin_claim_ids() -> set[str]:
+    return {c["id"] for c in builtin_document()["claims"]}
+
+
+def _recipe_claims() -> list[dict[str, Any]]:
+    """Claims that installed product recipes bring (``RecipeSource.claims_file``)."""
+    from meshconform.products import discover  # noqa: PLC0415 - entry points load lazily
+
+    found: list[dict[str, Any]] = []
+    for source in discover().values():
+        if source.claims_file is None:
+            continue
+        raw = yaml.safe_load(source.claims_file.read_text(encoding="utf-8")) or {}
+        claims = raw.get("claims") if isinstance(raw, dict) else None
+        if not isinstance(claims, list) or not claims:
+            raise CatalogError(f"recipe {source.name}: {source.claims_file} has no claims list")
+        for claim in claims:
+            if not isinstance(claim, dict) or claim.get("product") != source.name:
+                cid = claim.get("id") if isinstance(claim, dict) else claim
+                raise CatalogError(
+                    f"recipe {source.name}: claim {cid!r} in {source.claims_file} "
+                    f"must carry product: {source.name}"
+                )
+        found.extend(claims)
+    return found
+
+
 @cache
 def get_catalog() -> dict[str, Claim]:
-    """The catalog shipped with the package, parsed and checked once."""
-    text = paths.package_data("claims.yaml").read_text(encoding="utf-8")
-    return parse_catalog(yaml.safe_load(text))
+    """The catalog shipped with the package plus the claims of installed product recipes,
+    parsed and checked once (every claim: sources, and an expectation for every mode)."""
+    document = builtin_document()
+    return parse_catalog({"claims": [*document["claims"], *_recipe_claims()]})
 
 
 def get_claim(claim_id: str) -> Claim:

@@ -16,7 +16,14 @@ from meshconform import __version__
 from meshconform.claims import get_catalog
 from meshconform.errors import UsageError
 from meshconform.modes import MODES, parse_modes
-from meshconform.plan import collect_plan, plan_as_json, render_plan
+from meshconform.options import parse_istio
+from meshconform.plan import (
+    collect_plan,
+    plan_as_json,
+    product_matrix,
+    render_plan,
+    render_product_matrix,
+)
 from meshconform.report import merge_reports, read_report, render_markdown, write_document
 
 Handler = Callable[[argparse.Namespace], int]
@@ -43,6 +50,11 @@ def _claims(args: argparse.Namespace) -> int:
                 },
                 "workaround": list(c.workaround),
                 "workaround_note": c.workaround_note,
+                "incorrect": (
+                    {"statement": c.incorrect.statement, "sources": list(c.incorrect.sources)}
+                    if c.incorrect
+                    else None
+                ),
             }
             for c in catalog.values()
         ]
@@ -59,6 +71,14 @@ def _claims(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     modes = parse_modes(args.mesh_mode or ["all"])
+    if args.product == "all":
+        versions = [r.minor for r in parse_istio(args.istio_version or [])]
+        cells = product_matrix([m.name for m in modes], versions)
+        if args.format == "json":
+            print(json.dumps({"products": [c.__dict__ for c in cells]}, indent=2))
+        else:
+            print(render_product_matrix(cells, [m.name for m in modes]), end="")
+        return 0
     pytest_args = [f"--mesh-mode={m.name}" for m in modes]
     pytest_args += [f"--tier={t}" for t in (args.tier or [])]
     pytest_args += [f"--istio-version={v}" for v in (args.istio_version or [])]
@@ -98,7 +118,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     plan.add_argument("--mesh-mode", action="append", metavar="MODE")
     plan.add_argument("--tier", action="append")
     plan.add_argument("--istio-version", action="append")
-    plan.add_argument("--product")
+    plan.add_argument("--product", help="a product, or 'all' for the product x mode matrix")
     plan.add_argument("--format", choices=("text", "json"), default="text")
     handlers["plan"] = _plan
 

@@ -1,4 +1,4 @@
-"""The four mesh modes, as data.
+"""The mesh modes, as data.
 
 A mode is: a kind cluster config (``clusters/<mode>.yaml``), an Istio install
 overlay (``fixtures/istio/<mode>.yaml``), how a namespace is enrolled, and the
@@ -86,6 +86,17 @@ MODES: dict[str, Mode] = {
                 {Capability.SIDECAR, Capability.NATIVE_SIDECAR, Capability.ISTIO_INIT}
             ),
             namespace_labels=_INJECT,
+        ),
+        Mode(
+            # Kubeflow's default install (kubeflow/manifests common/istio istio-install: CNI
+            # with ENABLE_NATIVE_SIDECARS=true), and what ENABLE_NATIVE_SIDECARS=auto gives
+            # with istio-cni on Istio >= 1.27 and nodes >= 1.33.
+            name="cni-native-sidecar",
+            summary="istio-cni writes iptables; proxy injected as an init container "
+            "with restartPolicy: Always",
+            capabilities=frozenset({Capability.SIDECAR, Capability.NATIVE_SIDECAR, Capability.CNI}),
+            namespace_labels=_INJECT,
+            daemonsets=("istio-cni-node",),
         ),
         Mode(
             name="ambient",

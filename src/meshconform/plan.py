@@ -17,6 +17,7 @@ import pytest
 from meshconform import paths
 from meshconform.claims import get_catalog
 from meshconform.errors import UsageError
+from meshconform.product_recipes import ProductRecipe
 
 
 @dataclass(frozen=True)
@@ -103,5 +104,95 @@ def render_plan(checks: Sequence[PlannedCheck], modes: Sequence[str]) -> str:
                 lines.append(f"  {claim_id:36} expect {expectation!s:7} tiers: {', '.join(tiers)}")
             else:
                 lines.append(f"  {claim_id:36} skipped: {rows[0].skip}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- product x mode
+
+
+@dataclass(frozen=True)
+class ProductCell:
+    """One product in one mode on one Istio release: can the suite check it, and how much."""
+
+    product: str
+    mode: str
+    istio_version: str
+    status: str  # "supported" | "unsupported" | "n/a"
+    reason: str
+    claims: int  # the product's claims that apply in the mode
+    static_checks: int  # of which the recipe has static evaluators for
+    live: str  # whether the live tier can install it, and what it needs
+
+
+def _live_note(recipe: ProductRecipe) -> str:
+    install = recipe.install
+    if install.unsupported or install.method == "none":
+        return "live: not installable (" + install.unsupported.split(",")[0].strip() + ")"
+    needs = [c.env for c in install.credentials]
+    return "live: " + (f"needs {', '.join(needs)}" if needs else "installable")
+
+
+def product_matrix(modes: Sequence[str], istio_versions: Sequence[str]) -> list[ProductCell]:
+    """Every known product (built-in or installed recipe) x mode x Istio release."""
+    from meshconform.product_recipes import load_recipe  # noqa: PLC0415 - recipes load lazily
+    from meshconform.products import get_source, known_products  # noqa: PLC0415
+
+    catalog = get_catalog()
+    cells: list[ProductCell] = []
+    for name in known_products():
+        recipe = load_recipe(name)
+        checks = get_source(name).static_checks
+        live = _live_note(recipe)
+        for version in istio_versions:
+            supported = recipe.install.supports_istio(version)
+            low, _, high = recipe.install.istio_versions.partition("-")
+            for mode in modes:
+                applies = [c for c in recipe.claims if catalog[c].applies_to(mode)]
+                if not supported:
+                    status, reason = "unsupported", f"needs Istio {low}\u2013{high or low}"
+                elif not applies:
+                    notes = {catalog[c].expect[mode].note for c in recipe.claims}
+                    status, reason = "n/a", "; ".join(sorted(notes))
+                else:
+                    status, reason = "supported", ""
+                cells.append(
+                    ProductCell(
+                        name,
+                        mode,
+                        version,
+                        status,
+                        reason,
+                        len(applies),
+                        len([c for c in applies if c in checks]),
+                        live,
+                    )
+                )
+    return cells
+
+
+def render_product_matrix(cells: Sequence[ProductCell], modes: Sequence[str]) -> str:
+    """A Markdown table per Istio release: product rows, mode columns."""
+    lines: list[str] = []
+    for version in dict.fromkeys(c.istio_version for c in cells):
+        mine = [c for c in cells if c.istio_version == version]
+        lines += [
+            f"products x modes, Istio {version}",
+            "",
+            "| product | " + " | ".join(modes) + " | live tier |",
+            "| --- | " + " | ".join("---" for _ in modes) + " | --- |",
+        ]
+        for product in dict.fromkeys(c.product for c in mine):
+            row = {c.mode: c for c in mine if c.product == product}
+            texts = []
+            for mode in modes:
+                cell = row[mode]
+                if cell.status == "supported":
+                    noun = "claim" if cell.claims == 1 else "claims"
+                    texts.append(f"{cell.claims} {noun} ({cell.static_checks} static)")
+                else:
+                    texts.append(f"{cell.status}: {cell.reason}")
+            live = next(iter(row.values())).live
+            lines.append(f"| {product} | " + " | ".join(texts) + f" | {live} |")
         lines.append("")
     return "\n".join(lines)

@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-from meshconform import paths
 from meshconform.errors import ProvisioningError, UsageError
 from meshconform.kubeapi import KubeAPI
 from meshconform.manifests import load_manifests
@@ -46,6 +45,8 @@ class WorkloadShape:
     #: dotted path into the mode's values whose mapping the chart copies into the pod
     #: template's annotations; empty when the shape takes no values
     pod_annotations_from: str = ""
+    #: annotations the product's guide tells users to add to this workload in a mode
+    mode_annotations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,20 @@ class Install:
     credentials: tuple[Credential, ...] = ()
     ready: str = "none"
     unsupported: str = ""
+    #: the Istio minors the product supports, "1.15-1.20"; empty: every version the suite runs
+    istio_versions: str = ""
+
+    def supports_istio(self, minor: str) -> bool:
+        if not self.istio_versions:
+            return True
+        low, _, high = self.istio_versions.partition("-")
+        key = _minor_key(minor)
+        return _minor_key(low) <= key <= _minor_key(high or low)
+
+
+def _minor_key(version: str) -> tuple[int, int]:
+    major, minor = (int(p) for p in version.strip().split(".")[:2])
+    return major, minor
 
 
 @dataclass(frozen=True)
@@ -80,10 +95,11 @@ class ProductRecipe:
         return deep_merge(self.install.values, self.install.mode_values.get(mode, {}))
 
     def pod_annotations(self, shape: WorkloadShape, mode: str) -> dict[str, str]:
-        if not shape.pod_annotations_from:
-            return {}
-        found = dig(self.values_for(mode), shape.pod_annotations_from)
-        return {str(k): str(v) for k, v in (found or {}).items()}
+        found: dict[str, str] = {}
+        if shape.pod_annotations_from:
+            values = dig(self.values_for(mode), shape.pod_annotations_from)
+            found = {str(k): str(v) for k, v in (values or {}).items()}
+        return {**found, **shape.mode_annotations.get(mode, {})}
 
     def render_workload(
         self, shape: WorkloadShape, mode: str, **variables: str
@@ -175,7 +191,7 @@ def _file(directory: Path, rel: Any, name: str, key: str) -> Path:
     return path
 
 
-def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
+def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912, PLR0915
     """Check one product.yaml document; every problem is one UsageError naming the field."""
     folder = directory.name
     if not isinstance(raw, dict):
@@ -208,6 +224,14 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
     if ready not in READY_KINDS:
         raise _bad(name, f"install.ready {ready!r} is not one of {', '.join(READY_KINDS)}")
     unsupported = _str(inst, "unsupported", name, required=False)
+    istio_versions = _str(inst, "istio_versions", name, required=False)
+    if istio_versions:
+        try:
+            low, _, high = istio_versions.partition("-")
+            _minor_key(low), _minor_key(high or low)
+        except ValueError:
+            what = f"install.istio_versions {istio_versions!r} is not like 1.15-1.20"
+            raise _bad(name, what) from None
     if method == "none" and not unsupported:
         raise _bad(name, "install.method none needs install.unsupported saying why")
     install = Install(
@@ -224,15 +248,24 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
         credentials=tuple(creds),
         ready=ready,
         unsupported=unsupported,
+        istio_versions=istio_versions,
     )
     shapes: list[WorkloadShape] = []
     for item in raw.get("workloads") or []:
         if not isinstance(item, dict):
             raise _bad(name, "workloads entries must be mappings with a file")
+        by_mode = _mapping(item.get("mode_annotations"), name, "workloads[].mode_annotations")
+        unknown_modes = sorted(set(by_mode) - set(MODES))
+        if unknown_modes:
+            raise _bad(name, f"workloads[].mode_annotations has unknown modes {unknown_modes}")
         shapes.append(
             WorkloadShape(
                 _file(directory, item.get("file"), name, "workloads"),
                 _str(item, "pod_annotations_from", name, required=False),
+                {
+                    m: {str(k): str(v) for k, v in _mapping(a, name, "mode_annotations").items()}
+                    for m, a in by_mode.items()
+                },
             )
         )
     resources = tuple(
@@ -264,8 +297,17 @@ def parse_recipe(raw: Any, directory: Path) -> ProductRecipe:  # noqa: PLR0912
 
 
 def load_recipe(name: str, root: Path | None = None) -> ProductRecipe:
-    """Load and check ``fixtures/products/<name>/product.yaml`` and its claim ids."""
-    directory = (root or paths.fixtures_dir() / "products") / name
+    """Load and check a recipe's ``product.yaml`` and its claim ids.
+
+    The recipe comes from the ``meshconform.products`` entry points (built-ins included);
+    ``root`` instead reads ``<root>/<name>/product.yaml`` (tests of malformed recipes).
+    """
+    if root is None:
+        from meshconform.products import get_source  # noqa: PLC0415 - entry points load lazily
+
+        directory = get_source(name).directory
+    else:
+        directory = root / name
     path = directory / "product.yaml"
     if not path.is_file():
         raise UsageError(
@@ -426,3 +468,53 @@ def redact_secrets(
         if secret:
             text = text.replace(secret, "<redacted>")
     return redact(text)
+
+
+# ---------------------------------------------------------------- offline inventory
+
+
+@dataclass(frozen=True)
+class OfflineManifest:
+    """One product object the suite has without network access, rendered for a mode."""
+
+    product: str
+    source: Path
+    obj: dict[str, Any]
+
+
+def offline_manifests(mode: str, products: list[str] | None = None) -> list[OfflineManifest]:
+    """Every product manifest and Istio resource the suite can obtain offline, rendered with
+    ``mode``'s values and annotations: the recipes' Istio resources and workload shapes (for
+    admission by a real API server, e.g. a server-side dry-run against the real CRDs and
+    istiod's validation). Charts themselves (helm repositories) are not here: see
+    :func:`unobtainable`."""
+    from meshconform.products import known_products  # noqa: PLC0415 - entry points load lazily
+
+    found: list[OfflineManifest] = []
+    for name in products if products is not None else known_products():
+        recipe = load_recipe(name)
+        for path in recipe.istio_resources:
+            found.extend(OfflineManifest(name, path, obj) for obj in load_manifests(path))
+        for shape in recipe.workloads:
+            found.extend(
+                OfflineManifest(name, shape.path, obj)
+                for obj in recipe.render_workload(shape, mode)
+            )
+    return found
+
+
+def unobtainable(products: list[str] | None = None) -> dict[str, str]:
+    """Per product, what the suite cannot obtain offline, and why."""
+    from meshconform.products import known_products  # noqa: PLC0415
+
+    missing: dict[str, str] = {}
+    for name in products if products is not None else known_products():
+        inst = load_recipe(name).install
+        if inst.method == "helm":
+            missing[name] = (
+                f"helm chart {inst.chart} {inst.version} from {inst.repo}: fetched over the "
+                "network at install time (only its workload shapes are kept in the recipe)"
+            )
+        elif inst.method == "none":
+            missing[name] = f"no install manifests: {inst.unsupported}"
+    return missing

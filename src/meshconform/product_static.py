@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -47,7 +48,21 @@ def requirements_overlay(recipe: ProductRecipe) -> Path | None:
     return path
 
 
-def product_install(istioctl: Istioctl, mode: Mode, recipe: ProductRecipe) -> StaticInstall:
-    """The mode's generated install with the product's mesh requirements overlaid."""
-    overlay = requirements_overlay(recipe)
-    return generate(istioctl, mode, [overlay] if overlay else [])
+def product_install(
+    istioctl: Istioctl,
+    mode: Mode,
+    recipe: ProductRecipe,
+    extra: Sequence[Path] = (),
+    *,
+    replace_overlay: bool = False,
+    with_requirements: bool = True,
+) -> StaticInstall:
+    """The mode's generated install with the product's mesh requirements overlaid.
+
+    ``extra`` (a team's own IstioOperator/values files) layer on the mode's overlay;
+    ``with_requirements=False`` leaves the product's requirements out, so that checks judge
+    whether the team's own configuration meets them.
+    """
+    overlay = requirements_overlay(recipe) if with_requirements else None
+    files = [*extra, *([overlay] if overlay else [])]
+    return generate(istioctl, mode, files, replace_overlay=replace_overlay)

@@ -42,9 +42,13 @@ class ClaimResult:
 
     @property
     def finding(self) -> str:
-        """'as documented', 'documentation outdated' or 'does not conform' (or '')."""
+        """'as documented', 'documentation outdated', 'documentation incorrect' (a claim recorded
+        as incorrect, shown so) or 'does not conform' (or '')."""
         if self.observed is None or self.verdict in (Verdict.SKIP, Verdict.ERROR):
             return ""
+        claim = get_catalog().get(self.id)
+        if claim is not None and claim.incorrect is not None and self.observed != self.expected:
+            return "documentation incorrect"
         if self.observed == self.expected:
             return "as documented"
         if self.expected == Outcome.BROKEN and self.observed == Outcome.HOLDS:
@@ -130,7 +134,12 @@ _CELL = {
 
 def _findings(report: Mapping[str, Any]) -> list[tuple[str, int]]:
     counts = Counter(row.get("finding", "") for row in report["claims"])
-    names = ("as documented", "documentation outdated", "does not conform")
+    names = (
+        "as documented",
+        "documentation outdated",
+        "documentation incorrect",
+        "does not conform",
+    )
     return [(name, counts.get(name, 0)) for name in names]
 
 
@@ -144,6 +153,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         label += f" {row['istio_version']})" if row.get("istio_version") else ")"
         if row.get("finding") == "documentation outdated":
             label += " doc outdated"
+        elif row.get("finding") == "documentation incorrect":
+            label += " doc incorrect"
         cell.append(label)
     istio = report["istio"]["version"] or "unknown"
     k8s = (report["kubernetes"] or {}).get("version", "n/a")

@@ -1,50 +1,71 @@
 """Fixtures the product checks share, on the static tier's fixtures (plugin/static.py).
 
 ``istioctl_for`` is the static tier's istioctl of the run's release (missing: the check
-ERRORs with the reason). ``product_install`` is the mode's mesh with the product's mesh
-requirements, ``admitted`` injects a product workload into it, ``product_analyze`` runs
-``istioctl analyze`` over the product's Istio resources.
+ERRORs with the reason). ``product_facts`` is what the real istioctl says about the chosen
+product in the mode (meshconform.product_checks.ProductFacts); ``product_check(claim)`` runs
+the product's registered static check for that claim, the same evaluator
+``meshconform static --product`` runs. ``product_install``, ``admitted`` and
+``product_analyze`` give the pieces to checks that need them directly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
+from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
+from meshconform.product_checks import ProductFacts
 from meshconform.product_recipes import ProductRecipe, WorkloadShape
-from meshconform.product_static import product_install as generate_product_install
-from meshconform.static.analyze import AnalyzeResult, analyze, resources_of
-from meshconform.static.inject import PodShape, admit_objects
+from meshconform.products import get_source
+from meshconform.static.analyze import AnalyzeResult
+from meshconform.static.inject import PodShape
 from meshconform.static.install import StaticInstall
 from meshconform.static.istioctl import Istioctl
 
-
-@pytest.fixture(scope="session")
-def product_install(istioctl_for: Istioctl, mode: Mode,
-                    product_recipe: ProductRecipe) -> StaticInstall:
-    """``istioctl manifest generate`` of the mode plus the recipe's ``mesh_requirements``."""
-    return generate_product_install(istioctl_for, mode, product_recipe)
+_FACTS: dict[tuple[str, str, str], ProductFacts] = {}
 
 
 @pytest.fixture
-def admitted(product_install: StaticInstall, product_recipe: ProductRecipe, mode: Mode,
-             run_options: RunOptions) -> Callable[[WorkloadShape], list[PodShape]]:
+def product_facts(istioctl_for: Istioctl, mode: Mode, product_recipe: ProductRecipe,
+                  run_options: RunOptions) -> ProductFacts:
+    """The product in the mode's mesh, computed once per (istioctl, mode, product)."""
+    key = (istioctl_for.fingerprint, mode.name, product_recipe.name)
+    if key not in _FACTS:
+        _FACTS[key] = ProductFacts(istioctl_for, mode, product_recipe, run_options.kubernetes)
+    return _FACTS[key]
+
+
+@pytest.fixture
+def product_check(product_facts: ProductFacts,
+                  claim: ClaimCheck) -> Callable[[], None]:
+    """``product_check()``: evaluate the check's claim with the product's registered static
+    check and conclude it."""
+
+    def run() -> None:
+        checks = get_source(product_facts.recipe.name).static_checks
+        result = checks[claim.claim.id](product_facts)
+        claim.conclude(result.outcome, result.evidence)
+
+    return run
+
+
+@pytest.fixture
+def product_install(product_facts: ProductFacts) -> StaticInstall:
+    """``istioctl manifest generate`` of the mode plus the recipe's ``mesh_requirements``."""
+    return product_facts.install
+
+
+@pytest.fixture
+def admitted(product_facts: ProductFacts) -> Callable[[WorkloadShape], list[PodShape]]:
     """``admitted(shape)``: its pods, rendered with the mode's values, admitted into an
     enrolled namespace of the mode's mesh (webhook selectors, then kube-inject)."""
-
-    def _admit(shape: WorkloadShape) -> list[PodShape]:
-        objects = product_recipe.render_workload(shape, mode.name)
-        return admit_objects(product_install, shape.path.name, objects, run_options.kubernetes)
-
-    return _admit
+    return product_facts.admitted
 
 
 @pytest.fixture
-def product_analyze(istioctl_for: Istioctl, product_recipe: ProductRecipe,
-                    tmp_path: Path) -> AnalyzeResult:
+def product_analyze(product_facts: ProductFacts) -> AnalyzeResult:
     """``istioctl analyze --use-kube=false --all-namespaces`` of the product's Istio resources."""
-    return analyze(istioctl_for, tmp_path, resources_of(product_recipe.istio_resources))
+    return product_facts.analysis

@@ -53,9 +53,44 @@ def test_every_broken_outcome_names_a_workaround_that_holds_or_says_why() -> Non
 def test_job_claims_follow_the_documented_matrix() -> None:
     job = get_catalog()["job-completes"]
     assert [job.expect[m].outcome for m in MODES] == [
-        Outcome.BROKEN, Outcome.BROKEN, Outcome.HOLDS, Outcome.HOLDS]
+        Outcome.BROKEN, Outcome.BROKEN, Outcome.HOLDS, Outcome.HOLDS, Outcome.HOLDS]
     assert {w.id for w in workarounds_for(job, "sidecar")} == {
-        "job-completes-without-injection", "job-completes-with-quitquitquit"}
+        "job-completes-without-injection", "job-completes-with-quitquitquit",
+        "job-completes-with-envoy-quitquitquit"}
+
+
+#: issue 12: claims split or added from the products' guides
+ISSUE_12_CLAIMS = {
+    "job-completes-with-envoy-quitquitquit", "init-container-bypass-hostname-uid1337",
+    "init-container-bypass-hostname-exclude-ranges", "kubeflow-sidecar-egress-pruning",
+    "speedscale-pre-install-job-completes", "speedscale-istio-cni-annotation",
+    "deploykf-gateway-service-entry", "deploykf-https-redirect-307",
+    "deploykf-permissive-bypasses-authz",
+}
+
+
+@pytest.mark.parametrize("claim_id", sorted(ISSUE_12_CLAIMS))
+def test_new_claims_are_sourced_for_every_mode(claim_id: str) -> None:
+    claim = get_catalog()[claim_id]
+    assert len(claim.sources) >= 1
+    assert set(claim.expect) == set(MODES)
+    assert "cni-native-sidecar" in claim.expect
+
+
+def test_kubeflow_default_layout_is_a_mode() -> None:
+    """Kubeflow installs CNI with ENABLE_NATIVE_SIDECARS=true: its own mode, with its own ports."""
+    mode = MODES["cni-native-sidecar"]
+    overlay = yaml.safe_load(mode.istio_overlay.read_text())["spec"]
+    assert overlay["components"]["cni"]["enabled"] is True
+    assert overlay["values"]["pilot"]["env"]["ENABLE_NATIVE_SIDECARS"] == "true"
+    assert mode.kind_config.is_file()
+
+
+def test_deploykf_permissive_statement_is_recorded_as_incorrect() -> None:
+    claim = get_catalog()["deploykf-permissive-bypasses-authz"]
+    assert claim.incorrect is not None
+    assert claim.incorrect.sources
+    assert "plaintext" in claim.incorrect.statement
 
 
 def _mutated(path: list[str | int], value: Any) -> dict[str, Any]:
@@ -79,6 +114,9 @@ def _mutated(path: list[str | int], value: Any) -> dict[str, Any]:
     (["claims", 1, "expect", "ambient", "note"], "", "n/a without a note"),
     (["claims", 1, "id"], "job-completes", "appears twice"),
     (["claims", 0, "title"], "", "missing title"),
+    (["claims", 0, "expect", "cni-native-sidecar"], KeyError, "lacks ['cni-native-sidecar']"),
+    (["claims", 0, "sources"], KeyError, "sources must be a non-empty list"),
+    (["claims", 0, "incorrect"], {"statement": "x"}, "incorrect needs a statement"),
 ])
 def test_malformed_catalog_is_rejected_with_the_claim_named(
     path: list[str | int], value: Any, message: str

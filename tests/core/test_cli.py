@@ -22,13 +22,15 @@ def test_claims_json_lists_the_catalog(capsys: pytest.CaptureFixture[str]) -> No
     job = next(c for c in data if c["id"] == "job-completes")
     assert job["expect"]["sidecar"]["outcome"] == "broken"
     assert job["workaround"] == ["job-completes-without-injection",
-                                 "job-completes-with-quitquitquit"]
+                                 "job-completes-with-quitquitquit",
+                                 "job-completes-with-envoy-quitquitquit"]
 
 
 def test_claims_markdown_is_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["claims"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| claim | sidecar | cni | native-sidecar | ambient | statement |"
+    assert lines[0] == ("| claim | sidecar | cni | native-sidecar | cni-native-sidecar | ambient "
+                        "| statement |")
     assert len(lines) == 2 + len(get_catalog())
 
 

@@ -44,7 +44,8 @@ def write_checks(pytester: pytest.Pytester, observed: dict[str, bool]) -> None:
     pytester.makepyfile(test_checks=f"OBSERVED = {observed!r}\n" + CHECKS)
 
 
-AS_DOCUMENTED = {"sidecar": False, "cni": False, "native-sidecar": True, "ambient": True}
+AS_DOCUMENTED = {"sidecar": False, "cni": False, "native-sidecar": True,
+                 "cni-native-sidecar": True, "ambient": True}
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -59,9 +60,10 @@ def load(pytester: pytest.Pytester) -> dict[str, object]:
 def test_checks_expand_over_modes_and_skip_centrally(pytester: pytest.Pytester) -> None:
     write_checks(pytester, AS_DOCUMENTED)
     result = run(pytester, "--tier", "static", "-k", "not crashes", "-rs")
-    result.assert_outcomes(passed=6, skipped=2, deselected=8)
+    result.assert_outcomes(passed=7, skipped=3, deselected=10)
     result.stdout.fnmatch_lines([
         "*claim classic-sidecar-forced does not apply to mode native-sidecar*",
+        "*claim classic-sidecar-forced does not apply to mode cni-native-sidecar*",
         "*claim classic-sidecar-forced does not apply to mode ambient*",
     ])
 
@@ -78,7 +80,7 @@ def test_documented_failure_that_does_not_happen_fails_as_outdated(
 ) -> None:
     write_checks(pytester, {**AS_DOCUMENTED, "sidecar": True})
     result = run(pytester, "--tier", "static", "-k", "test_job")
-    result.assert_outcomes(passed=3, failed=1)
+    result.assert_outcomes(passed=4, failed=1)
     result.stdout.fnmatch_lines(["*expected broken, observed holds: documentation outdated*"])
     rows = {r["mode"]: r for r in load(pytester)["claims"]}  # type: ignore[union-attr]
     assert rows["sidecar"]["verdict"] == "fail"
@@ -99,7 +101,7 @@ def test_report_and_junit_are_written(pytester: pytest.Pytester) -> None:
     write_checks(pytester, AS_DOCUMENTED)
     run(pytester, "--tier", "static", "-k", "test_job")
     report = load(pytester)
-    assert report["summary"] == {"pass": 4, "fail": 0, "skip": 0, "error": 0, "total": 4}
+    assert report["summary"] == {"pass": 5, "fail": 0, "skip": 0, "error": 0, "total": 5}
     assert (pytester.path / "rep" / "junit.xml").is_file()
     assert "| `job-completes` |" in (pytester.path / "rep" / "report.md").read_text()
 

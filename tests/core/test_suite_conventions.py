@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from meshconform import paths
-from meshconform.claims import get_catalog
+from meshconform.claims import builtin_claim_ids, get_catalog
 
 TIERS = {"static", "dataplane", "live"}
 AREAS = {"workloads", "egress", "gateway", "security"}
@@ -72,7 +72,7 @@ ALL = list(checks())
 
 
 def test_the_suite_has_checks() -> None:
-    assert len(ALL) >= len(get_catalog())
+    assert len(ALL) >= len(builtin_claim_ids())
 
 
 @pytest.mark.parametrize("check", ALL, ids=lambda c: c.where)
@@ -107,5 +107,7 @@ def test_every_core_claim_has_a_live_check() -> None:
 
 
 def test_every_claim_has_a_check() -> None:
-    missing = sorted(set(get_catalog()) - _claims_checked())
+    """Every claim of claims.yaml; an installed recipe's claims are checked by its own
+    evaluators (meshconform static --product), not by suites/."""
+    missing = sorted(builtin_claim_ids() - _claims_checked())
     assert not missing, f"claims that no check verifies: {missing}"

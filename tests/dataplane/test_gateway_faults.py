@@ -106,3 +106,37 @@ def test_health_listener_missing(envoy_gateway_with: Factory) -> None:
     assert seen.outcome is Outcome.BROKEN
     assert seen.results[0].kind is Kind.TCP_REFUSED
     assert "no :15021 listener" in seen.text
+
+
+# ---------------------------------------------------------------- deployKF's 307 (issue 12)
+
+
+def test_virtual_service_redirect_307_holds(envoy_gateway_with: Factory) -> None:
+    """deployKF's VirtualService redirect as istiod translates it: 307 to https, port 443
+    dropped from the Location (route.go ApplyRedirect)."""
+    from meshconform.dataplane.gateway_config import VirtualServiceRedirect  # noqa: PLC0415
+
+    run = envoy_gateway_with(vs_redirect=VirtualServiceRedirect("https", 443, 307))
+    seen = gateway.virtual_service_redirect(run.target)
+    assert seen.outcome is Outcome.HOLDS, seen.text
+    (result,) = seen.results
+    assert (result.status, result.location) == (307, "https://app.example.com/")
+
+
+@pytest.mark.parametrize(("redirect", "message"), [
+    (None, "expected 307, got 301"),  # the Gateway's httpsRedirect (what deployKF avoids)
+    ((301,), "expected 307, got 301"),  # the VirtualService with the default code
+    ((307, 8443), "Location port is 8443, not 443"),  # a non-standard https port
+])
+def test_virtual_service_redirect_faults(envoy_gateway_with: Factory, redirect: tuple[int, ...]
+                                         | None, message: str) -> None:
+    from meshconform.dataplane.gateway_config import VirtualServiceRedirect  # noqa: PLC0415
+
+    vs = None
+    if redirect is not None:
+        code, *port = redirect
+        vs = VirtualServiceRedirect("https", port[0] if port else 443, code)
+    run = envoy_gateway_with(vs_redirect=vs)
+    seen = gateway.virtual_service_redirect(run.target)
+    assert seen.outcome is Outcome.BROKEN
+    assert message in seen.text, seen.text

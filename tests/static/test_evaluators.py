@@ -57,7 +57,7 @@ def test_ambient_pods_are_not_injected(facts_for: Callable[[str], StaticFacts]) 
 
 @pytest.mark.parametrize(("mode_name", "daemonsets"), [
     ("sidecar", []), ("native-sidecar", []), ("cni", ["istio-cni-node"]),
-    ("ambient", ["istio-cni-node", "ztunnel"]),
+    ("cni-native-sidecar", ["istio-cni-node"]), ("ambient", ["istio-cni-node", "ztunnel"]),
 ])
 def test_install_shape(facts_for: Callable[[str], StaticFacts], mode_name: str,
                        daemonsets: list[str]) -> None:

@@ -16,6 +16,10 @@ routing host -> backend (Istio ``pilot/pkg/networking/core/gateway.go``):
   (``newVHost.RequireTls = route.VirtualHost_ALL``), not a route-level
   ``https_redirect``; Envoy answers 301 to ``https://<Host header><path>``.
 - Health: a ``:15021`` listener answering ``/healthz/ready``.
+- VirtualService redirect (deployKF's https-redirect, ``tls.httpsRedirect: false`` on the
+  port-80 server): a route-level ``redirect`` as ``route.go ApplyRedirect`` builds it:
+  ``scheme_redirect``, ``port_redirect`` (dropped for https:443 and http:80) and
+  ``response_code`` from ``redirectCode`` (307 -> ``TEMPORARY_REDIRECT``).
 
 Differences, each on purpose (docs/dataplane.md):
 - the certificate comes from files, not SDS (istiod serves ``credentialName``
@@ -51,12 +55,42 @@ class GatewayFaults:
     no_health: bool = False  # no :15021 listener
 
 
+#: HTTPRedirect.redirectCode -> Envoy RedirectAction.response_code (route.go ApplyRedirect)
+REDIRECT_CODES = {
+    301: "MOVED_PERMANENTLY",
+    302: "FOUND",
+    303: "SEE_OTHER",
+    307: "TEMPORARY_REDIRECT",
+    308: "PERMANENT_REDIRECT",
+}
+
+
+@dataclass(frozen=True)
+class VirtualServiceRedirect:
+    """A VirtualService ``HTTPRedirect`` on the port-80 server (which keeps httpsRedirect false)."""
+
+    scheme: str = "https"
+    port: int = 443
+    code: int = 307
+
+    def route(self) -> Config:
+        redirect: Config = {
+            "scheme_redirect": self.scheme,
+            "response_code": REDIRECT_CODES[self.code],
+        }
+        if (self.scheme, self.port) not in (("https", 443), ("http", 80)):
+            redirect["port_redirect"] = self.port
+        return {"match": {"prefix": "/"}, "redirect": redirect}
+
+
 @dataclass(frozen=True)
 class GatewaySpec:
     host: str
     cert: CertPair  # what the Secret named by credentialName holds
     backend_port: int  # the routed backend (127.0.0.1)
     faults: GatewayFaults = GatewayFaults()
+    #: deployKF's way: the redirect comes from a VirtualService, not tls.httpsRedirect
+    vs_redirect: VirtualServiceRedirect | None = None
 
 
 def _backend(spec: GatewaySpec) -> str:
@@ -88,7 +122,9 @@ def _https_listener(spec: GatewaySpec) -> Config:
 
 def _http_listener(spec: GatewaySpec) -> Config:
     vhost: Config = {"name": f"{spec.host}:80", "domains": [spec.host]}
-    if spec.faults.redirect_scheme is not None:
+    if spec.vs_redirect is not None:
+        vhost["routes"] = [spec.vs_redirect.route()]
+    elif spec.faults.redirect_scheme is not None:
         vhost["routes"] = [
             {"match": {"prefix": "/"}, "redirect": {"scheme_redirect": spec.faults.redirect_scheme}}
         ]

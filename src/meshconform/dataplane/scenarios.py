@@ -51,6 +51,7 @@ def gateway_scenario(
     *,
     cert: CertPair | None = None,
     faults: gw.GatewayFaults | None = None,
+    vs_redirect: gw.VirtualServiceRedirect | None = None,
     host: str = GATEWAY_HOST,
     timeouts: Timeouts | None = None,
     workdir: Path | None = None,
@@ -63,6 +64,7 @@ def gateway_scenario(
             cert=cert or certs.server,
             backend_port=backend.port,
             faults=faults or gw.GatewayFaults(),
+            vs_redirect=vs_redirect,
         )
         with running_envoy(
             gw.gateway_config(spec),

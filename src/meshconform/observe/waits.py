@@ -312,5 +312,6 @@ def conclude_settled(claim: ClaimCheck, *settled: Settled[Any]) -> None:
 
 
 def expect_holds(claim: ClaimCheck) -> bool:
-    """What :func:`settle` should wait for: the catalog's expectation for this mode."""
-    return claim.expected is Outcome.HOLDS
+    """What :func:`settle` should wait for: the catalog's expectation for this mode (its
+    opposite for a statement the catalog records as incorrect)."""
+    return (claim.expected is Outcome.HOLDS) != (claim.claim.incorrect is not None)

@@ -74,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="MODE",
-        help="sidecar, cni, native-sidecar, ambient, or all (repeatable, "
+        help="sidecar, cni, native-sidecar, cni-native-sidecar, ambient, or all (repeatable, "
         "comma separated; default all)",
     )
     group.addoption(

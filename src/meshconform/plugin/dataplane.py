@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from meshconform.certs import CertPair, RunCertificates, TestCA
-from meshconform.dataplane.gateway_config import GatewayFaults
+from meshconform.dataplane.gateway_config import GatewayFaults, VirtualServiceRedirect
 from meshconform.dataplane.scenarios import (
     CERT_HOSTS,
     GatewayRun,
@@ -55,15 +55,21 @@ def envoy_gateway(
 def envoy_gateway_with(
     run_certs: RunCertificates, timeouts: Timeouts, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayFactory]:
-    """``envoy_gateway_with(faults=GatewayFaults(...), cert=...)`` starts a variant."""
+    """``envoy_gateway_with(faults=GatewayFaults(...), cert=..., vs_redirect=...)`` starts a
+    variant."""
     with contextlib.ExitStack() as stack:
 
-        def start(faults: GatewayFaults | None = None, cert: CertPair | None = None) -> GatewayRun:
+        def start(
+            faults: GatewayFaults | None = None,
+            cert: CertPair | None = None,
+            vs_redirect: VirtualServiceRedirect | None = None,
+        ) -> GatewayRun:
             return stack.enter_context(
                 gateway_scenario(
                     run_certs,
                     faults=faults,
                     cert=cert,
+                    vs_redirect=vs_redirect,
                     timeouts=timeouts,
                     workdir=tmp_path_factory.mktemp("envoy-gateway-variant"),
                 )

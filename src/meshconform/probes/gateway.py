@@ -156,6 +156,24 @@ def https_redirect(t: GatewayTarget) -> Observation:
     return observe("gateway-https-redirect", ok, [_line(result, why)], [result])
 
 
+def virtual_service_redirect(
+    t: GatewayTarget,
+    claim_id: str = "deploykf-https-redirect-307",
+    code: int = 307,
+    https_port: int = 443,
+) -> Observation:
+    """A VirtualService redirect (deployKF's https-redirect): plain HTTP answers ``code`` to
+    https://<host>[:https_port]<path>."""
+    result = _run(t.http(t.http_port), t.timeouts)
+    ok, why = redirect_matches(result.location, t.host, t.path)
+    port = urlsplit(result.location).port if result.location else None
+    if ok and port not in (None, https_port):
+        ok, why = False, f"Location port is {port}, not {https_port}"
+    if result.status != code:
+        ok, why = False, f"expected {code}, got {result.short}"
+    return observe(claim_id, ok, [_line(result, why)], [result])
+
+
 def health(t: GatewayTarget) -> Observation:
     """``gateway-health``: GET :15021/healthz/ready answers 200."""
     request = t.http(t.health_port, host=t.address, path="/healthz/ready")

@@ -4,6 +4,11 @@
 writes the same report as the pytest plugin. ``--istio-config FILE`` (repeatable)
 layers your IstioOperator or Helm values files ON TOP of the suite's overlay for the
 mode (later files win); ``--replace-overlay`` uses only your files instead.
+
+``--product P`` checks the product's static claims instead, with the evaluators its recipe
+registers (the ones ``pytest suites --product P`` runs): on the mode's mesh plus the
+product's documented requirements, or, with ``--istio-config``, on YOUR configuration
+without them, to see whether it meets them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from meshconform.options import parse_istio
 from meshconform.report import RunInfo, read_report, render_markdown, write_report
 from meshconform.static.diff import diff_reports, render_diff_markdown
 from meshconform.static.install import as_istio_operator
-from meshconform.static.run import run_static
+from meshconform.static.run import run_product_static, run_static
 from meshconform.versions import KIND_NODE_IMAGES, node_image
 
 
@@ -45,7 +50,7 @@ def add_static_commands(subparsers: Any) -> dict[str, Any]:
         "--mesh-mode",
         action="append",
         default=[],
-        help="sidecar, cni, native-sidecar, ambient, or all (default all)",
+        help="sidecar, cni, native-sidecar, cni-native-sidecar, ambient, or all (default all)",
     )
     static.add_argument(
         "--istio-config",
@@ -66,6 +71,11 @@ def add_static_commands(subparsers: Any) -> dict[str, Any]:
         default=None,
         help="node Kubernetes minor that resolves ENABLE_NATIVE_SIDECARS=auto "
         f"({', '.join(KIND_NODE_IMAGES)})",
+    )
+    static.add_argument(
+        "--product",
+        default=None,
+        help="check this product's static claims (its recipe's registry) instead of the core",
     )
     static.add_argument("--report-dir", type=Path, default=Path("meshconform-report"))
     static.add_argument(
@@ -95,19 +105,27 @@ def run_static_command(args: argparse.Namespace) -> int:
             "Pass your IstioOperator/values file(s) with --istio-config",
         )
     start = time.perf_counter()
-    run = run_static(
-        releases,
-        modes,
-        [p.resolve() for p in args.istio_config],
-        replace_overlay=args.replace_overlay,
-        kubernetes=kubernetes,
-    )
+    extra = [p.resolve() for p in args.istio_config]
+    if args.product:
+        run = run_product_static(
+            releases,
+            modes,
+            args.product,
+            extra,
+            replace_overlay=args.replace_overlay,
+            kubernetes=kubernetes,
+        )
+    else:
+        run = run_static(
+            releases, modes, extra, replace_overlay=args.replace_overlay, kubernetes=kubernetes
+        )
     info = RunInfo(
         modes=[m.name for m in modes],
         tiers=["static"],
         istio_version=", ".join(r.minor for r in releases),
         istio_build="; ".join(f"{v}: {b}" for v, b in run.builds.items()),
         kubernetes_version=kubernetes,
+        product=args.product,
         timings={"static": time.perf_counter() - start},
         command=shlex.join(["meshconform", "static", *sys.argv[2:]]),
     )

@@ -75,17 +75,33 @@ def job_completes(job: PodShape) -> Evaluation:
     return _verdict(layout != "classic", evidence)
 
 
-def job_completes_without_injection(job_no_inject: PodShape) -> Evaluation:
-    layout = proxy_layout(job_no_inject)
-    return _verdict(
-        layout == "none",
-        [
-            job_no_inject.describe(),
-            "no istio-proxy in the pod"
-            if layout == "none"
-            else f'istio-proxy injected ({layout}) despite sidecar.istio.io/inject "false"',
-        ],
+def _opted_out(pod: PodShape, form: str) -> tuple[bool, str]:
+    layout = proxy_layout(pod)
+    if layout != "none":
+        return False, (
+            f'{form}: istio-proxy injected ({layout}) despite sidecar.istio.io/inject "false"; '
+            f"{pod.describe()}"
+        )
+    path = (
+        "istiod declined: the webhook selected the pod and injection found the opt-out"
+        if pod.injected
+        else "the webhook's objectSelector skipped the pod"
     )
+    return True, f"{form}: no istio-proxy ({path}); {pod.describe()}"
+
+
+def job_completes_without_injection(
+    job_no_inject: PodShape, annotated: PodShape | None = None
+) -> Evaluation:
+    """No istio-proxy with the opt-out as a label and, when given, as an annotation.
+
+    Istio handles the two on different paths: the label is in the injection webhook's
+    objectSelector, the annotation only in istiod's injection policy (injectRequired).
+    """
+    results = [_opted_out(job_no_inject, "label")]
+    if annotated is not None:
+        results.append(_opted_out(annotated, "annotation"))
+    return _verdict(all(ok for ok, _ in results), [line for _, line in results])
 
 
 def job_completes_with_quitquitquit(job_quit: PodShape) -> Evaluation:
@@ -102,6 +118,97 @@ def job_completes_with_quitquitquit(job_quit: PodShape) -> Evaluation:
             "agent's status server (POST /quitquitquit) is on 15020",
         ],
     )
+
+
+#: Envoy's admin endpoint that ends Envoy (and with it pilot-agent)
+ENVOY_QUIT = ("127.0.0.1:15000/quitquitquit", "localhost:15000/quitquitquit")
+
+
+def _command_text(container: dict[str, Any]) -> str:
+    return " ".join(
+        str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])]
+    )
+
+
+def job_completes_with_envoy_quitquitquit(job_quit: PodShape) -> Evaluation:
+    """The app POSTs Envoy's own quitquitquit; pilot-agent exits when Envoy exits, so a
+    classic istio-proxy container ends and the pod can reach Succeeded."""
+    layout = proxy_layout(job_quit)
+    apps = [c for c in job_quit.spec.get("containers") or [] if c["name"] != PROXY]
+    posts = [c["name"] for c in apps if any(u in _command_text(c) for u in ENVOY_QUIT)]
+    return _verdict(
+        layout == "classic" and bool(posts),
+        [
+            job_quit.describe(),
+            f"istio-proxy layout: {layout} (a regular container ends when pilot-agent exits, "
+            "and pilot-agent exits when Envoy exits: pkg/istio-agent/agent.go)",
+            f"containers POSTing Envoy's :15000/quitquitquit: {posts or 'none'} (loopback is "
+            "never redirected, so the request reaches Envoy's admin listener)",
+        ],
+    )
+
+
+def init_container_hostname_reach(  # noqa: PLR0911 - one return per documented case
+    pod: PodShape, install: StaticInstall
+) -> Evaluation:
+    """Can the app's init container resolve a hostname and reach it, before a classic proxy runs?
+
+    istio-iptables (tools/istio-iptables/pkg/capture/run.go Run) orders ISTIO_OUTPUT as: the
+    proxy UID's RETURN, then the jump to ISTIO_OUTPUT_DNS (port 53 -> the agent's 15053), then
+    the excludeOutboundIPRanges RETURNs. The istio-cni plugin turns DNS redirection on from the
+    proxy's ISTIO_META_DNS_CAPTURE (cni/pkg/plugin/sidecar_redirect.go).
+    """
+    layout = proxy_layout(pod)
+    evidence = [pod.describe()]
+    proxy = pod.container(PROXY) or pod.init(PROXY) or {}
+    env = {e["name"]: e.get("value") for e in proxy.get("env") or []}
+    dns = env.get("ISTIO_META_DNS_CAPTURE") == "true"
+    if layout == "native":
+        evidence.append(
+            "istio-proxy (native) and its DNS proxy run before the app's init containers"
+        )
+        return _verdict(True, evidence)
+    if layout == "none":
+        ok, line = _ambient_captures(install, pod)
+        evidence.append(f"no sidecar; ambient capture: {ok} ({line})")
+        return _verdict(ok, evidence)
+    by_cni = "istio-cni-node" in install.daemonsets and pod.init("istio-validation") is not None
+    if not by_cni:
+        evidence.append(
+            "no istio-cni redirection (istio-init runs after the app's init containers): "
+            "nothing to bypass, the claim's premise does not hold"
+        )
+        return _verdict(False, evidence)
+    args = redirect_args(pod)
+    users = [c for c in pod.spec.get("initContainers") or [] if c["name"] in user_inits(pod)]
+    runs_as = {(c.get("securityContext") or {}).get("runAsUser") for c in users}
+    uid = _flag(args, "-u")
+    excluded = (_flag(args, "-x") or "").split(",")
+    uid_bypass = runs_as == {1337} and uid == "1337"
+    range_bypass = "0.0.0.0/0" in excluded
+    evidence.append(
+        f"istio-cni redirection with DNS capture {'ON' if dns else 'off'} "
+        f"(istio-proxy env ISTIO_META_DNS_CAPTURE={env.get('ISTIO_META_DNS_CAPTURE')!r})"
+    )
+    evidence.append(
+        f"app init containers run as {sorted(map(str, runs_as))}; capture excludes uid (-u) "
+        f"{uid}; excluded ranges (-x) {','.join(x for x in excluded if x) or 'none'}"
+    )
+    if uid_bypass:
+        evidence.append("UID 1337 returns before DNS redirection: DNS and TCP both bypass")
+        return _verdict(True, evidence)
+    if range_bypass and not dns:
+        evidence.append("DNS is not redirected and every range is excluded: both bypass")
+        return _verdict(True, evidence)
+    if range_bypass:
+        evidence.append(
+            "the range exclusions come AFTER the jump to ISTIO_OUTPUT_DNS: port 53 goes to the "
+            "agent's 15053, which starts with istio-proxy after the init containers, so the "
+            "hostname does not resolve"
+        )
+        return _verdict(False, evidence)
+    evidence.append("no bypass: the init container's traffic is redirected to a proxy not running")
+    return _verdict(False, evidence)
 
 
 def holds_app(pod: PodShape) -> tuple[bool, str]:
@@ -311,20 +418,39 @@ def dns_proxy_resolves_service_entry(install: StaticInstall, client: PodShape) -
     )
 
 
-def dns_auto_allocate(install: StaticInstall) -> Evaluation:
+#: the first Istio minor whose istiod allocates ServiceEntry addresses itself
+IP_AUTOALLOCATE_SINCE = (1, 25)
+
+
+def dns_auto_allocate(install: StaticInstall, minor: str | None = None) -> Evaluation:
+    """The mechanism in force for the Istio version decides: from 1.25 istiod's controller
+    (PILOT_ENABLE_IP_AUTOALLOCATE, default true), before it the proxy's legacy
+    ISTIO_META_DNS_AUTO_ALLOCATE (deprecated since; it changes nothing from 1.25)."""
+    version = minor or install.istioctl.release.minor
+    major_minor = tuple(int(p) for p in version.split(".")[:2])
     env = install.istiod_env.get("PILOT_ENABLE_IP_AUTOALLOCATE")
     legacy = ((install.mesh.get("defaultConfig") or {}).get("proxyMetadata") or {}).get(
         "ISTIO_META_DNS_AUTO_ALLOCATE"
     )
     deprecated = [w for w in install.warnings if "DNS_AUTO_ALLOCATE" in w]
+    if major_minor >= IP_AUTOALLOCATE_SINCE:
+        ok = env is None or env.lower() != "false"
+        mechanism = (
+            f"Istio {version}: istiod's IP auto-allocation controller, env "
+            f"PILOT_ENABLE_IP_AUTOALLOCATE={env!r} (unset = true: istiod writes "
+            "ServiceEntry.status.addresses)"
+        )
+        legacy_line = (
+            f"legacy proxyMetadata ISTIO_META_DNS_AUTO_ALLOCATE={legacy!r} "
+            "(deprecated; not needed from 1.25)"
+        )
+    else:
+        ok = str(legacy).lower() == "true"
+        mechanism = f"Istio {version}: the proxy allocates (before 1.25, no istiod controller)"
+        legacy_line = f'proxyMetadata ISTIO_META_DNS_AUTO_ALLOCATE={legacy!r} (must be "true")'
     return _verdict(
-        env is None or env.lower() != "false",
-        [
-            f"istiod env PILOT_ENABLE_IP_AUTOALLOCATE={env!r} (unset = true since 1.25: istiod "
-            "writes ServiceEntry.status.addresses)",
-            f"legacy proxyMetadata ISTIO_META_DNS_AUTO_ALLOCATE={legacy!r}",
-            *(f"istioctl warns: {w}" for w in deprecated),
-        ],
+        ok,
+        [mechanism, legacy_line, *(f"istioctl warns: {w}" for w in deprecated)],
     )
 
 

@@ -126,12 +126,18 @@ Evaluator = Callable[[StaticFacts], ev.Evaluation]
 STATIC_CLAIMS: dict[str, tuple[tuple[str, ...], Evaluator]] = {
     "job-completes": (("job",), lambda f: ev.job_completes(f.shape("job"))),
     "job-completes-without-injection": (
-        ("job-no-inject",),
-        lambda f: ev.job_completes_without_injection(f.shape("job-no-inject")),
+        ("job-no-inject", "job-no-inject-annotation"),
+        lambda f: ev.job_completes_without_injection(
+            f.shape("job-no-inject"), f.shape("job-no-inject-annotation")
+        ),
     ),
     "job-completes-with-quitquitquit": (
         ("job-quitquitquit",),
         lambda f: ev.job_completes_with_quitquitquit(f.shape("job-quitquitquit")),
+    ),
+    "job-completes-with-envoy-quitquitquit": (
+        ("job-envoy-quitquitquit",),
+        lambda f: ev.job_completes_with_envoy_quitquitquit(f.shape("job-envoy-quitquitquit")),
     ),
     "proxy-ready-before-app": (
         ("hold-app", "hold-mesh-wide"),
@@ -149,6 +155,14 @@ STATIC_CLAIMS: dict[str, tuple[tuple[str, ...], Evaluator]] = {
             WORKLOAD_VARIABLES["EXCLUDE_CIDR"],
             f.install,
         ),
+    ),
+    "init-container-bypass-hostname-uid1337": (
+        ("init-network-host-uid1337",),
+        lambda f: ev.init_container_hostname_reach(f.shape("init-network-host-uid1337"), f.install),
+    ),
+    "init-container-bypass-hostname-exclude-ranges": (
+        ("init-network-host-exclude",),
+        lambda f: ev.init_container_hostname_reach(f.shape("init-network-host-exclude"), f.install),
     ),
     "classic-sidecar-forced": (
         ("job",),

@@ -6,12 +6,14 @@ facts and evaluators through the plugin's fixtures.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from meshconform.claimcheck import ClaimCheck, ClaimMismatch
 from meshconform.claims import Outcome, Verdict, get_catalog
@@ -19,10 +21,13 @@ from meshconform.errors import ToolMissingError
 from meshconform.modes import Mode
 from meshconform.report import ClaimResult
 from meshconform.static.analyze import analyze, istio_resources
+from meshconform.static.evaluate import Evaluation
 from meshconform.static.facts import STATIC_CLAIMS, StaticFacts
 from meshconform.static.istioctl import Istioctl, IstioctlError, get_istioctl
 from meshconform.static.schema import validate_install, validate_objects
 from meshconform.versions import DEFAULT_KUBERNETES, IstioRelease
+
+F = TypeVar("F")
 
 #: report rows for the static tier's own preconditions (not catalog claims)
 SCHEMA_ROW = "static-install-schema"
@@ -38,30 +43,41 @@ class StaticRun:
 
 
 def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
+    checks = {cid: STATIC_CLAIMS[cid][1] for cid in get_catalog() if cid in STATIC_CLAIMS}
+    return evaluate_rows(checks, facts, facts.mode, version, "static.run")
+
+
+def evaluate_rows(
+    checks: Mapping[str, Callable[[F], Evaluation]],
+    facts: F,
+    mode: Mode,
+    version: str,
+    origin: str,
+) -> list[ClaimResult]:
+    """One report row per claim: SKIP where it does not apply, else its evaluator's verdict."""
     rows: list[ClaimResult] = []
-    for claim_id, claim in get_catalog().items():
-        if claim_id not in STATIC_CLAIMS:
-            continue
-        check = ClaimCheck(claim, facts.mode.name, "static", version)
+    for claim_id, evaluator in checks.items():
+        claim = get_catalog()[claim_id]
+        check = ClaimCheck(claim, mode.name, "static", version)
         start = time.perf_counter()
-        if not claim.applies_to(facts.mode.name):
+        if not claim.applies_to(mode.name):
             rows.append(
                 ClaimResult(
                     claim_id,
-                    facts.mode.name,
+                    mode.name,
                     "static",
                     Verdict.SKIP,
                     str(check.expected),
                     None,
-                    claim.expect[facts.mode.name].note,
+                    claim.expect[mode.name].note,
                     0.0,
                     version,
-                    "static.run",
+                    origin,
                 )
             )
             continue
         try:
-            evaluation = STATIC_CLAIMS[claim_id][1](facts)
+            evaluation = evaluator(facts)
             check.conclude(evaluation.outcome, evaluation.evidence)
             verdict = Verdict.PASS
         except ClaimMismatch:
@@ -72,7 +88,7 @@ def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
         rows.append(
             ClaimResult(
                 claim_id,
-                facts.mode.name,
+                mode.name,
                 "static",
                 verdict,
                 str(check.expected),
@@ -80,7 +96,7 @@ def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
                 "\n".join(check.evidence),
                 time.perf_counter() - start,
                 version,
-                "static.run",
+                origin,
             )
         )
     return rows
@@ -195,5 +211,78 @@ def run_static(
             ),
             jobs,
         ):
+            results += rows
+    return StaticRun(results, builds)
+
+
+def run_product_static(
+    releases: Sequence[IstioRelease],
+    modes: Sequence[Mode],
+    product: str,
+    extra: Sequence[Path] = (),
+    *,
+    replace_overlay: bool = False,
+    kubernetes: str = DEFAULT_KUBERNETES,
+    workers: int | None = None,
+) -> StaticRun:
+    """The product's static claims (its recipe's registry, as the pytest suite uses it) for
+    every (release, mode). With ``extra`` files the product's own mesh requirements are
+    NOT overlaid: the checks then judge whether that configuration meets them."""
+    from meshconform.product_checks import ProductFacts  # noqa: PLC0415 - product side
+    from meshconform.product_recipes import load_recipe  # noqa: PLC0415
+    from meshconform.products import get_source  # noqa: PLC0415
+
+    recipe = load_recipe(product)
+    checks = dict(get_source(product).static_checks)
+    results: list[ClaimResult] = []
+    builds: dict[str, str] = {}
+    jobs: list[tuple[Istioctl, Mode]] = []
+    for release in releases:
+        try:
+            istioctl = get_istioctl(release)
+        except ToolMissingError as error:
+            builds[release.minor] = f"unavailable: {error.problem}"
+            results += [
+                ClaimResult(
+                    cid,
+                    mode.name,
+                    "static",
+                    Verdict.ERROR,
+                    str(get_catalog()[cid].expect[mode.name].outcome),
+                    None,
+                    str(error),
+                    0.0,
+                    release.minor,
+                    "static.product",
+                )
+                for mode in modes
+                for cid in checks
+            ]
+            continue
+        builds[release.minor] = istioctl.build
+        jobs += [(istioctl, mode) for mode in modes]
+
+    def one(job: tuple[Istioctl, Mode]) -> list[ClaimResult]:
+        istioctl, mode = job
+        facts = ProductFacts(
+            istioctl,
+            mode,
+            recipe,
+            kubernetes,
+            extra_config=tuple(extra),
+            replace_overlay=replace_overlay,
+            with_requirements=not extra,
+        )
+        rows = evaluate_rows(checks, facts, mode, istioctl.release.minor, "static.product")
+        if not recipe.install.supports_istio(istioctl.release.minor):
+            note = (
+                f"{recipe.name} supports Istio {recipe.install.istio_versions} only; "
+                f"checked against {istioctl.release.minor} as asked"
+            )
+            rows = [dataclasses.replace(r, evidence=f"{note}\n{r.evidence}") for r in rows]
+        return rows
+
+    with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
+        for rows in pool.map(one, jobs):
             results += rows
     return StaticRun(results, builds)

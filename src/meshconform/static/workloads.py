@@ -48,11 +48,15 @@ def plausible_value(name: str) -> str:
 REFERENCE = {
     "job": "workloads/job.yaml",
     "job-no-inject": "workloads/job-no-inject.yaml",
+    "job-no-inject-annotation": "workloads/job-no-inject-annotation.yaml",
+    "job-envoy-quitquitquit": "workloads/job-envoy-quitquitquit.yaml",
     "job-quitquitquit": "workloads/job-quitquitquit.yaml",
     "hold-app": "workloads/hold-app.yaml",
     "init-network": "workloads/init-network.yaml",
     "init-network-uid1337": "workloads/init-network-uid1337.yaml",
     "init-network-exclude": "workloads/init-network-exclude.yaml",
+    "init-network-host-uid1337": "workloads/init-network-host-uid1337.yaml",
+    "init-network-host-exclude": "workloads/init-network-host-exclude.yaml",
 }
 
 POD_KINDS = {"Pod", "Job", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "CronJob"}

@@ -96,8 +96,10 @@ def test_dns_auto_allocate(mesh_ns: str, apply: Any, kube: Any, client_in: Any,
     """A ServiceEntry without addresses MUST get an auto-allocated address
     (ServiceEntry.status.addresses, 240.240.0.0/16) that pods resolve its host to.
 
-    Documented: deployKF (ISTIO_META_DNS_AUTO_ALLOCATE); Istio 1.25 release notes
-    (PILOT_ENABLE_IP_AUTOALLOCATE, status.addresses).
+    Documented: Istio 1.25 release notes and pilot/pkg/features/pilot.go
+    (PILOT_ENABLE_IP_AUTOALLOCATE, default true: istiod writes status.addresses, the mechanism
+    in force for every Istio this suite runs); deployKF (ISTIO_META_DNS_AUTO_ALLOCATE, the
+    pre-1.25 mechanism, deprecated since).
     """
     host = f"auto-{mesh_ns}.meshconform.test"
     apply("egress/service-entry-auto-allocate.yaml", mesh_ns, HOST=host,

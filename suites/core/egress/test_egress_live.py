@@ -52,10 +52,10 @@ def _reached_or_blocked(blocked: Any) -> Any:
 def test_registry_only_blocks_unknown_host(mesh_ns: str, apply: Any, client_in: Any,
                                            outside: Any, timeouts: Timeouts,
                                            claim: ClaimCheck) -> None:
-    """Under REGISTRY_ONLY, a request to an unregistered host MUST be refused (502, or reset).
+    """Under REGISTRY_ONLY, a request to an unregistered host MUST be refused (502, curl 35).
 
-    The catalog's wording: a host not in the service registry is refused with HTTP 502
-    from block_all, or a reset for TLS/TCP.
+    The catalog's wording: plain HTTP gets 502 from block_all; HTTPS fails the TLS handshake
+    (curl exit 35: BlackHoleCluster closes the connection), or is reset.
 
     Documented: Speedscale "Istio"; istio.io egress-control; httproute.go block_all.
     Ambient: documented as not enforced by ztunnel (istio/istio#54281).

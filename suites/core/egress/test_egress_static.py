@@ -42,9 +42,10 @@ def test_dns_capture_static(static_facts: StaticFacts, claim: ClaimCheck) -> Non
 def test_dns_auto_allocate_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
     """A ServiceEntry without addresses MUST get an auto-allocated address.
 
-    Documented: deployKF (ISTIO_META_DNS_AUTO_ALLOCATE); Istio 1.25 release notes
-    (PILOT_ENABLE_IP_AUTOALLOCATE defaults to true). Static evidence: istiod's env does
-    not turn auto-allocation off.
+    Documented: Istio 1.25 release notes (PILOT_ENABLE_IP_AUTOALLOCATE defaults to true);
+    deployKF (ISTIO_META_DNS_AUTO_ALLOCATE, the pre-1.25 mechanism). Static evidence: the
+    mechanism in force for the version: from 1.25 istiod's env does not turn the controller
+    off (the legacy flag may be absent); before 1.25 the legacy flag is "true".
     """
     result = evaluate.dns_auto_allocate(static_facts.install)
     claim.conclude(result.outcome, result.evidence)

@@ -87,7 +87,8 @@ def test_gateway_https_redirect(gateway_target: gw.GatewayTarget, claim: ClaimCh
     """A Gateway server with tls.httpsRedirect MUST answer plain HTTP with 301 and a Location
     on https for the same host and path.
 
-    Documented: deployKF https-redirect Gateway; Istio ServerTLSSettings.httpsRedirect.
+    Documented: Istio ServerTLSSettings.httpsRedirect ("send a 301 redirect"); pilot
+    gateway.go (require_tls ALL). deployKF redirects differently: deploykf-https-redirect-307.
     """
     _programmed(gateway_target, claim)
     conclude(claim, gw.https_redirect(gateway_target))

@@ -110,3 +110,49 @@ def test_init_container_injected_order(mesh_ns: str, apply: Any, claim: ClaimChe
         raise claim.unexpected("the pod was not injected: the namespace is not enrolled")
     verdict = init_order(shape)
     claim.conclude(verdict.outcome, verdict.evidence)
+
+
+def _hostname_probe(apply: Any, kube: Any, namespace: str, manifest: str, pod: str,
+                    outside: Any, timeouts: Timeouts, claim: ClaimCheck) -> None:
+    """Run one init-container probe against the plaintext echo BY HOSTNAME and conclude."""
+    url = f"http://echo.{outside.namespace}.svc.cluster.local/get"
+    result = _probe(apply, kube, namespace, manifest, pod, timeouts, claim, TARGET_URL=url)
+    if reached(result.curl):
+        claim.conclude(True)
+    elif result.kind in INIT_FAILURE_MEANING:
+        claim.conclude(False, INIT_FAILURE_MEANING[result.kind])
+    else:
+        raise claim.unexpected(f"the init container's request ended {result.kind.value}, "
+                               "neither success nor a documented failure")
+
+
+@pytest.mark.claim("init-container-bypass-hostname-uid1337")
+@pytest.mark.requires(Capability.CNI)
+def test_init_container_hostname_uid1337(mesh_ns: str, apply: Any, kube: Any, outside: Any,
+                                         timeouts: Timeouts, claim: ClaimCheck) -> None:
+    """With DNS capture, an app init container as UID 1337 MUST reach a plaintext server by
+    hostname.
+
+    Documented: istio.io CNI "Compatibility with application init containers" (istio.io#15117);
+    kubeflow/manifests common/istio README. The suite's meshes capture DNS
+    (ISTIO_META_DNS_CAPTURE), so the lookup itself is what the workaround must get past.
+    """
+    _hostname_probe(apply, kube, mesh_ns, "workloads/init-network-host-uid1337.yaml",
+                    "mc-init-host-uid1337", outside, timeouts, claim)
+
+
+@pytest.mark.claim("init-container-bypass-hostname-exclude-ranges")
+@pytest.mark.requires(Capability.CNI)
+def test_init_container_hostname_exclude_ranges(mesh_ns: str, apply: Any, kube: Any,
+                                                outside: Any, timeouts: Timeouts,
+                                                claim: ClaimCheck) -> None:
+    """With DNS capture, Kubeflow's excludeOutboundIPRanges "0.0.0.0/0" MUST let an app init
+    container reach a plaintext server by hostname (documented broken in cni).
+
+    Documented: kubeflow/manifests common/istio README (the annotation, for KServe); istio.io
+    CNI doc (with DNS proxying and a hostname only runAsUser 1337 works). In cni the
+    documented failure is asserted: the lookup goes to the agent's 15053 before any proxy
+    runs (curl exit 6 or a lookup timeout).
+    """
+    _hostname_probe(apply, kube, mesh_ns, "workloads/init-network-host-exclude.yaml",
+                    "mc-init-host-exclude", outside, timeouts, claim)

@@ -41,3 +41,36 @@ def test_init_container_bypass_static(static_facts: StaticFacts, claim: ClaimChe
         static_facts.shape("init-network-uid1337"), static_facts.shape("init-network-exclude"),
         WORKLOAD_VARIABLES["EXCLUDE_CIDR"], static_facts.install)
     claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("init-container-bypass-hostname-uid1337")
+@pytest.mark.requires(Capability.CNI)
+def test_init_container_hostname_uid1337_static(static_facts: StaticFacts,
+                                                claim: ClaimCheck) -> None:
+    """With DNS capture, an app init container as UID 1337 MUST reach a hostname target.
+
+    Documented: istio.io CNI "Compatibility with application init containers" (istio.io#15117);
+    kubeflow/manifests common/istio README. Static evidence: istio-cni redirection with the
+    proxy's ISTIO_META_DNS_CAPTURE, and UID 1337 excluded (-u), which returns before DNS
+    redirection.
+    """
+    result = evaluate.init_container_hostname_reach(
+        static_facts.shape("init-network-host-uid1337"), static_facts.install)
+    claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("init-container-bypass-hostname-exclude-ranges")
+@pytest.mark.requires(Capability.CNI)
+def test_init_container_hostname_exclude_static(static_facts: StaticFacts,
+                                                claim: ClaimCheck) -> None:
+    """With DNS capture, excludeOutboundIPRanges 0.0.0.0/0 MUST let an app init container reach
+    a hostname target (documented broken in cni: DNS is still redirected).
+
+    Documented: kubeflow/manifests common/istio README (the annotation); istio.io CNI doc (only
+    runAsUser 1337 works with DNS proxying and a hostname). Static evidence: istio-cni
+    redirection with DNS capture on, and the range excluded (-x), which comes after the jump
+    to DNS redirection.
+    """
+    result = evaluate.init_container_hostname_reach(
+        static_facts.shape("init-network-host-exclude"), static_facts.install)
+    claim.conclude(result.outcome, result.evidence)

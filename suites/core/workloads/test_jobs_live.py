@@ -58,16 +58,21 @@ def test_job_completes(mesh_ns: str, apply: Any, kube: Any, timeouts: Timeouts,
 @pytest.mark.requires(Capability.SIDECAR)
 def test_job_completes_without_injection(mesh_ns: str, apply: Any, kube: Any,
                                          timeouts: Timeouts, claim: ClaimCheck) -> None:
-    """A Job whose pod template is labelled sidecar.istio.io/inject "false" MUST complete,
+    """A Job whose pod template sets sidecar.istio.io/inject "false" MUST complete,
     with no istio-proxy in its pod.
 
-    Documented: Testkube chart testkube-api.jobPodAnnotations; Istio injection reference.
+    Documented: Testkube chart testkube-api.jobPodAnnotations (an annotation); Istio
+    injection reference. Both forms run: the label (the webhook's objectSelector skips the
+    pod) and the annotation Testkube's values set (istiod declines to inject).
     """
-    seen = _run_job(apply, kube, mesh_ns, "workloads/job-no-inject.yaml", "mc-job-no-inject",
-                    timeouts, claim)
-    if seen.outcome is JobOutcome.FAILED:
-        raise claim.unexpected("the Job failed (not a hang): the workload itself is broken")
-    claim.conclude(seen.outcome is JobOutcome.COMPLETE and seen.proxy is ProxyShape.ABSENT)
+    seen = [_run_job(apply, kube, mesh_ns, manifest, name, timeouts, claim)
+            for manifest, name in (("workloads/job-no-inject.yaml", "mc-job-no-inject"),
+                                   ("workloads/job-no-inject-annotation.yaml",
+                                    "mc-job-no-inject-ann"))]
+    if any(s.outcome is JobOutcome.FAILED for s in seen):
+        raise claim.unexpected("a Job failed (not a hang): the workload itself is broken")
+    claim.conclude(all(s.outcome is JobOutcome.COMPLETE and s.proxy is ProxyShape.ABSENT
+                       for s in seen))
 
 
 @pytest.mark.claim("job-completes-with-quitquitquit")
@@ -121,3 +126,25 @@ def test_job_opt_out_pods_not_injected(mesh_ns: str, apply: Any, kube: Any,
                                "injector is not active, so the opt-out says nothing")
     claim.conclude(all(shapes[j].shape is ProxyShape.ABSENT
                        for j in ("mc-job-no-inject", "mc-job-no-inject-ann")))
+
+
+@pytest.mark.claim("job-completes-with-envoy-quitquitquit")
+@pytest.mark.requires(Capability.CLASSIC_SIDECAR)
+def test_job_completes_with_envoy_quitquitquit(mesh_ns: str, apply: Any, kube: Any,
+                                               timeouts: Timeouts, claim: ClaimCheck) -> None:
+    """A Job whose app POSTs Envoy's http://127.0.0.1:15000/quitquitquit when done MUST complete.
+
+    Documented: istio pkg/istio-agent/agent.go (pilot-agent exits when Envoy exits; this
+    corrects istio/istio#11659, 2019); speedscale/operator-helm charts/2.5.602 hooks.yaml.
+    The istio-proxy container must have ended because Envoy was asked to quit.
+    """
+    seen = _run_job(apply, kube, mesh_ns, "workloads/job-envoy-quitquitquit.yaml",
+                    "mc-job-envoy-quit", timeouts, claim)
+    if seen.proxy is ProxyShape.ABSENT:
+        raise claim.unexpected("the Job's pod has no istio-proxy to stop")
+    if seen.outcome is JobOutcome.FAILED:
+        raise claim.unexpected("the Job failed: Envoy's admin endpoint refused or the app broke")
+    proxy = seen.proxy_state
+    stopped = proxy is not None and proxy.terminated
+    claim.note(f"istio-proxy at the end: {proxy.describe() if proxy else 'no status'}")
+    claim.conclude(seen.outcome is JobOutcome.COMPLETE and stopped)

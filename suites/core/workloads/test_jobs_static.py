@@ -29,12 +29,15 @@ def test_job_completes_static(static_facts: StaticFacts, claim: ClaimCheck) -> N
 @pytest.mark.claim("job-completes-without-injection")
 @pytest.mark.requires(Capability.SIDECAR)
 def test_job_without_injection_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
-    """A Job whose pod template is labelled sidecar.istio.io/inject "false" MUST get no istio-proxy.
+    """A Job whose pod template sets sidecar.istio.io/inject "false" MUST get no istio-proxy.
 
-    Documented: Testkube chart values testkube-api.jobPodAnnotations; Istio injection
-    reference. Static evidence: the generated webhook's objectSelector excludes the pod.
+    Documented: Testkube chart values testkube-api.jobPodAnnotations (an annotation); Istio
+    injection reference. Static evidence for both forms: the label is excluded by the
+    generated webhook's objectSelector; the annotation passes the webhook and istiod's
+    injection (real kube-inject) declines.
     """
-    result = evaluate.job_completes_without_injection(static_facts.shape("job-no-inject"))
+    result = evaluate.job_completes_without_injection(
+        static_facts.shape("job-no-inject"), static_facts.shape("job-no-inject-annotation"))
     claim.conclude(result.outcome, result.evidence)
 
 
@@ -48,4 +51,18 @@ def test_job_quitquitquit_static(static_facts: StaticFacts, claim: ClaimCheck) -
     the agent's status server, is excluded from inbound capture.
     """
     result = evaluate.job_completes_with_quitquitquit(static_facts.shape("job-quitquitquit"))
+    claim.conclude(result.outcome, result.evidence)
+
+
+@pytest.mark.claim("job-completes-with-envoy-quitquitquit")
+@pytest.mark.requires(Capability.CLASSIC_SIDECAR)
+def test_job_envoy_quitquitquit_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+    """A Job whose app POSTs Envoy's http://127.0.0.1:15000/quitquitquit MUST complete.
+
+    Documented: istio pkg/istio-agent/agent.go (pilot-agent exits when Envoy exits);
+    speedscale/operator-helm charts/2.5.602 templates/hooks.yaml. Static evidence: istio-proxy
+    is a regular container, and the app POSTs Envoy's admin endpoint on loopback.
+    """
+    result = evaluate.job_completes_with_envoy_quitquitquit(
+        static_facts.shape("job-envoy-quitquitquit"))
     claim.conclude(result.outcome, result.evidence)
