@@ -85,7 +85,7 @@ def test_native_sidecars_left_at_auto_fail_classic_sidecar_forced(tmp_path: Path
     found = run_suite(tmp_path, "sidecar", "classic_sidecar_forced", NATIVE_AUTO)
     result = found["test_classic_sidecar_forced"]
     assert result["verdict"] == "fail", result
-    assert f"kubelets: ['v1.35" in result["evidence"]
+    assert "kubelets: ['v1.35" in result["evidence"]
 
 
 @pytest.mark.parametrize("mode", ["sidecar", "cni"])
