@@ -16,6 +16,7 @@ A failure names the component and why (pod states, recent warning events).
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from meshconform import kubewait
+from meshconform import kubewait, paths
 from meshconform.clusters import (
     GATEWAY_NODEPORTS,
     Cluster,
@@ -36,6 +37,7 @@ from meshconform.clusters import (
 from meshconform.errors import ProvisioningError, UsageError
 from meshconform.kube import Kube
 from meshconform.modes import Mode
+from meshconform.static.install import as_istio_operator
 from meshconform.versions import ISTIO_HUB, IstioRelease
 from meshconform.waiters import (
     Decision,
@@ -124,6 +126,24 @@ def install_argv(
     if readiness_timeout is not None:
         argv += ["--readiness-timeout", f"{max(1, round(readiness_timeout))}s"]
     return argv
+
+
+def operator_overlay(path: Path) -> Path:
+    """``path`` as an IstioOperator file ``istioctl install -f`` accepts.
+
+    An IstioOperator is used as is; Helm values are wrapped as ``spec.values`` (their
+    ``meshConfig`` as ``spec.meshConfig``) into the suite's cache, named by content.
+    """
+    text = as_istio_operator(path)
+    if text == path.read_text("utf-8"):
+        return path
+    folder = paths.cache_dir() / "istio-config"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    target = folder / f"{path.stem}-{digest}.yaml"
+    if not target.is_file():
+        target.write_text(text, "utf-8")
+    return target
 
 
 def image_tag(image: str) -> str | None:
@@ -238,8 +258,9 @@ class IstioInstaller:
         self.release = release
         self.timeouts = timeouts
         self._run = runner
-        #: --istio-config files, layered on the mode's overlay
-        self.files = tuple(files)
+        #: --istio-config files, layered on the mode's overlay, as IstioOperator overlays
+        #: (Helm values files are wrapped, as the static tier does)
+        self.files = tuple(operator_overlay(f) for f in files)
         #: extra --set flags (the controlplane cluster's webhook URLs)
         self.sets = tuple(sets)
         #: the webhook's answer to the invalid probe, once it denied it

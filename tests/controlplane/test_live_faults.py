@@ -21,9 +21,10 @@ from meshconform import paths
 
 from .conftest import TEST_ISTIO
 
-NATIVE_OFF = "values:\n  pilot:\n    env:\n      ENABLE_NATIVE_SIDECARS: \"false\"\n"
-INJECT_ALL = "values:\n  sidecarInjectorWebhook:\n    enableNamespacesByDefault: true\n"
-NATIVE_AUTO = "values:\n  pilot:\n    env:\n      ENABLE_NATIVE_SIDECARS: auto\n"
+# Helm values, as a team would pass them (an IstioOperator works too)
+NATIVE_OFF = "pilot:\n  env:\n    ENABLE_NATIVE_SIDECARS: \"false\"\n"
+INJECT_ALL = "sidecarInjectorWebhook:\n  enableNamespacesByDefault: true\n"
+NATIVE_AUTO = "pilot:\n  env:\n    ENABLE_NATIVE_SIDECARS: auto\n"
 
 
 def run_suite(tmp_path: Path, mode: str, checks: str, config: str | None = None
@@ -64,7 +65,7 @@ def test_conforming_native_sidecar_mode_passes(tmp_path: Path) -> None:
     evidence = found["test_native_sidecar_injected_as_init"]["evidence"].splitlines()
     assert evidence
     assert all(line.startswith("[controlplane] ") for line in evidence[:-1]), evidence
-    assert "restartPolicy=Always" in found["test_native_sidecar_injected_as_init"]["evidence"]
+    assert "istio-proxy native" in found["test_native_sidecar_injected_as_init"]["evidence"]
 
 
 def test_native_sidecars_switched_off_fail_native_injection(tmp_path: Path) -> None:
@@ -88,7 +89,7 @@ def test_native_sidecars_left_at_auto_fail_classic_sidecar_forced(tmp_path: Path
     assert "kubelets: ['v1.35" in result["evidence"]
 
 
-@pytest.mark.parametrize("mode", ["sidecar", "cni"])
-def test_conforming_classic_modes_force_classic_sidecars(tmp_path: Path, mode: str) -> None:
-    found = run_suite(tmp_path, mode, "classic_sidecar_forced")
+@pytest.mark.parametrize("mesh_mode", ["sidecar", "cni"])
+def test_conforming_classic_modes_force_classic_sidecars(tmp_path: Path, mesh_mode: str) -> None:
+    found = run_suite(tmp_path, mesh_mode, "classic_sidecar_forced")
     assert found["test_classic_sidecar_forced"]["verdict"] == "pass", found

@@ -47,7 +47,13 @@ from meshconform.clusters import (
 )
 from meshconform.errors import ProvisioningError, UsageError
 from meshconform.evidence import PROVIDES, ClusterKind, Evidence
-from meshconform.istio import GATEWAY, ISTIO_NAMESPACE, IstioInstaller, gateway_from_service
+from meshconform.istio import (
+    GATEWAY,
+    ISTIO_NAMESPACE,
+    IstioInstaller,
+    gateway_from_service,
+    operator_overlay,
+)
 from meshconform.kube import Kube
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
@@ -169,6 +175,8 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
     resolvers = {release.release: ToolResolver(options.binaries, istio=release)}
     server_version = None
     binaries = None
+    for config_file in options.istio_config:
+        operator_overlay(config_file)  # bad YAML: one line now, not an error per check
     if options.cluster is ClusterKind.CONTROLPLANE:
         from meshconform.controlplane import binaries as cp_binaries  # noqa: PLC0415
         from meshconform.controlplane.provider import ControlPlaneProvider  # noqa: PLC0415
