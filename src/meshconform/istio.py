@@ -265,6 +265,8 @@ class IstioInstaller:
         self.sets = tuple(sets)
         #: the webhook's answer to the invalid probe, once it denied it
         self.webhook_denial: str | None = None
+        #: seconds per step ("istioctl install", then each component waited on)
+        self.step_seconds: dict[str, float] = {}
 
     def ensure(self, cluster: Cluster) -> InstallResult:
         """Install (unless this release already runs) and wait; records ``phases['istio']``."""
@@ -281,6 +283,7 @@ class IstioInstaller:
         reused = current == self.release.release
         if not reused:
             self._install(cluster)
+            self.step_seconds["istioctl install"] = round(time.monotonic() - started, 3)
         self.wait_ready(kube, cluster.mode, check_nodeports=cluster.gateway is not None)
         seconds = time.monotonic() - started
         cluster.phases["istio"] = seconds
@@ -341,8 +344,10 @@ class IstioInstaller:
             ),
         ]
         for component, step in steps:
+            began = time.monotonic()
             try:
                 step()
+                self.step_seconds[component] = round(time.monotonic() - began, 3)
             except (WaitFailed, WaitTimeout) as error:
                 raise ProvisioningError(
                     f"Istio {self.release.release} ({mode.name}): {component} not ready: "

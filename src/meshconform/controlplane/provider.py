@@ -145,6 +145,8 @@ class IstioOnControlPlane:
     ports: istiod_process.IstiodPorts
     evidence: tuple[str, ...]
     seconds: float
+    #: seconds per step: render, crds, istiod (process /ready), install (istioctl + waits)
+    steps: dict[str, float] = field(default_factory=dict)
 
 
 def render(
@@ -174,17 +176,28 @@ def install_istio(
     if plane is None:
         raise ProvisioningError(f"cluster {cluster.name} is not a controlplane cluster")
     started = time.monotonic()
+    steps: dict[str, float] = {}
+
+    def lap(step: str) -> None:
+        steps[step] = round(time.monotonic() - started - sum(steps.values()), 3)
+        # (the installer's own steps are added after the last lap)
+
     install = render(binaries, release, cluster.mode, istio_config)
+    lap("render")
     running = plane.processes.get("istiod")
     if running is not None and running.alive() and "istiod_webhook" in plane.ports:
         ports = istiod_process.IstiodPorts.from_dict(plane.ports)
     else:
         istiod_process.prepare_crds(cluster.kube, install, timeouts.crd_established)
+        lap("crds")
         ports = istiod_process.start_istiod(plane, binaries.istiod, install, timeouts.istiod_ready)
+        lap("istiod")
     installer = IstioInstaller(
         binaries.istioctl, release, timeouts, files=istio_config, sets=ports.install_sets()
     )
     installer.ensure(cluster)
+    lap("install")
+    steps.update({f"install: {k}": v for k, v in installer.step_seconds.items()})
     evidence = [
         *istiod_process.describe_istiod(
             install, f"pilot-discovery built from {release.go_ref_note}"
@@ -197,4 +210,4 @@ def install_istio(
         "(status written by kwok: never evidence)",
     ]
     cluster.istio_evidence = evidence
-    return IstioOnControlPlane(install, ports, tuple(evidence), time.monotonic() - started)
+    return IstioOnControlPlane(install, ports, tuple(evidence), time.monotonic() - started, steps)
