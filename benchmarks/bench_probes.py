@@ -56,15 +56,19 @@ def main(n: int) -> int:
             def bare_https() -> None:
                 with requests.Session() as session:
                     session.mount(f"https://{base}", SNIAdapter(t.host))
-                    reply = session.get(f"https://{base}/", headers={"Host": t.host},
-                                        verify=str(t.ca), timeout=5)
+                    reply = session.get(
+                        f"https://{base}/", headers={"Host": t.host}, verify=str(t.ca), timeout=5
+                    )
                     assert reply.status_code == 200
 
             def bare_http() -> None:
                 with requests.Session() as session:
-                    reply = session.get(f"http://127.0.0.1:{t.http_port}/",
-                                        headers={"Host": t.host}, allow_redirects=False,
-                                        timeout=5)
+                    reply = session.get(
+                        f"http://127.0.0.1:{t.http_port}/",
+                        headers={"Host": t.host},
+                        allow_redirects=False,
+                        timeout=5,
+                    )
                     assert reply.status_code == 301
 
             def probe_https() -> None:
@@ -75,13 +79,17 @@ def main(n: int) -> int:
 
             for fn in (bare_https, probe_https, bare_http, probe_http):  # warm up
                 _median_ms(fn, 5)
-            rows = [("HTTPS (SNI, CA)", bare_https, probe_https),
-                    ("HTTP (301)", bare_http, probe_http)]
+            rows = [
+                ("HTTPS (SNI, CA)", bare_https, probe_https),
+                ("HTTP (301)", bare_http, probe_http),
+            ]
             for label, bare, mine in rows:
                 b, p = _median_ms(bare, n), _median_ms(mine, n)
                 verdict = "ok" if p <= 1.2 * b else "OVER TARGET"
-                print(f"{label:16} requests {b:6.2f} ms  probe {p:6.2f} ms  "
-                      f"ratio {p / b:4.2f} (target <= 1.20: {verdict})")
+                print(
+                    f"{label:16} requests {b:6.2f} ms  probe {p:6.2f} ms  "
+                    f"ratio {p / b:4.2f} (target <= 1.20: {verdict})"
+                )
             runs = []
             for _ in range(5):
                 start = time.perf_counter()
@@ -89,9 +97,11 @@ def main(n: int) -> int:
                 runs.append(time.perf_counter() - start)
                 assert all(r.verdict.value == "pass" for r in results)
             best, median = min(runs), statistics.median(runs)
-            print(f"probe gateway (5 claims, 3 consecutive attempts per probe): median "
-                  f"{median:.3f} s, best {best:.3f} s (target < 1 s: "
-                  f"{'ok' if median < 1 else 'OVER TARGET'})")
+            print(
+                f"probe gateway (5 claims, 3 consecutive attempts per probe): median "
+                f"{median:.3f} s, best {best:.3f} s (target < 1 s: "
+                f"{'ok' if median < 1 else 'OVER TARGET'})"
+            )
     return 0
 
 

@@ -52,11 +52,15 @@ def main() -> int:
         wall = time.perf_counter() - start
     verdicts = {v: sum(1 for r in run.results if r.verdict is v) for v in Verdict}
     istioctl_s = CALLS.total()
-    print(f"versions {[r.minor for r in available]} x {len(MODES)} modes, "
-          f"{len(run.results)} rows", {str(k): n for k, n in verdicts.items()})
+    print(
+        f"versions {[r.minor for r in available]} x {len(MODES)} modes, {len(run.results)} rows",
+        {str(k): n for k, n in verdicts.items()},
+    )
     print(f"cpus {os.cpu_count()}, workers {args.workers}, cache {'cold' if args.cold else 'warm'}")
-    print(f"wall {wall:.2f} s; istioctl calls {len(CALLS.durations)}, sum {istioctl_s:.2f} s; "
-          f"wall / sum(istioctl) = {wall / istioctl_s if istioctl_s else float('inf'):.2f}")
+    print(
+        f"wall {wall:.2f} s; istioctl calls {len(CALLS.durations)}, sum {istioctl_s:.2f} s; "
+        f"wall / sum(istioctl) = {wall / istioctl_s if istioctl_s else float('inf'):.2f}"
+    )
     return 0 if wall < 30 else 1
 
 
