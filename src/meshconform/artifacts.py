@@ -119,8 +119,12 @@ def collect(
     istioctl: IstioctlAccess | None = None,
     runner: Runner = run_command,
     timeout: float = 30.0,
+    container_logs: bool = True,
 ) -> ArtifactWriter:
-    """Write everything useful about ``namespaces``; collection errors are recorded, not raised."""
+    """Write everything useful about ``namespaces``; collection errors are recorded, not raised.
+
+    ``container_logs=False`` where no kubelet serves logs (the controlplane cluster).
+    """
     out = ArtifactWriter(dest)
     proxied: list[tuple[str, str]] = []
     for ns in namespaces:
@@ -138,7 +142,7 @@ def collect(
             out.obj(f"{base}/pods/{safe_name(name)}.yaml", pod)
             if has_proxy(pod):
                 proxied.append((ns, name))
-            for container, restarted in containers_of(pod):
+            for container, restarted in containers_of(pod) if container_logs else []:
                 _logs(kube, out, ns, name, container, previous=False)
                 if restarted:
                     _logs(kube, out, ns, name, container, previous=True)

@@ -286,13 +286,23 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
     for cluster, namespace in used:
         access = None
         resolver = next(iter(state.resolvers.values()), None)
-        if resolver is not None:
+        on_kubelets = cluster.kind is not ClusterKind.CONTROLPLANE
+        if resolver is not None and on_kubelets:
             access = artifacts.IstioctlAccess(
                 resolver.path("istioctl"), cluster.kubeconfig, cluster.context
             )
         out = artifacts.collect(
-            cluster.kube, [namespace], dest, istioctl=access, timeout=state.timeouts.exec_command
+            cluster.kube,
+            [namespace],
+            dest,
+            istioctl=access,
+            timeout=state.timeouts.exec_command,
+            container_logs=on_kubelets,
         )
+        if cluster.plane is not None:  # no pods to read logs from: the processes' own logs
+            for proc in cluster.plane.processes.procs:
+                if proc.name in ("istiod", "kube-apiserver"):
+                    out.text(f"controlplane/{proc.name}.log", proc.log_tail(400))
         written += len(out.written)
         problems += out.errors
     note = f"; {len(problems)} could not be collected" if problems else ""
