@@ -106,3 +106,33 @@ def test_stop_leaves_no_process_and_no_folder(binaries: ControlPlaneBinaries,
     started.stop()
     assert not [pid for pid in pids if pid_alive(pid)]
     assert not folder.exists()
+
+
+def test_kept_plane_is_reattached_then_stopped(binaries: ControlPlaneBinaries,
+                                               tmp_path: Path) -> None:
+    """--keep-cluster leaves it running; --reuse-cluster adopts the same processes; a
+    plain run refuses to start a second one over it; `controlplane stop` ends it."""
+    from meshconform.controlplane.provider import (  # noqa: PLC0415
+        ControlPlaneProvider,
+        stop_kept,
+    )
+    from meshconform.errors import ProvisioningError  # noqa: PLC0415
+    from meshconform.modes import MODES  # noqa: PLC0415
+
+    mode = MODES["cni"]
+    kept = ControlPlaneProvider(binaries, Timeouts(), keep=True, reuse=True, root=tmp_path)
+    first, ours = kept.plane(mode)
+    assert ours
+    pids = [p.pid for p in first.processes.procs]
+    assert kept.close() == []  # kept: nothing stopped
+    assert all(pid_alive(pid) for pid in pids)
+    again, ours = ControlPlaneProvider(binaries, Timeouts(), reuse=True, root=tmp_path).plane(mode)
+    assert not ours
+    assert [p.pid for p in again.processes.procs] == pids
+    with pytest.raises(ProvisioningError, match="pass --reuse-cluster"):
+        ControlPlaneProvider(binaries, Timeouts(), keep=True, root=tmp_path).plane(mode)
+    assert stop_kept(mode, tmp_path) == "meshconform-cp-cni"
+    for proc in first.processes.procs:  # our children: reap them
+        assert proc.popen is not None
+        proc.popen.wait(10)
+    assert not [pid for pid in pids if pid_alive(pid)]
