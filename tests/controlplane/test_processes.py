@@ -105,3 +105,28 @@ def test_free_port_is_bindable() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_stale_throwaway_folders_are_swept(tmp_path: Path) -> None:
+    """A killed run leaves its folder (its processes died with it); the next run clears it,
+    but never a folder whose processes live, nor one younger than ten minutes."""
+    from meshconform.controlplane.provider import sweep_stale  # noqa: PLC0415
+
+    dead = tmp_path / "meshconform-cp-cni-aaaa"
+    dead.mkdir()
+    (dead / "pids.json").write_text('[{"name": "etcd", "pid": 999999999, "argv": ["etcd"]}]')
+    living = tmp_path / "meshconform-cp-cni-bbbb"
+    living.mkdir()
+    procs = Processes(living)
+    procs.start("etcd", ["sleep", "600"])
+    young = tmp_path / "meshconform-cp-cni-cccc"
+    young.mkdir()
+    old = time.time() - 3600
+    for folder in (dead, living):
+        os.utime(folder, (old, old))
+    try:
+        assert sweep_stale(tmp_path, "meshconform-cp-cni") == ["meshconform-cp-cni-aaaa"]
+        assert living.is_dir()
+        assert young.is_dir()
+    finally:
+        procs.stop()

@@ -15,6 +15,7 @@ waits, with istiod as a process (meshconform.controlplane.istiod).
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,7 @@ class ControlPlaneProvider:
         name = plane_name(mode)
         if not (self.keep or self.reuse):
             name = f"{name}-{run_id()[:8]}"
+        sweep_stale(self.root, plane_name(mode))
         folder = self.root / name
         kept = reattach(name, folder) if folder.exists() else None
         if kept is not None and self.reuse:
@@ -122,6 +124,25 @@ class ControlPlaneProvider:
         return stopped
 
 
+def sweep_stale(root: Path, stem: str) -> list[str]:
+    """Remove folders of throwaway planes whose processes are all gone.
+
+    A run killed by SIGKILL or SIGTERM cannot remove its folder; the kernel ended its
+    processes (PR_SET_PDEATHSIG), so the next run clears what is left.
+    """
+    from meshconform.controlplane.processes import Processes  # noqa: PLC0415
+
+    removed = []
+    for folder in root.glob(f"{stem}-*") if root.is_dir() else []:
+        if time.time() - folder.stat().st_mtime < 600:
+            continue  # maybe another run's plane being started right now
+        procs = Processes.reattach(folder).procs
+        if folder.is_dir() and not any(p.alive() for p in procs):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
 def stop_kept(mode: Mode, root: Path | None = None) -> str | None:
     """Stop a kept control plane of ``mode`` (``meshconform controlplane stop``)."""
     name = plane_name(mode)
@@ -131,8 +152,6 @@ def stop_kept(mode: Mode, root: Path | None = None) -> str | None:
     from meshconform.controlplane.processes import Processes  # noqa: PLC0415
 
     Processes.reattach(folder).stop()
-    import shutil  # noqa: PLC0415
-
     shutil.rmtree(folder, ignore_errors=True)
     return name
 
