@@ -30,6 +30,9 @@ class Verdict(enum.StrEnum):
     FAIL = "fail"
     SKIP = "skip"
     ERROR = "error"
+    #: the outcome was as documented, but the traffic observations disagreed before
+    #: they converged: never reported as a pass (the evidence holds the sequence seen)
+    FLAKY = "flaky"
 
 
 @dataclass(frozen=True)

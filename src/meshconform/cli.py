@@ -130,6 +130,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     merge.add_argument("--format", choices=("md", "json"), default="md")
     handlers["merge"] = _merge
 
+    from meshconform.bundle_cli import add_bundle_commands  # noqa: PLC0415
     from meshconform.controlplane.cli import add_controlplane_commands  # noqa: PLC0415
     from meshconform.probes.cli import add_probe_commands  # noqa: PLC0415
     from meshconform.static.cli import add_static_commands  # noqa: PLC0415
@@ -137,6 +138,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     handlers.update(add_controlplane_commands(sub))
     handlers.update(add_probe_commands(sub))
     handlers.update(add_static_commands(sub))
+    handlers.update(add_bundle_commands(sub))
     return parser, handlers
 
 

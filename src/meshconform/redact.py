@@ -33,6 +33,27 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(r"(authorization\s*[:=]\s*)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+", re.I),
         rf"\1\2 {REDACTED}",
     ),
+    # environment-style credentials: SPEEDSCALE_API_KEY=..., GITHUB_TOKEN: ...
+    (
+        re.compile(
+            r"(\b[A-Z][A-Z0-9_]*_(?:API_?KEY|APIKEY|TOKEN|SECRET|PASSWORD)[\"']?\s*[:=]\s*)"
+            r"([\"']?)[^\s\"',}]{8,}\2"
+        ),
+        rf"\1\2{REDACTED}\2",
+    ),
+    # bearer tokens outside an Authorization header, and JWTs anywhere
+    (re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}", re.I), rf"\1 {REDACTED}"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
+)
+
+#: what each pattern above finds, in the words of :func:`find_secrets`
+_KINDS = (
+    "a PEM private key",
+    "a credential value (kubeconfig key/token, password or API key)",
+    "an Authorization header",
+    "a credential in an environment variable",
+    "a bearer token",
+    "a JWT",
 )
 
 
@@ -41,6 +62,21 @@ def redact(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def find_secrets(text: str) -> list[tuple[str, int]]:
+    """What :func:`redact` would remove from ``text``: (kind of secret, line number) pairs.
+
+    Values that are already ``<redacted>`` are not secrets; the secret itself is
+    never returned, so a caller can report where it is without repeating it.
+    """
+    found = {
+        (kind, text.count("\n", 0, match.start()) + 1)
+        for kind, (pattern, replacement) in zip(_KINDS, _PATTERNS, strict=True)
+        for match in pattern.finditer(text)
+        if match.expand(replacement) != match.group(0)
+    }
+    return sorted(found, key=lambda f: (f[1], f[0]))
 
 
 def redact_object(obj: Any) -> Any:

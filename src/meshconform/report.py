@@ -89,11 +89,20 @@ class RunInfo:
     cluster: str | None = None
 
 
-def summarize(results: Iterable[ClaimResult]) -> dict[str, int]:
-    counts = Counter(str(r.verdict) for r in results)
-    summary = {v.value: counts.get(v.value, 0) for v in Verdict}
+def _summary(verdicts: Iterable[str]) -> dict[str, int]:
+    """Counts per verdict; ``flaky`` only when a check was flaky (older reports lack it)."""
+    counts = Counter(verdicts)
+    summary = {
+        v.value: counts.get(v.value, 0)
+        for v in Verdict
+        if v is not Verdict.FLAKY or counts.get(v.value)
+    }
     summary["total"] = sum(summary.values())
     return summary
+
+
+def summarize(results: Iterable[ClaimResult]) -> dict[str, int]:
+    return _summary(str(r.verdict) for r in results)
 
 
 def build_report(results: Sequence[ClaimResult], info: RunInfo) -> dict[str, Any]:
@@ -129,6 +138,7 @@ _CELL = {
     Verdict.FAIL: "**FAIL**",
     Verdict.SKIP: "skip",
     Verdict.ERROR: "**ERROR**",
+    Verdict.FLAKY: "**flaky**",
 }
 
 
@@ -192,6 +202,17 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             if r.get("artifacts"):
                 lines.append(f"Artifacts: `{r['artifacts']}`")
             lines += ["", "```", r["evidence"].strip() or "(no evidence recorded)", "```", ""]
+    flaky = [r for r in report["claims"] if r["verdict"] == "flaky"]
+    if flaky:
+        lines += ["", "## Flaky checks", ""]
+        lines.append(
+            "The outcome matched the documentation, but the observations disagreed before "
+            "they converged, so the check is not counted as a pass."
+        )
+        lines.append("")
+        for r in flaky:
+            lines += [f"### `{r['id']}` in {r['mode']} ({r['tier']}): flaky", ""]
+            lines += ["```", r["evidence"].strip() or "(no evidence recorded)", "```", ""]
     if report["timings"]:
         lines += ["", "## Timings (seconds)", ""]
         lines += [f"- {k}: {v}" for k, v in report["timings"].items()]
@@ -241,8 +262,7 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for phase, seconds in report["timings"].items():
             timings[phase] = round(timings.get(phase, 0.0) + seconds, 3)
     kubernetes = _joined((r["kubernetes"] or {}).get("version") for r in reports)
-    summary = {v.value: sum(1 for c in claims if c["verdict"] == v.value) for v in Verdict}
-    summary["total"] = len(claims)
+    summary = _summary(c["verdict"] for c in claims)
     return {
         "meshconform": _joined(r["meshconform"] for r in reports) or __version__,
         "istio": {

@@ -28,6 +28,7 @@ from meshconform.errors import UsageError
 from meshconform.evidence import FULL_DATA_PLANE, ClusterKind, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
 from meshconform.options import TIERS, RunOptions, parse_options
+from meshconform.probes import converge
 from meshconform.probes.cli import gateway_target
 from meshconform.probes.gateway import GatewayTarget
 from meshconform.products import known_products
@@ -40,6 +41,7 @@ RESULTS_KEY = pytest.StashKey[dict[str, ClaimResult]]()
 TIMINGS_KEY = pytest.StashKey[dict[str, dict[str, float]]]()
 CHECK_KEY = pytest.StashKey[ClaimCheck]()
 PROBE_KEY = pytest.StashKey[GatewayTarget]()
+FLAPS_KEY = pytest.StashKey[list[converge.Flap]]()
 RESULT_PROPERTY = "meshconform_result"
 TIMINGS_PROPERTY = "meshconform_timings"
 
@@ -469,6 +471,10 @@ def _result_for(
     version = release.minor if isinstance(release, IstioRelease) else options.istio[0].minor
     evidence = list(check.evidence) if check else []
     verdict = _verdict(report, excinfo)
+    flaps = item.stash.get(FLAPS_KEY, [])
+    evidence += [str(flap) for flap in flaps]
+    if verdict is Verdict.PASS and flaps:
+        verdict = Verdict.FLAKY  # honest flakiness: converged, but only after disagreeing
     if verdict is Verdict.SKIP and isinstance(report.longrepr, tuple):
         evidence.append(str(report.longrepr[2]))
     elif verdict in (Verdict.FAIL, Verdict.ERROR) and excinfo is not None:
@@ -491,6 +497,16 @@ def _result_for(
         check=item.nodeid,
         artifacts=artifacts,
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Record every traffic convergence loop the check runs (probes.converge.Flap)."""
+    with converge.recording() as flaps:
+        try:
+            return (yield)
+        finally:
+            item.stash[FLAPS_KEY] = flaps
 
 
 @pytest.hookimpl(wrapper=True)
