@@ -94,7 +94,7 @@ def _check_schemas(
         data = _load_json(bundle / name, problems)
         if data is None:
             continue
-        problem = _schema_problem(name, data, schema["$defs"][key])
+        problem = _schema_problem(name, data, {**schema, "$ref": f"#/$defs/{key}"})
         if problem:
             problems.append(problem)
         elif key == "certification":

@@ -93,6 +93,29 @@ def _trend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error_report(args: argparse.Namespace) -> int:
+    from meshconform.matrix import error_cell  # noqa: PLC0415
+
+    reason = args.reason
+    if args.reason_file is not None and args.reason_file.is_file():
+        lines = [
+            line.strip()
+            for line in args.reason_file.read_text(encoding="utf-8", errors="replace").splitlines()
+            if line.strip()
+        ]
+        named = [line for line in lines if "meshconform:" in line]
+        reason = (named or lines or [reason])[-1]
+    report = error_cell(
+        mode=args.mesh_mode,
+        istio_version=args.istio_version,
+        product=args.product or None,
+        reason=reason,
+        report_dir=args.report_dir,
+    )
+    print(f"{args.report_dir}: {report['summary']['error']} claims error: {reason}")
+    return 0
+
+
 def add_bundle_commands(subparsers: Any) -> dict[str, Any]:
     """Register ``certify``, ``validate-report`` and ``trend``; return {command: handler}."""
     certify = subparsers.add_parser(
@@ -123,4 +146,24 @@ def add_bundle_commands(subparsers: Any) -> dict[str, Any]:
     )
     trend.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     trend.add_argument("--plot", type=Path, metavar="FILE.png", help="also draw them (matplotlib)")
-    return {"certify": _certify, "validate-report": _validate, "trend": _trend}
+    error = subparsers.add_parser(
+        "error-report",
+        help="the report of a matrix cell that could not run: every claim error, with the reason",
+    )
+    error.add_argument("--mesh-mode", required=True, metavar="MODE")
+    error.add_argument("--istio-version", required=True, metavar="VERSION")
+    error.add_argument("--product", default=None)
+    error.add_argument("--reason", default="the cell produced no report")
+    error.add_argument(
+        "--reason-file",
+        type=Path,
+        metavar="LOG",
+        help="take the reason from this log (its last 'meshconform:' line, else its last line)",
+    )
+    error.add_argument("--report-dir", required=True, type=Path)
+    return {
+        "certify": _certify,
+        "validate-report": _validate,
+        "trend": _trend,
+        "error-report": _error_report,
+    }
