@@ -114,7 +114,7 @@ def require_matplotlib() -> None:
     """Fail in one line, before anything is written, when the plot extra is missing."""
     try:
         import matplotlib  # noqa: F401, PLC0415
-    except ModuleNotFoundError:
+    except ImportError:
         raise UsageError(
             "--plot needs matplotlib, which is not installed",
             "Install it with: pip install 'meshconform[plot]'",
@@ -127,18 +127,20 @@ def plot_trend(reports: Sequence[Mapping[str, Any]], labels: Sequence[str], targ
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     x = list(range(len(reports)))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
     all_counts = [counts(r) for r in reports]
-    for verdict in (v.value for v in Verdict):
-        values = [c[verdict] for c in all_counts]
+    bottoms = [0] * len(reports)
+    for verdict in ("pass", "flaky", "fail", "error", "skip"):  # stacked, good at the bottom
+        values = [c.get(verdict, 0) for c in all_counts]
         if any(values):
-            top.plot(
-                x, values, marker="o", label=verdict, color=_PLOT_COLOURS.get(verdict, "black")
-            )
+            top.bar(x, values, bottom=bottoms, label=verdict, color=_PLOT_COLOURS[verdict])
+            bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    top.yaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_ylabel("checks")
-    top.set_title("meshconform: verdicts per run")
+    top.set_title("meshconform: checks per verdict, per run")
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     top.grid(visible=True, alpha=0.3)
     for phase in phases(reports):
