@@ -138,3 +138,22 @@ def test_the_report_says_flaky_never_pass(pytester: pytest.Pytester, flapping: F
     markdown = (pytester.path / "rep" / "report.md").read_text()
     assert "**flaky** (dataplane 1.30)" in markdown
     assert "## Flaky checks" in markdown
+
+
+def test_in_pod_traffic_that_relapses_before_settling_is_recorded() -> None:
+    """The in-pod curl loop (observe.waits.settle) follows the same rule as ``until``."""
+    from meshconform.observe.waits import settle  # noqa: PLC0415
+    from tests.clock import FakeClock  # noqa: PLC0415
+
+    clock = FakeClock()
+    waiting = iter([False, True, True, True])
+    with converge.recording() as flaps:
+        settle("deny", lambda: next(waiting), lambda r: r, expect=True, timeouts=Timeouts(),
+               pause=clock.pause, clock=clock)
+    assert flaps == []
+    relapsing = iter([True, False, True, True, True])
+    with converge.recording() as flaps:
+        got = settle("deny", lambda: next(relapsing), lambda r: r, expect=True,
+                     timeouts=Timeouts(), pause=clock.pause, clock=clock)
+    assert got.observed is True
+    assert [f.sequence for f in flaps] == ["holds, documented failure, holds x3"]

@@ -27,6 +27,7 @@ from meshconform.observe.curl import (
 )
 from meshconform.observe.jobs import JobObservation, JobOutcome, job_outcome
 from meshconform.observe.pods import container_state, describe_states
+from meshconform.probes.converge import Flap, compress, record, relapsed
 from meshconform.waiters import (
     Decision,
     Done,
@@ -270,12 +271,16 @@ def settle(
     is ``None`` (the check reports it as unexpected).
     """
     results: list[R] = []
+    labels: list[str] = []
+    oks: list[bool] = []
 
     def once() -> tuple[bool, str]:
         result = attempt()
         results.append(result)
         seen = verdict(result)
         label = {True: "holds", False: "documented failure", None: "neither"}[seen]
+        labels.append(label)
+        oks.append(seen is expect)
         return seen is expect, f"{describe(result)} [{label}]"
 
     required = timeouts.consecutive_successes
@@ -293,6 +298,8 @@ def settle(
         verdicts = {verdict(r) for r in tail}
         observed = verdicts.pop() if len(verdicts) == 1 and len(tail) == required else None
         return Settled(what, observed, results, [str(timeout)])
+    if relapsed(oks):  # the expected outcome was seen, then lost again: flaky, not a pass
+        record(Flap(what, compress(labels)))
     return Settled(what, expect, results, [f"{what}: {required} in a row:", *streak])
 
 

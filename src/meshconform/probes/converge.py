@@ -75,7 +75,8 @@ def recording() -> Iterator[list[Flap]]:
         _FLAPS.reset(token)
 
 
-def _record(flap: Flap) -> None:
+def record(flap: Flap) -> None:
+    """Hand a flap to the enclosing :func:`recording` (none outside a check: dropped)."""
     flaps = _FLAPS.get()
     if flaps is not None:
         flaps.append(flap)
@@ -109,7 +110,7 @@ def _repeat(
         interval=interval,
     )
     if flaky(seen, verdicts):
-        _record(Flap(what, compress([r.short for r in seen])))
+        record(Flap(what, compress([r.short for r in seen])))
     return seen[-1]
 
 
