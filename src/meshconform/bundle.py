@@ -33,7 +33,7 @@ from meshconform.certify import (
     required_claims,
 )
 from meshconform.redact import find_secrets
-from meshconform.report import validate_report
+from meshconform.report import report_schema, validate_report
 
 #: files larger than this are scanned in their first bytes only (logs of a long run)
 _SCAN_LIMIT = 20_000_000
@@ -104,6 +104,48 @@ def _check_schemas(
     return report, cert, env
 
 
+def _tier_reports(bundle: Path, problems: list[str]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Each tier's own report.json (tiers/<tier>/report.json), schema-checked."""
+    reports: list[tuple[str, Mapping[str, Any]]] = []
+    for path in sorted((bundle / "tiers").glob("*/report.json")):
+        name = str(path.relative_to(bundle))
+        data = _load_json(path, problems)
+        problem = None if data is None else _schema_problem(name, data, report_schema())
+        if problem:
+            problems.append(problem)
+        elif data is not None:
+            reports.append((name, data))
+    return reports
+
+
+def _report_versions(name: str, data: Mapping[str, Any], cert: Mapping[str, Any]) -> list[str]:
+    """A report's meshconform, Istio and product against certification.json's."""
+    problems: list[str] = []
+    meshconform, release, product = cert["meshconform"], cert["istio"]["release"], cert["product"]
+    if data["meshconform"] != meshconform:
+        problems.append(
+            f"version mismatch: {name} says meshconform {data['meshconform']}, "
+            f"certification.json {meshconform}"
+        )
+    if data["istio"]["version"] not in (None, release):
+        problems.append(
+            f"version mismatch: {name} says Istio {data['istio']['version']}, "
+            f"certification.json {release}"
+        )
+    if data["product"] not in (None, product):
+        problems.append(
+            f"product mismatch: {name} says {data['product']}, certification.json {product}"
+        )
+    minor = cert["istio"]["minor"]
+    other = [r for r in data["claims"] if r.get("istio_version") not in (None, minor)]
+    if other:
+        problems.append(
+            f"version mismatch: {name}: {other[0]['id']} in {other[0]['mode']} ran on Istio "
+            f"{other[0]['istio_version']}, certification.json {minor}"
+        )
+    return problems
+
+
 def _check_versions(
     bundle: Path, report: Mapping[str, Any], cert: Mapping[str, Any], env: Mapping[str, Any]
 ) -> list[str]:
@@ -126,32 +168,9 @@ def _check_versions(
             f"product mismatch: environment.json says {(env.get('product') or {}).get('name')}, "
             f"certification.json {product}"
         )
-    reports = [("report.json", report)] + [
-        (str(p.relative_to(bundle)), json.loads(p.read_text(encoding="utf-8")))
-        for p in sorted((bundle / "tiers").glob("*/report.json"))
-    ]
+    reports = [("report.json", report), *_tier_reports(bundle, problems)]
     for name, data in reports:
-        if data["meshconform"] != meshconform:
-            problems.append(
-                f"version mismatch: {name} says meshconform {data['meshconform']}, "
-                f"certification.json {meshconform}"
-            )
-        if data["istio"]["version"] not in (None, release):
-            problems.append(
-                f"version mismatch: {name} says Istio {data['istio']['version']}, "
-                f"certification.json {release}"
-            )
-        if data["product"] not in (None, product):
-            problems.append(
-                f"product mismatch: {name} says {data['product']}, certification.json {product}"
-            )
-        for row in data["claims"]:
-            if row.get("istio_version") not in (None, cert["istio"]["minor"]):
-                problems.append(
-                    f"version mismatch: {name}: {row['id']} in {row['mode']} ran on Istio "
-                    f"{row['istio_version']}, certification.json {cert['istio']['minor']}"
-                )
-                break
+        problems += _report_versions(name, data, cert)
     k8s_env = (env.get("kubernetes") or {}).get("version")
     k8s_report = (report.get("kubernetes") or {}).get("version")
     if k8s_env != k8s_report:
