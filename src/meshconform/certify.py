@@ -95,6 +95,11 @@ def check_request(
     command: str = "",
 ) -> CertifyRequest:
     """Check every input without touching the disk or a cluster; raise UsageError."""
+    if not (paths.repo_root() / "suites").is_dir():
+        raise UsageError(
+            f"no suites/ folder in {paths.repo_root()}",
+            "Run certify from a meshconform checkout (or set MESHCONFORM_ROOT to one)",
+        )
     release = get_istio_release(istio_version)
     if "," in istio_version or istio_version.strip() == "all":
         raise UsageError(
