@@ -343,7 +343,11 @@ def environment(request: CertifyRequest, report: Mapping[str, Any]) -> dict[str,
 
 
 def _reproduce(request: CertifyRequest, runs: Sequence[TierRun]) -> str:
-    env = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("MESHCONFORM_ISTIOCTL_"))
+    env = sorted(
+        f"export {name}={shlex.quote(value)}"
+        for name, value in os.environ.items()
+        if name.startswith("MESHCONFORM_ISTIOCTL_")
+    )
     lines = [
         "# Reproduce this certification",
         "",
