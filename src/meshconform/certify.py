@@ -39,7 +39,13 @@ from meshconform.options import TIERS, parse_options, parse_tiers
 from meshconform.products import known_products
 from meshconform.redact import redact
 from meshconform.report import merge_reports, read_report, write_document
-from meshconform.versions import KIND_VERSION, get_istio_release, node_image
+from meshconform.versions import (
+    CONTROL_PLANE_KUBERNETES,
+    KIND_VERSION,
+    KWOK_VERSION,
+    get_istio_release,
+    node_image,
+)
 
 #: clusters ``--cluster`` accepts; passed through to the pytest plugin as given
 CLUSTERS = ("kind", "controlplane")
@@ -130,6 +136,7 @@ def check_request(
         kubeconfig=kubeconfig,
         context=context,
         known_products=known_products(),
+        cluster=cluster,
     )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(
@@ -333,6 +340,11 @@ def environment(request: CertifyRequest, report: Mapping[str, Any]) -> dict[str,
         "kind": (
             {"version": KIND_VERSION, "node_image": node_image(kubernetes or "1.35")}
             if cluster == "kind"
+            else None
+        ),
+        "controlplane": (
+            {"kubernetes": CONTROL_PLANE_KUBERNETES, "kwok": KWOK_VERSION}
+            if cluster == "controlplane"
             else None
         ),
         "cluster": cluster,
