@@ -171,6 +171,11 @@ def _check_versions(
     reports = [("report.json", report), *_tier_reports(bundle, problems)]
     for name, data in reports:
         problems += _report_versions(name, data, cert)
+    if report.get("cluster") not in (None, env["cluster"]):
+        problems.append(
+            f"cluster mismatch: report.json's evidence came from {report['cluster']}, "
+            f"environment.json says {env['cluster']}"
+        )
     k8s_env = (env.get("kubernetes") or {}).get("version")
     k8s_report = (report.get("kubernetes") or {}).get("version")
     if k8s_env != k8s_report:

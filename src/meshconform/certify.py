@@ -466,6 +466,7 @@ def _empty_report(request: CertifyRequest) -> dict[str, Any]:
         "meshconform": __version__,
         "istio": {"version": release.release, "build": None},
         "kubernetes": None,
+        "cluster": None,
         "mode": list(request.modes),
         "tier": [],
         "product": request.product,
