@@ -199,3 +199,17 @@ def test_certify_passes_the_cluster_through_to_the_live_tier(tmp_path: Path) -> 
     assert "--cluster" not in pytest_argv(request, "static")
     assert not (tmp_path / "b").exists()
     assert paths.repo_root().is_dir()
+
+
+def test_certify_redacts_what_a_tier_wrote_before_it_validates(bundle: Path) -> None:
+    """The last line of defence: every file of the bundle passes through redact()."""
+    from meshconform.certify import scrub  # noqa: PLC0415
+
+    log = bundle / "tiers" / "dataplane" / "pytest.log"
+    log.write_text(log.read_text() + "\nhelm: SPEEDSCALE_API_KEY=6f1c2a9e4b7d4e0a9c3f2d8e\n"
+                   "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtZXNoIn0.c2lnbmF0dXJl\n")
+    assert validate_bundle(bundle)
+    scrub(bundle)
+    assert validate_bundle(bundle) == []
+    assert "6f1c2a9e" not in log.read_text()
+    assert "eyJzdWIiOiJtZXNoIn0" not in log.read_text()
