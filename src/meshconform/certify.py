@@ -106,12 +106,12 @@ def check_request(
             f"no suites/ folder in {paths.repo_root()}",
             "Run certify from a meshconform checkout (or set MESHCONFORM_ROOT to one)",
         )
-    release = get_istio_release(istio_version)
     if "," in istio_version or istio_version.strip() == "all":
         raise UsageError(
             "certify takes one Istio version",
             "Pass a single --istio-version; certify each version into its own --out",
         )
+    release = get_istio_release(istio_version)
     tier_list = parse_tiers(tiers) if tiers else TIERS
     if cluster is not None and cluster not in CLUSTERS:
         raise UsageError(f"unknown cluster {cluster!r}", f"Use --cluster {' or '.join(CLUSTERS)}")

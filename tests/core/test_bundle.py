@@ -155,6 +155,7 @@ def test_rejects_what_is_not_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixt
 @pytest.mark.parametrize(("args", "message"), [
     (["--product", "nope", "--istio-version", "1.31"], "unknown product 'nope'"),
     (["--product", PRODUCT, "--istio-version", "1.2"], "Istio version '1.2' is not supported"),
+    (["--product", PRODUCT, "--istio-version", "1.30,1.31"], "certify takes one Istio version"),
     (["--product", PRODUCT, "--istio-version", "1.31", "--tier", "bogus"], "unknown tier"),
     (["--product", PRODUCT, "--istio-version", "1.31", "--tier", "live", "--cluster", "gke"],
      "unknown cluster 'gke'"),
