@@ -32,6 +32,7 @@ from meshconform.certify import (
     claim_verdicts,
     required_claims,
 )
+from meshconform.modes import MODES
 from meshconform.redact import find_secrets
 from meshconform.report import report_schema, validate_report
 
@@ -197,6 +198,12 @@ def _check_versions(
 
 
 def _check_claims(report: Mapping[str, Any], cert: Mapping[str, Any]) -> list[str]:
+    unknown = sorted(set(cert["modes"]) - set(MODES))
+    if unknown:
+        return [
+            f"certification.json: modes {', '.join(unknown)} are not in this meshconform's "
+            f"catalog ({', '.join(MODES)}); validate with the meshconform version that wrote it"
+        ]
     problems: list[str] = []
     required = required_claims(cert["product"], cert["modes"])
     listed = {(c["id"], c["mode"]): c for c in cert["claims"]}

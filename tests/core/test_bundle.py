@@ -145,6 +145,14 @@ def test_rejects_a_planted_api_key(bundle: Path, where: str, text: str) -> None:
     assert "6f1c2a9e" not in problems[0]
 
 
+def test_rejects_a_mode_this_catalog_does_not_know(bundle: Path) -> None:
+    cert = _json(bundle / "certification.json")
+    cert["modes"] = ["warp-drive"]
+    (bundle / "certification.json").write_text(json.dumps(cert))
+    [problem] = validate_bundle(bundle)
+    assert problem.startswith("certification.json: modes warp-drive are not in this")
+
+
 def test_rejects_what_is_not_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate-report", str(tmp_path)]) == 1
     err = capsys.readouterr().err
