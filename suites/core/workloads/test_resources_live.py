@@ -18,6 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from meshconform.claimcheck import ClaimCheck
 from meshconform.evidence import Evidence
 from meshconform.istio import WEBHOOK_PROBE
+from meshconform.modes import Mode
+from meshconform.product_recipes import offline_manifests, unobtainable
 from meshconform.static.analyze import istio_resources
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
@@ -62,3 +64,30 @@ def test_istio_resources_admitted(plain_ns: str, kube: Any, claim: ClaimCheck) -
     for line in refused:
         claim.note(f"REFUSED {line}")
     claim.conclude(invalid is not None and not refused)
+
+
+@pytest.mark.claim("istio-resources-admitted")
+@pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
+def test_product_manifests_admitted(mesh_ns: str, kube: Any, mode: Mode,
+                                    claim: ClaimCheck) -> None:
+    """Every product manifest the suite can obtain MUST be admitted in an enrolled namespace.
+
+    The recipes' workload shapes, rendered with this mode's values, and their Istio
+    resources go through the real admission chain with a server-side dry run: CRD
+    schemas, istiod's injection webhook, its validation webhook. What cannot be obtained
+    here (helm charts fetched at install time) is listed in the evidence.
+    """
+    manifests = offline_manifests(mode.name)
+    refused = []
+    for item in manifests:
+        answer = _dry_run(kube, item.obj, mesh_ns)
+        if answer is not None:
+            refused.append(f"{item.product} {item.path} {item.obj.get('kind')} "
+                           f"{item.obj['metadata'].get('name')}: {answer}")
+    claim.note(f"{len(manifests) - len(refused)} of {len(manifests)} product manifests admitted "
+               f"({', '.join(sorted({m.product for m in manifests}))})")
+    for product, why in unobtainable().items():
+        claim.note(f"not obtainable here: {product}: {why}")
+    for line in refused:
+        claim.note(f"REFUSED {line}")
+    claim.conclude(not refused)
