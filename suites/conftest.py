@@ -32,6 +32,7 @@ from meshconform.modes import Mode
 from meshconform.observe.waits import PodClient, get_ready_pod
 from meshconform.options import RunOptions
 from meshconform.probes.gateway import GatewayTarget
+from meshconform.setups import Remembered
 from meshconform.waiters import Timeouts
 
 #: host names of the external servers; .test is reserved (RFC 2606), so never real
@@ -71,14 +72,11 @@ class Outside:
 
 
 @dataclass
-class SharedApps:
-    made: dict[tuple[str, str], Any] = field(default_factory=dict)
-    cleanups: list[Callable[[], None]] = field(default_factory=list)
+class SharedApps(Remembered):
+    """Shared apps per (app, mode): made once; a failed one is remembered (``Remembered``),
+    so every check that needs it ends ``error`` at once with the first cause."""
 
-    def get(self, key: tuple[str, str], create: Callable[[], Any]) -> Any:
-        if key not in self.made:
-            self.made[key] = create()
-        return self.made[key]
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +119,8 @@ def strict_echo(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeou
         _deploy(kube, "workloads/echo.yaml", ns, timeouts)
         return Echo(ns)
 
-    echo: Echo = shared_apps.get(("strict_echo", mode.name), create)
+    echo: Echo = shared_apps.get(("strict_echo", mode.name),
+                                      f"the shared app strict-echo ({mode.name})", create)
     return echo
 
 
@@ -142,7 +141,8 @@ def outside(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts,
         service = kube.get("v1", "Service", "echo", ns) or {}
         return Outside(ns, str(pod["status"]["podIP"]), str(service["spec"]["clusterIP"]))
 
-    found: Outside = shared_apps.get(("outside", mode.name), create)
+    found: Outside = shared_apps.get(("outside", mode.name),
+                                     f"the shared app outside ({mode.name})", create)
     return found
 
 

@@ -37,6 +37,7 @@ from meshconform.errors import ProvisioningError, UsageError
 from meshconform.evidence import ClusterKind
 from meshconform.kube import Kube
 from meshconform.modes import Mode
+from meshconform.setups import Remembered, first_failure
 from meshconform.waiters import Timeouts
 
 if TYPE_CHECKING:
@@ -383,31 +384,64 @@ class ClusterPool:
         #: kind clusters that existed when the run started: never deleted by this run
         self.baseline = baseline
         self._clusters: dict[str, Cluster] = {}
+        #: mode name -> the first setup failure of this run (not retried)
+        self._setups = Remembered()
 
     def lock(self, name: str) -> FileLock:
         self.state.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.state / f"{name}.lock"))
 
     def get(self, mode: Mode, prepare: Callable[[Cluster], None] | None = None) -> Cluster:
-        """The cluster for ``mode``, created or adopted once; ``prepare`` runs under its lock."""
+        """The cluster for ``mode``, created or adopted once; ``prepare`` runs under its lock.
+
+        A setup that fails is remembered for the rest of the run, in this process and
+        (through ``<name>.failed`` beside the lock) in the other workers of the run:
+        every later call raises :class:`~meshconform.setups.SetupFailed` at once with
+        the first cause, instead of creating or preparing again.
+        """
         if mode.name in self._clusters:
             return self._clusters[mode.name]
+        self._setups.raise_if_failed(mode.name)
         if self.controlplane is not None:
             shared = self.controlplane.keep or self.controlplane.reuse
             name = f"controlplane-{mode.name}" + ("" if shared else f"-{run_id()[:8]}")
         else:
             name = mode.cluster_name if self.kind is not None else f"existing-{mode.name}"
         with self.lock(name):
-            if self.controlplane is not None:
-                cluster = self._controlplane_cluster(mode)
-            elif self.kind is None:
-                cluster = self._existing(mode)
-            else:
-                cluster = self._kind_cluster(mode)
-            if prepare is not None:
-                prepare(cluster)
+            earlier = self._failure_marker(name)
+            if earlier is not None:
+                self._setups.fail(mode.name, earlier)
+                self._setups.raise_if_failed(mode.name)
+            try:
+                if self.controlplane is not None:
+                    cluster = self._controlplane_cluster(mode)
+                elif self.kind is None:
+                    cluster = self._existing(mode)
+                else:
+                    cluster = self._kind_cluster(mode)
+                if prepare is not None:
+                    prepare(cluster)
+            except Exception as error:
+                cause = first_failure(f"the {mode.name} cluster ({name})", error)
+                self._setups.fail(mode.name, cause)
+                self._write_failure_marker(name, cause)
+                raise
         self._clusters[mode.name] = cluster
         return cluster
+
+    def _failure_path(self, name: str) -> Path:
+        return self.state / f"{name}.failed"
+
+    def _failure_marker(self, name: str) -> str | None:
+        """The cause another process of this run recorded for ``name``, if any."""
+        path = self._failure_path(name)
+        if not path.is_file():
+            return None
+        run, _, cause = path.read_text("utf-8").partition("\n")
+        return cause if run == run_id() and cause else None
+
+    def _write_failure_marker(self, name: str, cause: str) -> None:
+        self._failure_path(name).write_text(f"{run_id()}\n{cause}", "utf-8")
 
     def _existing(self, mode: Mode) -> Cluster:
         assert self.kubeconfig is not None
@@ -499,6 +533,7 @@ class ClusterPool:
                 with self.lock(name):  # waits for a worker still creating it
                     self.kind.delete(name, kubeconfig=self.state / f"{mode.name}.kubeconfig")
                 (self.state / f"{name}.owner").unlink(missing_ok=True)
+                self._failure_path(name).unlink(missing_ok=True)
                 (self.state / f"{mode.name}.kubeconfig").unlink(missing_ok=True)
                 deleted.append(name)
         return deleted
