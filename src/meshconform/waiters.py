@@ -77,11 +77,18 @@ class Pending:
 Decision = Done[T] | Failed | Pending
 
 
-class WaitFailed(AssertionError):
+class WaitError(Exception):
+    """A wait did not end in its condition. Not an AssertionError on purpose: a pod that
+    cannot pull its image or an exec that hangs means the suite could not decide, so the
+    check ends ``error``. Only an observation that contradicts a claim is a ``fail``
+    (:class:`meshconform.claimcheck.ClaimMismatch`)."""
+
+
+class WaitFailed(WaitError):
     """The awaited condition can no longer be reached; says what was seen."""
 
 
-class WaitTimeout(AssertionError):
+class WaitTimeout(WaitError):
     """The condition was not reached in time; says what was last seen."""
 
 

@@ -33,6 +33,7 @@ from meshconform.waiters import (
     Failed,
     Pending,
     Timeouts,
+    WaitFailed,
     WaitTimeout,
     consecutive,
     wait_until,
@@ -120,7 +121,7 @@ def get_init_probe(
     logs = kube.logs(namespace, pod, container=container)
     result = init_probe_result(done, logs, container)
     if result is None:  # the condition returned Done only once it terminated
-        raise AssertionError(
+        raise WaitFailed(
             f"{container} terminated but has no exit code: {describe_states(done)}"
         )
     return result
