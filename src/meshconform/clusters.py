@@ -119,10 +119,16 @@ def gateway_from_kind_config(config: dict[str, Any]) -> GatewayEndpoint:
 
 
 def busy_ports(endpoint: GatewayEndpoint) -> list[int]:
-    """Host ports of the endpoint something else already listens on."""
+    """Host ports of the endpoint something else already listens on.
+
+    Binds with SO_REUSEADDR, as Docker's port proxy does (Go listeners set it): a port
+    left in TIME_WAIT by the previous run's probes is free for Docker, so it is free
+    here too; a listener still refuses the bind.
+    """
     busy = []
     for port in (endpoint.http_port, endpoint.https_port, endpoint.status_port):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((endpoint.host, port))
             except OSError:

@@ -121,9 +121,7 @@ def get_init_probe(
     logs = kube.logs(namespace, pod, container=container)
     result = init_probe_result(done, logs, container)
     if result is None:  # the condition returned Done only once it terminated
-        raise WaitFailed(
-            f"{container} terminated but has no exit code: {describe_states(done)}"
-        )
+        raise WaitFailed(f"{container} terminated but has no exit code: {describe_states(done)}")
     return result
 
 
