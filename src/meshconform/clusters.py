@@ -260,7 +260,12 @@ class Kind:
 # -- preflight ---------------------------------------------------------------------
 
 
-def check_docker(docker: str = "docker", timeout: float = 1.5) -> None:
+#: `docker info` on a busy CI runner or a Docker Desktop VM that is waking up takes
+#: seconds; only a daemon that stays silent this long stops the run
+DOCKER_INFO_TIMEOUT = 20.0
+
+
+def check_docker(docker: str = "docker", timeout: float = DOCKER_INFO_TIMEOUT) -> None:
     """One UsageError if the docker client is missing or no daemon answers in ``timeout``."""
     import shutil  # noqa: PLC0415
 
@@ -276,7 +281,7 @@ def check_docker(docker: str = "docker", timeout: float = 1.5) -> None:
         done = run_command([client, "info", "--format", "{{.ServerVersion}}"], timeout)
     except subprocess.TimeoutExpired:
         raise UsageError(
-            f"the Docker daemon did not answer `docker info` within {timeout}s",
+            f"the Docker daemon did not answer `docker info` within {timeout:g}s",
             "Start Docker or check DOCKER_HOST; or pass --kubeconfig",
         ) from None
     if done.returncode != 0 or not done.stdout.strip():

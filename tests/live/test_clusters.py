@@ -236,6 +236,17 @@ def test_hung_docker_daemon_times_out_quickly(monkeypatch: pytest.MonkeyPatch,
     assert time.monotonic() - started < 2
 
 
+def test_a_slow_docker_daemon_is_waited_for(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """Defect 7 (issue 10): a busy daemon (CI runners, Docker Desktop waking up) takes
+    seconds to answer `docker info`; the default limit must not abort the run."""
+    fake = tmp_path / "docker"
+    fake.write_text(f"#!/bin/sh\n{shutil.which('sleep')} 2.5\necho 28.1.1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    check_docker()
+
+
 def test_unreachable_api_server_is_one_usage_error(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(yaml.safe_dump({

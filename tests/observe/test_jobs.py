@@ -92,7 +92,10 @@ def test_app_failure_and_image_pull_fail_fast() -> None:
         "name": "app", "ready": False, "restartCount": 0, "image": "x", "imageID": "",
         "started": False, "state": {"waiting": {"reason": "ImagePullBackOff",
                                                 "message": "Back-off pulling image"}}}])
-    seen = job_outcome(pj.job(), [pulling], now=at(0), linger=10)
+    # the kubelet retries pulls: a back-off 2 s after creation is not yet permanent
+    assert job_outcome(pj.job(), [pulling], now=at(0), linger=10).outcome \
+        is JobOutcome.RUNNING
+    seen = job_outcome(pj.job(), [pulling], now=at(90), linger=10)
     assert seen.outcome is JobOutcome.FAILED
     assert "ImagePullBackOff" in seen.explanation
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from meshconform.kubewait import FATAL_WAITING_REASONS
+from meshconform.kubewait import waiting_failure
 from meshconform.observe.pods import (
     PROXY,
     ContainerState,
@@ -69,19 +69,6 @@ def _newest(pods: Sequence[Obj]) -> Obj | None:
     return max(pods, key=created) if pods else None
 
 
-def _fatal(pod: Obj) -> str | None:
-    status = pod.get("status") or {}
-    for key in ("initContainerStatuses", "containerStatuses"):
-        for cs in status.get(key) or []:
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") in FATAL_WAITING_REASONS:
-                return (
-                    f"container {cs.get('name')}: {waiting.get('reason')}: "
-                    f"{waiting.get('message', '')}".rstrip(": ")
-                )
-    return None
-
-
 def job_outcome(  # noqa: PLR0911 - one return per documented outcome
     job: Obj | None,
     pods: Sequence[Obj],
@@ -119,7 +106,7 @@ def job_outcome(  # noqa: PLR0911 - one return per documented outcome
         )
     if pod is None:
         return obs(JobOutcome.RUNNING, f"{jname}: no pod yet")
-    if (fatal := _fatal(pod)) is not None:
+    if (fatal := waiting_failure(pod, now)) is not None:
         return obs(JobOutcome.FAILED, f"{jname}: pod cannot run: {fatal}; {seen}")
     if app_state is None or not app_state.terminated:
         return obs(JobOutcome.RUNNING, f"{jname}: app not finished; {seen}")

@@ -92,14 +92,9 @@ def init_container_done(container: str) -> Callable[[Obj | None], Decision[dict[
         state = container_state(pod, container)
         if state is not None and state.terminated:
             return Done(dict(pod), describe_states(pod))
-        status = pod.get("status") or {}
-        for cs in [
-            *(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-        ]:
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-            if reason in kubewait.FATAL_WAITING_REASONS:
-                return Failed(f"{cs.get('name')}: {reason}; {describe_states(pod)}")
+        failure = kubewait.waiting_failure(pod)
+        if failure is not None:
+            return Failed(f"{failure}; {describe_states(pod)}")
         return Pending(describe_states(pod))
 
     return condition
