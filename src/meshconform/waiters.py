@@ -40,8 +40,10 @@ class Timeouts:
     namespace_delete: float = 120.0
     pod_ready: float = 120.0
     job_complete: float = 120.0
-    #: after the app container exits, how long a sidecar may keep running before
-    #: the pod counts as hung (the documented classic-sidecar failure)
+    #: kubelet allowance of the Job hang window: after the app container exits, a
+    #: sidecar may keep running max(the pod's terminationGracePeriodSeconds, the
+    #: injected proxy drain) plus this long before the pod counts as hung (the
+    #: documented classic-sidecar failure); see observe.jobs.linger_window
     proxy_linger: float = 10.0
     traffic_consistency: float = 30.0
     consecutive_successes: int = 3
