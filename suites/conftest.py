@@ -27,10 +27,12 @@ import pytest
 
 from meshconform import kubewait, manifests
 from meshconform.certs import TestCA
+from meshconform.clusters import Cluster
 from meshconform.istio import ISTIO_NAMESPACE
 from meshconform.modes import Mode
 from meshconform.observe.waits import PodClient, get_ready_pod
 from meshconform.options import RunOptions
+from meshconform.plugin.live import note_namespace
 from meshconform.probes.gateway import GatewayTarget
 from meshconform.setups import Remembered
 from meshconform.waiters import Timeouts
@@ -109,8 +111,10 @@ def _deploy(kube: Any, relpath: str, namespace: str, timeouts: Timeouts,
 
 
 @pytest.fixture
-def strict_echo(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts) -> Echo:
-    """echo in an enrolled namespace under STRICT mTLS, shared by the checks of a mode."""
+def strict_echo(request: pytest.FixtureRequest, cluster: Cluster, kube: Any, mode: Mode,
+                shared_apps: SharedApps, timeouts: Timeouts) -> Echo:
+    """echo in an enrolled namespace under STRICT mTLS, shared by the checks of a mode.
+    A failed check's artifacts include its namespace."""
 
     def create() -> Echo:
         ns = _shared_namespace(kube, shared_apps, "strict-echo", dict(mode.namespace_labels))
@@ -121,13 +125,15 @@ def strict_echo(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeou
 
     echo: Echo = shared_apps.get(("strict_echo", mode.name),
                                       f"the shared app strict-echo ({mode.name})", create)
+    note_namespace(request.node, cluster, echo.namespace)
     return echo
 
 
 @pytest.fixture
-def outside(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts,
-            run_ca: TestCA) -> Outside:
-    """The external servers and a plaintext echo, in a namespace outside the mesh."""
+def outside(request: pytest.FixtureRequest, cluster: Cluster, kube: Any, mode: Mode,
+            shared_apps: SharedApps, timeouts: Timeouts, run_ca: TestCA) -> Outside:
+    """The external servers and a plaintext echo, in a namespace outside the mesh.
+    A failed check's artifacts include its namespace."""
 
     def create() -> Outside:
         ns = _shared_namespace(kube, shared_apps, "outside", {})
@@ -143,6 +149,7 @@ def outside(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts,
 
     found: Outside = shared_apps.get(("outside", mode.name),
                                      f"the shared app outside ({mode.name})", create)
+    note_namespace(request.node, cluster, found.namespace)
     return found
 
 
