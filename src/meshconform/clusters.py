@@ -6,7 +6,10 @@
 - xdist workers share it through a ``filelock`` per cluster name: the first one
   creates it (retrying transient failures, as Istio CI does), the others adopt it;
 - an interrupt (SIGINT, SIGTERM) during create deletes the half-made cluster,
-  unless ``--keep-cluster``;
+  unless ``--keep-cluster``; a failed delete is added to the create error, never
+  raised instead of it. SIGTERM at any other time (Istio install, checks) ends the
+  run like Ctrl-C (the plugin installs ``setups.install_sigterm_interrupt``), so
+  ``ClusterPool.finish`` still runs;
 - only the controller deletes, at session end, and only clusters that did not
   exist when the run started (``ClusterPool.finish``), unless ``--keep-cluster``.
 
@@ -213,7 +216,8 @@ class Kind:
                 done = self._run(self.create_argv(name, config, image, kubeconfig), timeout)
             except subprocess.TimeoutExpired:
                 errors.append(f"attempt {attempt}: no result within {timeout:.0f}s")
-                self.delete(name, kubeconfig=kubeconfig)
+                if not self._clean_up(name, kubeconfig, errors):
+                    break
                 continue
             if done.returncode == 0:
                 return attempt
@@ -221,10 +225,22 @@ class Kind:
             errors.append(f"attempt {attempt}: {why}")
             if _NOT_OURS.lower() in why.lower():
                 break  # another run's cluster: deleting it would pull it from under that run
-            self.delete(name, kubeconfig=kubeconfig)  # kind cleans up, a timeout may not have
+            # kind cleans up after itself, a timeout may not have
+            if not self._clean_up(name, kubeconfig, errors):
+                break
             if any(p.lower() in why.lower() for p in _PERMANENT):
                 break
         raise ProvisioningError(f"kind could not create cluster {name}: " + "; ".join(errors))
+
+    def _clean_up(self, name: str, kubeconfig: Path, errors: list[str]) -> bool:
+        """Delete a half-made cluster; a failed delete is recorded beside the create error
+        it followed (never instead of it). False: do not try to create again."""
+        try:
+            self.delete(name, kubeconfig=kubeconfig)
+        except (ProvisioningError, OSError, subprocess.TimeoutExpired) as error:
+            errors.append(f"clean-up failed too: {error}")
+            return False
+        return True
 
     def preload_argvs(self, name: str, image: str, nodes: Sequence[str]) -> list[list[str]]:
         """Commands that make ``image`` present on every node before any pod asks for it.
@@ -527,8 +543,11 @@ class ClusterPool:
             # one that kind refused to create because it already exists (not ours)
             theirs = _NOT_OURS.lower() in str(error).lower()
             if not self.keep and not theirs and mode.cluster_name not in self.baseline:
-                with contextlib.suppress(ProvisioningError, subprocess.TimeoutExpired):
+                try:
                     self.kind.delete(mode.cluster_name, kubeconfig=kubeconfig)
+                except (ProvisioningError, OSError, subprocess.TimeoutExpired) as cleanup:
+                    # the create error (or the interrupt) stays what is raised
+                    error.add_note(f"deleting the half-made cluster failed too: {cleanup}")
             raise
         kubeconfig.chmod(0o600)
 

@@ -1,4 +1,5 @@
-"""Setups shared by many checks, tried once: a failure is remembered with its cause.
+"""Setups shared by many checks, tried once: a failure is remembered with its cause;
+and the interrupt that lets a cancelled run clean them up.
 
 A cluster per mode, Istio on it, a shared app per mode: when one of them cannot be
 set up, every check that depends on it must end ``error`` at once with the original
@@ -8,8 +9,11 @@ timeout per attempt, which per check runs past any CI job limit).
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from meshconform.errors import ProvisioningError
@@ -60,3 +64,28 @@ class Remembered:
         cause = self.failed.get(key)
         if cause is not None:
             raise SetupFailed(f"{cause} [first failure in this run; not retried]")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install_sigterm_interrupt() -> Callable[[], None]:
+    """Turn SIGTERM into KeyboardInterrupt until the returned ``restore`` is called.
+
+    A cancelled CI job sends SIGTERM; by default that kills the process on the spot,
+    skipping every clean-up. As a KeyboardInterrupt it ends the run the way Ctrl-C
+    does: pytest tears the session fixtures down (the shared namespaces) and the
+    session hooks delete the clusters this run created, during the Istio install
+    (``istioctl`` is killed with it) as during the checks. Main thread only; elsewhere
+    a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is _interrupt:
+            signal.signal(signal.SIGTERM, previous)
+
+    return restore

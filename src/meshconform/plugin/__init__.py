@@ -16,7 +16,7 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from meshconform.probes.cli import gateway_target
 from meshconform.probes.gateway import GatewayTarget
 from meshconform.products import known_products
 from meshconform.report import ClaimResult, RunInfo, write_report
+from meshconform.setups import install_sigterm_interrupt
 from meshconform.versions import IstioRelease
 from meshconform.waiters import Timeouts
 
@@ -40,6 +41,7 @@ RESULTS_KEY = pytest.StashKey[dict[str, ClaimResult]]()
 TIMINGS_KEY = pytest.StashKey[dict[str, dict[str, float]]]()
 CHECK_KEY = pytest.StashKey[ClaimCheck]()
 PROBE_KEY = pytest.StashKey[GatewayTarget]()
+RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
 RESULT_PROPERTY = "meshconform_result"
 TIMINGS_PROPERTY = "meshconform_timings"
 
@@ -233,6 +235,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[OPTIONS_KEY] = options
+    # SIGTERM (a cancelled CI job) ends the run like Ctrl-C, so clean-up runs
+    config.stash[RESTORE_SIGTERM_KEY] = install_sigterm_interrupt()
     config.stash[RESULTS_KEY] = {}
     config.stash[TIMINGS_KEY] = {}
     config.pluginmanager.register(ResultCollector(config), "meshconform-results")
@@ -263,6 +267,12 @@ def pytest_configure(config: pytest.Config) -> None:
             live.live_session_start(config, options)
         except UsageError as error:
             raise pytest.UsageError(str(error)) from None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = config.stash.get(RESTORE_SIGTERM_KEY, None)
+    if restore is not None:
+        restore()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
