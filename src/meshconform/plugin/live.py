@@ -57,6 +57,7 @@ from meshconform.istio import (
 from meshconform.kube import Kube
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
+from meshconform.product_recipes import refuse_foreign_products
 from meshconform.tools import ToolResolver
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
 from meshconform.waiters import Timeouts
@@ -121,6 +122,8 @@ class LiveState:
                     self.timeouts,
                     files=self.options.istio_config,
                 ).ensure(cluster)
+            # a product an earlier run left installed would change every check's mesh
+            refuse_foreign_products(cluster.kube, self.options.product)
             if _claim_phases(self.options.report_dir, cluster):
                 self.timings.update(
                     {
