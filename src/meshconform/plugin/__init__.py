@@ -384,6 +384,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    if _is_controller(config) and not config.option.collectonly:
+        _istioctl_preflight(kept)
+
+
+def _istioctl_preflight(items: list[pytest.Item]) -> None:
+    """Stop with ONE line when no Istio version the static checks need has an istioctl.
+
+    Each static check would otherwise end ``error`` with the same traceback. When some
+    versions have one, the checks of the others still end ``error`` with the reason.
+    """
+    needed: dict[str, IstioRelease] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        release = callspec.params.get("istio_release") if callspec else None
+        if (
+            "istioctl_for" in getattr(item, "fixturenames", ())
+            and isinstance(release, IstioRelease)
+            and item.get_closest_marker("skip") is None
+        ):
+            needed[release.minor] = release
+    if not needed:
+        return
+    from meshconform.static.istioctl import get_istioctl  # noqa: PLC0415
+
+    problems = []
+    for release in needed.values():
+        try:
+            get_istioctl(release)
+        except UsageError as missing:
+            problems.append(" ".join(str(missing).split()))
+        else:
+            return
+    pytest.exit("; ".join(problems), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 # ---------------------------------------------------------------- fixtures
