@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
-from meshconform.claims import Outcome, Verdict, get_catalog
+from meshconform.claims import ANY_MODE, Outcome, Verdict, get_catalog
 from meshconform.errors import UsageError
 from meshconform.evidence import FULL_DATA_PLANE, ClusterKind, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
@@ -58,6 +58,8 @@ MARKERS = (
     "probe_gateway: runs only with --probe-gateway, against that reachable gateway",
     "evidence(*sources): live tier: what the verdict rests on (meshconform.evidence); "
     "default the whole data plane; skipped centrally where the cluster cannot give it",
+    "mode_independent: the check's subject is the same in every mode (a probed gateway, "
+    "the dataplane's Envoy gateway): it runs and reports once, as mode 'any'",
 )
 
 #: fixture modules, one per tier, registered as plugins so their fixtures are visible
@@ -278,9 +280,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     options = metafunc.config.stash[OPTIONS_KEY]
     if "mode" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "mode", options.modes, ids=[m.name for m in options.modes], scope="session"
-        )
+        if metafunc.definition.get_closest_marker("mode_independent") is not None:
+            # one run for all modes: fixtures see the first selected mode, the report "any"
+            metafunc.parametrize("mode", options.modes[:1], ids=["any-mode"], scope="session")
+        else:
+            metafunc.parametrize(
+                "mode", options.modes, ids=[m.name for m in options.modes], scope="session"
+            )
     if "istio_release" in metafunc.fixturenames:
         metafunc.parametrize(
             "istio_release",
@@ -318,6 +324,14 @@ def item_mode(item: pytest.Item) -> Mode | None:
     return mode if isinstance(mode, Mode) else None
 
 
+def item_mode_name(item: pytest.Item) -> str | None:
+    """The mode a check reports: its mode's name, or ``any`` for a mode_independent check."""
+    mode = item_mode(item)
+    if mode is None:
+        return None
+    return ANY_MODE if item.get_closest_marker("mode_independent") is not None else mode.name
+
+
 def skip_reason(item: pytest.Item) -> str | None:
     """Why a check does not run in its mode, decided here and nowhere else."""
     mode = item_mode(item)
@@ -332,7 +346,7 @@ def skip_reason(item: pytest.Item) -> str | None:
                 f"claim {claim_id} is about product {claim.product}; "
                 f"run with --product {claim.product}"
             )
-        expectation = claim.expect[mode.name]
+        expectation = claim.expectation(item_mode_name(item) or mode.name)
         if expectation.outcome is Outcome.NOT_APPLICABLE:
             return f"claim {claim_id} does not apply to mode {mode.name}: {expectation.note}"
     for marker in item.iter_markers("requires"):
@@ -473,7 +487,7 @@ def claim(request: pytest.FixtureRequest, mode: Mode) -> ClaimCheck:
     release = callspec.params.get("istio_release") if callspec else None
     options = request.config.stash[OPTIONS_KEY]
     version = release.minor if isinstance(release, IstioRelease) else options.istio[0].minor
-    check = ClaimCheck(get_catalog()[claim_id], mode.name, tier, version)
+    check = ClaimCheck(get_catalog()[claim_id], item_mode_name(node) or mode.name, tier, version)
     if tier == "live":
         check.origin = str(options.cluster)
     node.stash[CHECK_KEY] = check
@@ -502,7 +516,7 @@ def _result_for(
 ) -> ClaimResult | None:
     claim_id = item_claim_id(item)
     tier = item_tier(item)
-    mode = item_mode(item)
+    mode = item_mode_name(item)
     if claim_id is None or tier is None or mode is None:
         return None
     options = item.config.stash[OPTIONS_KEY]
@@ -523,10 +537,10 @@ def _result_for(
         artifacts = live.collect_failure_artifacts(item, options.artifacts_dir)
     return ClaimResult(
         id=claim_id,
-        mode=mode.name,
+        mode=mode,
         tier=tier,
         verdict=verdict,
-        expected=str(get_catalog()[claim_id].expect[mode.name].outcome),
+        expected=str(get_catalog()[claim_id].expectation(mode).outcome),
         observed=str(check.observed) if check and check.observed else None,
         evidence="\n".join(evidence),
         duration_s=round(report.duration, 3),
@@ -588,7 +602,9 @@ def _run_info(config: pytest.Config, results: list[ClaimResult]) -> RunInfo:
         kubernetes = live.kubernetes_version(config) or options.kubernetes
     release = options.istio[0]
     return RunInfo(
-        modes=sorted({r.mode for r in results}, key=[m.name for m in options.modes].index),
+        modes=sorted(
+            {r.mode for r in results}, key=[*(m.name for m in options.modes), ANY_MODE].index
+        ),
         tiers=[t for t in TIERS if any(r.tier == t for r in results)],
         istio_version=", ".join(r.release for r in options.istio),
         istio_build=(
