@@ -178,3 +178,28 @@ def test_a_native_hang_names_the_window_and_its_reasoning() -> None:
     assert seen.outcome is JobOutcome.HUNG_ON_SIDECAR
     assert "hang window 30s = max(terminationGracePeriodSeconds 5s" in seen.explanation
     assert kube.waits[-1] == ("Job mc-ns/mc-job to finish", 32)
+
+
+def test_a_slow_kubelet_is_not_a_hang_with_the_default_timeouts() -> None:
+    """Break 3 (issue 10): the Job linger window set to 0. The Job fixtures' pods (grace
+    5 s, default 5 s drain) on a slow 2-core kubelet: istio-proxy is reported terminated
+    12 s after the app. That is within the window (5 s + 10 s allowance): Complete."""
+    from meshconform.observe.waits import get_job_outcome  # noqa: PLC0415
+    from meshconform.waiters import Timeouts  # noqa: PLC0415
+    from tests.observe.scripted import ScriptedKube  # noqa: PLC0415
+
+    kube = ScriptedKube(_native_job_world(5, None, proxy_stops_at=12), events=[12])
+    seen = get_job_outcome(kube, "mc-ns", "mc-job", Timeouts(), clock=kube.clock)
+    assert seen.outcome is JobOutcome.COMPLETE, seen.explanation
+    _, (pod,) = _native_job_world(5, None, None)(0)
+    for at_seconds in (0.0, 4.0, 14.0):  # never decided as a hang inside the window
+        early = job_outcome(pj.job(), [pod], now=at(at_seconds),
+                            linger=linger_window_of(pod))
+        assert early.outcome is JobOutcome.RUNNING, early.explanation
+
+
+def linger_window_of(pod: dict):
+    from meshconform.observe.jobs import linger_window  # noqa: PLC0415
+    from meshconform.waiters import Timeouts  # noqa: PLC0415
+
+    return linger_window(pod, Timeouts().proxy_linger)
