@@ -21,10 +21,11 @@ from meshconform.product_recipes import (
     load_recipe,
     uninstall_product,
 )
+from meshconform.setups import Remembered
 from meshconform.tools import ToolResolver
 from meshconform.waiters import Timeouts
 
-INSTALLS = pytest.StashKey[dict[str, InstallResult]]()
+INSTALLS = pytest.StashKey[Remembered]()
 
 
 @dataclass
@@ -90,9 +91,10 @@ def installed_product(  # noqa: PLR0917 - pytest fixtures take fixtures position
     """
     from meshconform.plugin import live  # noqa: PLC0415 - live tier only
 
-    installs = request.config.stash.setdefault(INSTALLS, {})
+    installs = request.config.stash.setdefault(INSTALLS, Remembered())
     name = cluster.name
-    if name not in installs:
+
+    def create() -> InstallResult:
         helm: Path | None = None
         if product_recipe.install.method == "helm":
             helm = ToolResolver(run_options.binaries).path("helm")
@@ -105,8 +107,13 @@ def installed_product(  # noqa: PLR0917 - pytest fixtures take fixtures position
             timeouts.product_install,
             enroll_labels=mode.namespace_labels,
         )
-        installs[name] = result
         state = request.config.stash.get(live.STATE, None)
         if state is not None:
             state.timings[f"product:{mode.name}"] = result.duration_s
-    return installs[name]
+        return result
+
+    # a failed install is remembered: every product check of the cluster ends error at once
+    installed: InstallResult = installs.get(
+        name, f"product {product_recipe.name} on {name}", create
+    )
+    return installed
