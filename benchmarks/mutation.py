@@ -18,6 +18,7 @@ inside the test process): subprocess-based tests are not selected.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -63,6 +64,14 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
 KILLED = {"killed"}
 SURVIVED = {"survived"}
 _RESULT = re.compile(r"^\s*(\S+): (\S.*)$")
+#: every survivor's diff in one interpreter (``mutmut show`` starts one per mutant)
+_DIFFS = """
+import json, sys
+from mutmut.__main__ import find_mutant
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+names = json.load(sys.stdin)
+print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}))
+"""
 
 
 @dataclass
@@ -178,13 +187,14 @@ def run_module(module: str, max_seconds: float, keep: bool, python: str) -> Modu
             match = _RESULT.match(line)
             if match:
                 score.statuses[match.group(1)] = match.group(2).strip()
-        for name, status in score.statuses.items():
-            if status in SURVIVED:
-                shown = subprocess.run(
-                    [python, "-m", "mutmut", "show", name],
-                    cwd=workdir, env=env, capture_output=True, text=True, check=False,
-                ).stdout
-                score.survivors[name] = shown.strip()
+        survivors = [name for name, status in score.statuses.items() if status in SURVIVED]
+        if survivors:
+            shown = subprocess.run(
+                [python, "-c", _DIFFS], input=json.dumps(survivors), cwd=workdir, env=env,
+                capture_output=True, text=True, check=False,
+            )
+            diffs = json.loads(shown.stdout) if shown.returncode == 0 else {}
+            score.survivors = {n: diffs.get(n, "(diff unavailable)") for n in survivors}
     finally:
         if keep:
             print(f"{module}: kept {workdir}")
