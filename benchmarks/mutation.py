@@ -45,7 +45,12 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "kubewait": (
         "src/meshconform/kubewait.py",
-        ("tests/live/test_kubewait.py", "tests/observe", "tests/live/test_kube_watch.py"),
+        (
+            "tests/live/test_kubewait.py",
+            "tests/live/test_kubewait_rows.py",
+            "tests/observe",
+            "tests/live/test_kube_watch.py",
+        ),
     ),
     "kube": (
         "src/meshconform/kube.py",
@@ -108,6 +113,12 @@ class ModuleScore:
         logic = decided - self.wording
         decisions = f"{100 * self.killed / logic:5.1f}%" if logic else "  n/a"
         cap = " (capped)" if self.capped else ""
+        other: dict[str, int] = {}
+        for status in self.statuses.values():
+            if status not in KILLED | SURVIVED:
+                other[status] = other.get(status, 0) + 1
+        if other:
+            cap += " [" + ", ".join(f"{k} {v}" for k, v in sorted(other.items())) + "]"
         return (
             f"{self.module:16} {score}  killed {self.killed:4}  survived {self.survived:3} "
             f"(wording {self.wording:3})  undecided {self.undecided:3}  "
