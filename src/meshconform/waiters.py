@@ -109,16 +109,16 @@ def wait_until(
     for conditions no watch can express (traffic, exec results).
     """
     deadline = clock() + timeout
-    last = "nothing observed yet"
     while True:
         decision = poll()
         if isinstance(decision, Done):
             return decision.value
         if isinstance(decision, Failed):
             raise WaitFailed(f"{what}: cannot succeed any more: {decision.state}")
-        last = decision.state
         if clock() >= deadline:
-            raise WaitTimeout(f"{what}: not reached within {timeout:.0f}s; last seen: {last}")
+            raise WaitTimeout(
+                f"{what}: not reached within {timeout:.0f}s; last seen: {decision.state}"
+            )
         pause(interval)
 
 

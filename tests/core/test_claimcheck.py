@@ -57,3 +57,11 @@ def test_unexpected_keeps_the_evidence() -> None:
     assert check.evidence == ["first", "HTTP 503"]
     assert str(error).startswith("claim gateway-health in mode cni (live): neither")
     assert "first\n    HTTP 503" in str(error)
+
+
+def test_evidence_names_its_origin_when_there_is_one() -> None:
+    check = ClaimCheck(get_claim("gateway-health"), "cni", "live")
+    check.note("plain")
+    check.origin = "controlplane"
+    check.note("from the control plane")
+    assert check.evidence == ["plain", "[controlplane] from the control plane"]
