@@ -68,15 +68,24 @@ class ScriptedDynamic:
         self.list_calls = 0
         self.watch_versions: list[str] = []
         self.resources = self
+        self.resource_asked: list[dict[str, Any]] = []
+        self.list_args: list[tuple[Any, dict[str, Any]]] = []
+        self.watch_args: list[tuple[Any, dict[str, Any]]] = []
+        self.resource = object()
 
     def get(self, *args: Any, **kwargs: Any) -> Any:
         if "api_version" in kwargs:  # resources.get(api_version=, kind=)
-            return object()
+            self.resource_asked.append(kwargs)
+            return self.resource
         self.list_calls += 1
+        self.list_args.append((args, kwargs))
         version, obj = self.lists[0] if len(self.lists) == 1 else self.lists.pop(0)
-        return Listing({"metadata": {"resourceVersion": version}, "items": [obj]})
+        return Listing({"metadata": {"resourceVersion": version},
+                        "items": [obj] if obj else []})
 
-    def watch(self, resource: Any, *, resource_version: str, **_: Any) -> Iterator[dict[str, Any]]:
+    def watch(self, resource: Any, *, resource_version: str, **kwargs: Any
+              ) -> Iterator[dict[str, Any]]:
+        self.watch_args.append(((resource,), kwargs))
         self.watch_versions.append(resource_version)
         if resource_version in self.expired:
             raise ApiException(status=410, reason="Gone: too old resource version")
@@ -132,5 +141,23 @@ def test_bookmarks_and_deletion_are_judged_correctly(kube: Kube) -> None:
     dyn = ScriptedDynamic([("10", PENDING)], events={"10": [
         {"type": "BOOKMARK", "raw_object": {"metadata": {"resourceVersion": "11"}}},
         {"type": "DELETED", "raw_object": PENDING}]})
+    kube._dyn = dyn
+    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", kubewait.gone, 3) is None
+
+
+def test_the_api_is_asked_for_exactly_the_one_object(kube: Kube) -> None:
+    dyn = ScriptedDynamic([("10", PENDING)],
+                          events={"10": [{"type": "MODIFIED", "raw_object": READY}]})
+    _watch(kube, dyn, timeout=30)
+    assert dyn.resource_asked == [{"api_version": "v1", "kind": "Pod"}]
+    assert dyn.list_args == [((dyn.resource,), {"namespace": "mc-a",
+                                                 "field_selector": "metadata.name=echo-1"})]
+    ((resource,), kwargs) = dyn.watch_args[0]
+    assert resource is dyn.resource
+    assert kwargs == {"namespace": "mc-a", "name": "echo-1", "timeout": 10}
+
+
+def test_an_object_that_does_not_exist_yet_is_judged_as_none(kube: Kube) -> None:
+    dyn = ScriptedDynamic([("10", {})])
     kube._dyn = dyn
     assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", kubewait.gone, 3) is None
