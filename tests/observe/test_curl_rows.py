@@ -66,6 +66,7 @@ def test_init_probe_result_in_full() -> None:
     silent = init_probe_result(ok, "", "probe")
     assert silent is not None
     assert silent.curl.status is None
+    assert init_probe_result(pj.pod(containers=[pj.APP], init=[probe]), "", "probe") is None
     running = pj.pod(containers=[pj.APP], init=[probe],
                      init_statuses=[pj.running(name="probe")])
     assert init_probe_result(running, "", "probe") is None

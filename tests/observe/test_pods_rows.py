@@ -76,6 +76,11 @@ def test_injection_shapes_in_full() -> None:
     assert (absent.shape, absent.init_containers, absent.containers,
             absent.status_annotation) == (ProxyShape.ABSENT, ("app-init",), ("app",), False)
     assert absent.describe() == "istio-proxy absent; initContainers=['app-init'] containers=['app']"
+    annotated = injection_shape(pj.pod(containers=[pj.APP]))  # status annotation, no proxy
+    assert (annotated.shape, annotated.status_annotation) == (ProxyShape.ABSENT, True)
+    native_bare = injection_shape(pj.pod(containers=[pj.APP], init=[pj.NATIVE_PROXY],
+                                         injected=False))
+    assert native_bare.status_annotation is False
     only_wait = {**pj.PROXY_CONTAINER, "lifecycle": {"postStart": {"exec": {
         "command": ["sleep", "wait"]}}}}
     assert not injection_shape(pj.pod(containers=[only_wait])).hold_hook
@@ -113,6 +118,11 @@ def test_start_order_problems_are_named() -> None:
                                    _started("app", "2026-03-01T10:00:05Z")])
     order = start_order(same_second)
     assert order.proxy_first
+    assert order.shape.shape is ProxyShape.CLASSIC
+    assert order.proxy is not None
+    assert order.proxy.name == "istio-proxy"
+    assert order.app is not None
+    assert order.app.name == "app"
     assert order.explanation == ("istio-proxy started 10:00:05, app started 10:00:05, gated "
                                  "by postStart 'pilot-agent wait' on the first container")
     no_times = pj.pod(containers=[pj.APP], statuses=[{"name": "app", "state": {}}])
