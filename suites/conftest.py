@@ -27,11 +27,14 @@ import pytest
 
 from meshconform import kubewait, manifests
 from meshconform.certs import TestCA
+from meshconform.clusters import Cluster
 from meshconform.istio import ISTIO_NAMESPACE
 from meshconform.modes import Mode
 from meshconform.observe.waits import PodClient, get_ready_pod
 from meshconform.options import RunOptions
+from meshconform.plugin.live import note_namespace
 from meshconform.probes.gateway import GatewayTarget
+from meshconform.setups import Remembered
 from meshconform.waiters import Timeouts
 
 #: host names of the external servers; .test is reserved (RFC 2606), so never real
@@ -71,14 +74,11 @@ class Outside:
 
 
 @dataclass
-class SharedApps:
-    made: dict[tuple[str, str], Any] = field(default_factory=dict)
-    cleanups: list[Callable[[], None]] = field(default_factory=list)
+class SharedApps(Remembered):
+    """Shared apps per (app, mode): made once; a failed one is remembered (``Remembered``),
+    so every check that needs it ends ``error`` at once with the first cause."""
 
-    def get(self, key: tuple[str, str], create: Callable[[], Any]) -> Any:
-        if key not in self.made:
-            self.made[key] = create()
-        return self.made[key]
+    cleanups: list[Callable[[], None]] = field(default_factory=list)
 
 
 @pytest.fixture(scope="session")
@@ -111,8 +111,10 @@ def _deploy(kube: Any, relpath: str, namespace: str, timeouts: Timeouts,
 
 
 @pytest.fixture
-def strict_echo(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts) -> Echo:
-    """echo in an enrolled namespace under STRICT mTLS, shared by the checks of a mode."""
+def strict_echo(request: pytest.FixtureRequest, cluster: Cluster, kube: Any, mode: Mode,
+                shared_apps: SharedApps, timeouts: Timeouts) -> Echo:
+    """echo in an enrolled namespace under STRICT mTLS, shared by the checks of a mode.
+    A failed check's artifacts include its namespace."""
 
     def create() -> Echo:
         ns = _shared_namespace(kube, shared_apps, "strict-echo", dict(mode.namespace_labels))
@@ -121,14 +123,17 @@ def strict_echo(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeou
         _deploy(kube, "workloads/echo.yaml", ns, timeouts)
         return Echo(ns)
 
-    echo: Echo = shared_apps.get(("strict_echo", mode.name), create)
+    echo: Echo = shared_apps.get(("strict_echo", mode.name),
+                                      f"the shared app strict-echo ({mode.name})", create)
+    note_namespace(request.node, cluster, echo.namespace)
     return echo
 
 
 @pytest.fixture
-def outside(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts,
-            run_ca: TestCA) -> Outside:
-    """The external servers and a plaintext echo, in a namespace outside the mesh."""
+def outside(request: pytest.FixtureRequest, cluster: Cluster, kube: Any, mode: Mode,
+            shared_apps: SharedApps, timeouts: Timeouts, run_ca: TestCA) -> Outside:
+    """The external servers and a plaintext echo, in a namespace outside the mesh.
+    A failed check's artifacts include its namespace."""
 
     def create() -> Outside:
         ns = _shared_namespace(kube, shared_apps, "outside", {})
@@ -142,7 +147,9 @@ def outside(kube: Any, mode: Mode, shared_apps: SharedApps, timeouts: Timeouts,
         service = kube.get("v1", "Service", "echo", ns) or {}
         return Outside(ns, str(pod["status"]["podIP"]), str(service["spec"]["clusterIP"]))
 
-    found: Outside = shared_apps.get(("outside", mode.name), create)
+    found: Outside = shared_apps.get(("outside", mode.name),
+                                     f"the shared app outside ({mode.name})", create)
+    note_namespace(request.node, cluster, found.namespace)
     return found
 
 

@@ -1,6 +1,7 @@
 """Diagnostics for a failed live check, written to ``<artifacts_dir>/<check id>/``.
 
-For each of the check's namespaces: every pod as YAML, the logs of every container
+For each of the check's namespaces (its own, the shared apps' it used, and istio-system,
+whose container logs are cut to their last lines): every pod as YAML, the logs of every container
 (init containers included: istio-init, istio-validation, a native istio-proxy)
 and of its previous instance when it restarted, the namespace's events, the Jobs
 as YAML; ``istioctl proxy-status`` and ``proxy-config all -o json`` of each
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,12 @@ def collect(
     runner: Runner = run_command,
     timeout: float = 30.0,
     container_logs: bool = True,
+    log_tail: Mapping[str, int] | None = None,
 ) -> ArtifactWriter:
     """Write everything useful about ``namespaces``; collection errors are recorded, not raised.
 
     ``container_logs=False`` where no kubelet serves logs (the controlplane cluster).
+    ``log_tail`` limits the log lines per container in some namespaces (istio-system).
     """
     out = ArtifactWriter(dest)
     proxied: list[tuple[str, str]] = []
@@ -142,10 +145,11 @@ def collect(
             out.obj(f"{base}/pods/{safe_name(name)}.yaml", pod)
             if has_proxy(pod):
                 proxied.append((ns, name))
+            tail = (log_tail or {}).get(ns)
             for container, restarted in containers_of(pod) if container_logs else []:
-                _logs(kube, out, ns, name, container, previous=False)
+                _logs(kube, out, ns, name, container, previous=False, tail=tail)
                 if restarted:
-                    _logs(kube, out, ns, name, container, previous=True)
+                    _logs(kube, out, ns, name, container, previous=True, tail=tail)
     if istioctl is not None:
         _istioctl(istioctl, out, proxied, runner, timeout)
     out.finish()
@@ -153,11 +157,18 @@ def collect(
 
 
 def _logs(
-    kube: KubeAPI, out: ArtifactWriter, ns: str, pod: str, container: str, *, previous: bool
+    kube: KubeAPI,
+    out: ArtifactWriter,
+    ns: str,
+    pod: str,
+    container: str,
+    *,
+    previous: bool,
+    tail: int | None = None,
 ) -> None:
     suffix = ".previous.log" if previous else ".log"
     try:
-        text = kube.logs(ns, pod, container=container, previous=previous)
+        text = kube.logs(ns, pod, container=container, tail=tail, previous=previous)
     except (ApiException, OSError) as error:
         out.errors.append(
             f"logs {ns}/{pod}/{container}{' (previous)' if previous else ''}: "

@@ -35,7 +35,7 @@ class ClaimCheck:
 
     @property
     def expected(self) -> Outcome:
-        return self.claim.expect[self.mode].outcome
+        return self.claim.expectation(self.mode).outcome
 
     @property
     def expects_broken(self) -> bool:
@@ -80,7 +80,7 @@ class ClaimCheck:
                 f"claim {self.claim.id} in mode {self.mode} ({self.tier}): expected "
                 f"{self.expected}, observed {observed}: {finding}.\n"
                 f"  claim: {self.claim.title}\n"
-                f"  mode note: {self.claim.expect[self.mode].note or '-'}\n"
+                f"  mode note: {self.claim.expectation(self.mode).note or '-'}\n"
                 "  evidence:\n    " + "\n    ".join(self.evidence or ["(none)"])
             )
 

@@ -41,6 +41,11 @@ class Expectation:
     note: str = ""
 
 
+#: the "mode" of a check whose subject is the same in every mode (marker
+#: ``mode_independent``): it runs and reports once, with this mode name
+ANY_MODE = "any"
+
+
 @dataclass(frozen=True)
 class Incorrect:
     """A documented statement the suite shows to be wrong: what really happens, and why."""
@@ -64,7 +69,17 @@ class Claim:
     incorrect: Incorrect | None = None
 
     def expectation(self, mode: str) -> Expectation:
-        return self.expect[mode]
+        """The expectation in ``mode``; for :data:`ANY_MODE` the one every mode shares."""
+        if mode != ANY_MODE:
+            return self.expect[mode]
+        outcomes = {e.outcome for e in self.expect.values()}
+        if len(outcomes) != 1:
+            raise CatalogError(
+                f"claim {self.id} expects different outcomes per mode; a check of it cannot "
+                "be mode_independent"
+            )
+        notes = {e.note for e in self.expect.values()}
+        return Expectation(outcomes.pop(), notes.pop() if len(notes) == 1 else "")
 
     def applies_to(self, mode: str) -> bool:
         return self.expect[mode].outcome is not Outcome.NOT_APPLICABLE

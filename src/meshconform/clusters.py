@@ -6,7 +6,10 @@
 - xdist workers share it through a ``filelock`` per cluster name: the first one
   creates it (retrying transient failures, as Istio CI does), the others adopt it;
 - an interrupt (SIGINT, SIGTERM) during create deletes the half-made cluster,
-  unless ``--keep-cluster``;
+  unless ``--keep-cluster``; a failed delete is added to the create error, never
+  raised instead of it. SIGTERM at any other time (Istio install, checks) ends the
+  run like Ctrl-C (the plugin installs ``setups.install_sigterm_interrupt``), so
+  ``ClusterPool.finish`` still runs;
 - only the controller deletes, at session end, and only clusters that did not
   exist when the run started (``ClusterPool.finish``), unless ``--keep-cluster``.
 
@@ -37,6 +40,7 @@ from meshconform.errors import ProvisioningError, UsageError
 from meshconform.evidence import ClusterKind
 from meshconform.kube import Kube
 from meshconform.modes import Mode
+from meshconform.setups import Remembered, first_failure
 from meshconform.waiters import Timeouts
 
 if TYPE_CHECKING:
@@ -118,10 +122,16 @@ def gateway_from_kind_config(config: dict[str, Any]) -> GatewayEndpoint:
 
 
 def busy_ports(endpoint: GatewayEndpoint) -> list[int]:
-    """Host ports of the endpoint something else already listens on."""
+    """Host ports of the endpoint something else already listens on.
+
+    Binds with SO_REUSEADDR, as Docker's port proxy does (Go listeners set it): a port
+    left in TIME_WAIT by the previous run's probes is free for Docker, so it is free
+    here too; a listener still refuses the bind.
+    """
     busy = []
     for port in (endpoint.http_port, endpoint.https_port, endpoint.status_port):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((endpoint.host, port))
             except OSError:
@@ -206,7 +216,8 @@ class Kind:
                 done = self._run(self.create_argv(name, config, image, kubeconfig), timeout)
             except subprocess.TimeoutExpired:
                 errors.append(f"attempt {attempt}: no result within {timeout:.0f}s")
-                self.delete(name, kubeconfig=kubeconfig)
+                if not self._clean_up(name, kubeconfig, errors):
+                    break
                 continue
             if done.returncode == 0:
                 return attempt
@@ -214,10 +225,22 @@ class Kind:
             errors.append(f"attempt {attempt}: {why}")
             if _NOT_OURS.lower() in why.lower():
                 break  # another run's cluster: deleting it would pull it from under that run
-            self.delete(name, kubeconfig=kubeconfig)  # kind cleans up, a timeout may not have
+            # kind cleans up after itself, a timeout may not have
+            if not self._clean_up(name, kubeconfig, errors):
+                break
             if any(p.lower() in why.lower() for p in _PERMANENT):
                 break
         raise ProvisioningError(f"kind could not create cluster {name}: " + "; ".join(errors))
+
+    def _clean_up(self, name: str, kubeconfig: Path, errors: list[str]) -> bool:
+        """Delete a half-made cluster; a failed delete is recorded beside the create error
+        it followed (never instead of it). False: do not try to create again."""
+        try:
+            self.delete(name, kubeconfig=kubeconfig)
+        except (ProvisioningError, OSError, subprocess.TimeoutExpired) as error:
+            errors.append(f"clean-up failed too: {error}")
+            return False
+        return True
 
     def preload_argvs(self, name: str, image: str, nodes: Sequence[str]) -> list[list[str]]:
         """Commands that make ``image`` present on every node before any pod asks for it.
@@ -253,7 +276,12 @@ class Kind:
 # -- preflight ---------------------------------------------------------------------
 
 
-def check_docker(docker: str = "docker", timeout: float = 1.5) -> None:
+#: `docker info` on a busy CI runner or a Docker Desktop VM that is waking up takes
+#: seconds; only a daemon that stays silent this long stops the run
+DOCKER_INFO_TIMEOUT = 20.0
+
+
+def check_docker(docker: str = "docker", timeout: float = DOCKER_INFO_TIMEOUT) -> None:
     """One UsageError if the docker client is missing or no daemon answers in ``timeout``."""
     import shutil  # noqa: PLC0415
 
@@ -269,7 +297,7 @@ def check_docker(docker: str = "docker", timeout: float = 1.5) -> None:
         done = run_command([client, "info", "--format", "{{.ServerVersion}}"], timeout)
     except subprocess.TimeoutExpired:
         raise UsageError(
-            f"the Docker daemon did not answer `docker info` within {timeout}s",
+            f"the Docker daemon did not answer `docker info` within {timeout:g}s",
             "Start Docker or check DOCKER_HOST; or pass --kubeconfig",
         ) from None
     if done.returncode != 0 or not done.stdout.strip():
@@ -383,31 +411,64 @@ class ClusterPool:
         #: kind clusters that existed when the run started: never deleted by this run
         self.baseline = baseline
         self._clusters: dict[str, Cluster] = {}
+        #: mode name -> the first setup failure of this run (not retried)
+        self._setups = Remembered()
 
     def lock(self, name: str) -> FileLock:
         self.state.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.state / f"{name}.lock"))
 
     def get(self, mode: Mode, prepare: Callable[[Cluster], None] | None = None) -> Cluster:
-        """The cluster for ``mode``, created or adopted once; ``prepare`` runs under its lock."""
+        """The cluster for ``mode``, created or adopted once; ``prepare`` runs under its lock.
+
+        A setup that fails is remembered for the rest of the run, in this process and
+        (through ``<name>.failed`` beside the lock) in the other workers of the run:
+        every later call raises :class:`~meshconform.setups.SetupFailed` at once with
+        the first cause, instead of creating or preparing again.
+        """
         if mode.name in self._clusters:
             return self._clusters[mode.name]
+        self._setups.raise_if_failed(mode.name)
         if self.controlplane is not None:
             shared = self.controlplane.keep or self.controlplane.reuse
             name = f"controlplane-{mode.name}" + ("" if shared else f"-{run_id()[:8]}")
         else:
             name = mode.cluster_name if self.kind is not None else f"existing-{mode.name}"
         with self.lock(name):
-            if self.controlplane is not None:
-                cluster = self._controlplane_cluster(mode)
-            elif self.kind is None:
-                cluster = self._existing(mode)
-            else:
-                cluster = self._kind_cluster(mode)
-            if prepare is not None:
-                prepare(cluster)
+            earlier = self._failure_marker(name)
+            if earlier is not None:
+                self._setups.fail(mode.name, earlier)
+                self._setups.raise_if_failed(mode.name)
+            try:
+                if self.controlplane is not None:
+                    cluster = self._controlplane_cluster(mode)
+                elif self.kind is None:
+                    cluster = self._existing(mode)
+                else:
+                    cluster = self._kind_cluster(mode)
+                if prepare is not None:
+                    prepare(cluster)
+            except Exception as error:
+                cause = first_failure(f"the {mode.name} cluster ({name})", error)
+                self._setups.fail(mode.name, cause)
+                self._write_failure_marker(name, cause)
+                raise
         self._clusters[mode.name] = cluster
         return cluster
+
+    def _failure_path(self, name: str) -> Path:
+        return self.state / f"{name}.failed"
+
+    def _failure_marker(self, name: str) -> str | None:
+        """The cause another process of this run recorded for ``name``, if any."""
+        path = self._failure_path(name)
+        if not path.is_file():
+            return None
+        run, _, cause = path.read_text("utf-8").partition("\n")
+        return cause if run == run_id() and cause else None
+
+    def _write_failure_marker(self, name: str, cause: str) -> None:
+        self._failure_path(name).write_text(f"{run_id()}\n{cause}", "utf-8")
 
     def _existing(self, mode: Mode) -> Cluster:
         assert self.kubeconfig is not None
@@ -482,8 +543,11 @@ class ClusterPool:
             # one that kind refused to create because it already exists (not ours)
             theirs = _NOT_OURS.lower() in str(error).lower()
             if not self.keep and not theirs and mode.cluster_name not in self.baseline:
-                with contextlib.suppress(ProvisioningError, subprocess.TimeoutExpired):
+                try:
                     self.kind.delete(mode.cluster_name, kubeconfig=kubeconfig)
+                except (ProvisioningError, OSError, subprocess.TimeoutExpired) as cleanup:
+                    # the create error (or the interrupt) stays what is raised
+                    error.add_note(f"deleting the half-made cluster failed too: {cleanup}")
             raise
         kubeconfig.chmod(0o600)
 
@@ -499,6 +563,7 @@ class ClusterPool:
                 with self.lock(name):  # waits for a worker still creating it
                     self.kind.delete(name, kubeconfig=self.state / f"{mode.name}.kubeconfig")
                 (self.state / f"{name}.owner").unlink(missing_ok=True)
+                self._failure_path(name).unlink(missing_ok=True)
                 (self.state / f"{mode.name}.kubeconfig").unlink(missing_ok=True)
                 deleted.append(name)
         return deleted

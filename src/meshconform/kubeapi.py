@@ -52,6 +52,10 @@ class KubeAPI(Protocol):
         label_selector: str | None = None,
     ) -> builtins.list[Obj]: ...
 
+    def delete(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> None: ...
+
     def watch_until(  # noqa: PLR0917 - the checks' contract (kube.Kube.watch_until)
         self,
         what: str,

@@ -10,6 +10,7 @@ with the state in words. ``Kube.watch_until`` feeds them from a watch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from meshconform.waiters import Decision, Done, Failed, Pending
@@ -21,14 +22,19 @@ T = TypeVar("T")
 FATAL_WAITING_REASONS = frozenset(
     {
         "CrashLoopBackOff",
-        "ImagePullBackOff",
-        "ErrImagePull",
         "InvalidImageName",
         "CreateContainerConfigError",
         "CreateContainerError",
         "RunContainerError",
     }
 )
+#: a failed pull is retried by the kubelet with back-off (ErrImagePull, then
+#: ImagePullBackOff, 10 s doubling up to 5 min): a registry hiccup or a rate limit heals
+#: by itself. ErrImagePull is never permanent; ImagePullBackOff is once it persists.
+PULL_RETRY_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+#: seconds since the pod was scheduled after which ImagePullBackOff counts as permanent:
+#: by then the kubelet has failed at least three pulls (at ~0, 10 and 30 s)
+PULL_BACKOFF_PERMANENT_AFTER = 60.0
 
 
 def _conditions(obj: Obj) -> dict[str, Obj]:
@@ -58,24 +64,60 @@ def container_statuses(pod: Obj) -> list[Obj]:
     ]
 
 
-def pod_failure(pod: Obj) -> str | None:
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pulling_since(pod: Obj) -> datetime | None:
+    """When the kubelet could start pulling: PodScheduled's transition, else creation."""
+    scheduled = _conditions(pod).get("PodScheduled") or {}
+    for value in (
+        scheduled.get("lastTransitionTime"),
+        (pod.get("metadata") or {}).get("creationTimestamp"),
+    ):
+        if isinstance(value, str) and value:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def waiting_failure(pod: Obj, now: datetime | None = None) -> str | None:
+    """The first container that cannot start by itself (``container c: Reason: message``).
+
+    Fatal at once: :data:`FATAL_WAITING_REASONS`. ``ErrImagePull`` never (the kubelet
+    retries); ``ImagePullBackOff`` once the pod has been pulling for
+    :data:`PULL_BACKOFF_PERMANENT_AFTER` seconds at ``now`` (a pod without any
+    timestamp counts as persisting: nothing says it just started).
+    """
+    for cs in container_statuses(pod):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        detail = ""
+        if reason == "ImagePullBackOff":
+            since = _pulling_since(pod)
+            if since is not None:
+                pulling = ((now or _utcnow()) - since).total_seconds()
+                if pulling < PULL_BACKOFF_PERMANENT_AFTER:
+                    continue
+                detail = f" (pulling for {pulling:.0f}s)"
+        elif reason not in FATAL_WAITING_REASONS:
+            continue
+        message = waiting.get("message", "")
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if last:
+            detail += f" (last exit {last.get('exitCode')}: {last.get('reason', '')})"
+        text = f"container {cs.get('name')}: {reason}: {message}"
+        return text.rstrip(": ") + detail
+    return None
+
+
+def pod_failure(pod: Obj, now: datetime | None = None) -> str | None:
     """Why the pod cannot start by itself, naming the container; None if it still may."""
     status = pod.get("status") or {}
     if status.get("phase") == "Failed":
         why = f"{status.get('reason', '')} {status.get('message', '')}".strip()
         return f"{_name(pod)} phase Failed: {why}".rstrip(": ")
-    for cs in container_statuses(pod):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        if reason in FATAL_WAITING_REASONS:
-            message = waiting.get("message", "")
-            last = (cs.get("lastState") or {}).get("terminated") or {}
-            detail = (
-                f" (last exit {last.get('exitCode')}: {last.get('reason', '')})" if last else ""
-            )
-            text = f"{_name(pod)} container {cs.get('name')}: {reason}: {message}"
-            return text.rstrip(": ") + detail
-    return None
+    failure = waiting_failure(pod, now)
+    return f"{_name(pod)} {failure}" if failure is not None else None
 
 
 def describe_pod(pod: Obj) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from meshconform import paths
-from meshconform.claims import get_catalog
+from meshconform.claims import ANY_MODE, get_catalog
 from meshconform.errors import UsageError
 from meshconform.product_recipes import ProductRecipe
 
@@ -37,12 +37,12 @@ class _Collector:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         from meshconform.plugin import (  # noqa: PLC0415 - needs a configured plugin
             item_claim_id,
-            item_mode,
+            item_mode_name,
             item_tier,
         )
 
         for item in session.items:
-            claim_id, tier, mode = item_claim_id(item), item_tier(item), item_mode(item)
+            claim_id, tier, mode = item_claim_id(item), item_tier(item), item_mode_name(item)
             if claim_id is None or tier is None or mode is None:
                 continue
             skip = item.get_closest_marker("skip")
@@ -53,7 +53,7 @@ class _Collector:
                     nodeid=item.nodeid,
                     claim=claim_id,
                     tier=tier,
-                    mode=mode.name,
+                    mode=mode,
                     istio_version=getattr(release, "minor", None),
                     skip=str(skip.kwargs.get("reason", "")) if skip else None,
                 )
@@ -87,10 +87,12 @@ def plan_as_json(checks: Sequence[PlannedCheck]) -> dict[str, Any]:
 
 
 def render_plan(checks: Sequence[PlannedCheck], modes: Sequence[str]) -> str:
-    """Per mode: each claim with its expectation and the tiers whose checks would run."""
+    """Per mode: each claim with its expectation and the tiers whose checks would run;
+    mode-independent checks (run once for all modes) under ``any``."""
     catalog = get_catalog()
     lines: list[str] = []
-    for mode in modes:
+    extra = [ANY_MODE] if any(c.mode == ANY_MODE for c in checks) else []
+    for mode in [*modes, *extra]:
         mine = [c for c in checks if c.mode == mode]
         run = [c for c in mine if c.skip is None]
         lines.append(f"{mode}: {len(run)} checks to run, {len(mine) - len(run)} skipped")
@@ -98,7 +100,7 @@ def render_plan(checks: Sequence[PlannedCheck], modes: Sequence[str]) -> str:
             rows = [c for c in mine if c.claim == claim_id]
             if not rows:
                 continue
-            expectation = claim.expect[mode].outcome
+            expectation = claim.expectation(mode).outcome
             tiers = sorted({c.tier for c in rows if c.skip is None})
             if tiers:
                 lines.append(f"  {claim_id:36} expect {expectation!s:7} tiers: {', '.join(tiers)}")

@@ -402,13 +402,17 @@ def install_product(
     recipe.require_installable()
     started = time.monotonic()
     inst = recipe.install
-    kube.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {"name": inst.namespace, "labels": dict(enroll_labels)},
-        }
-    )
+    _record(kube, recipe.name, f"mode {mode}, namespace {inst.namespace}")
+    if inst.namespace not in SYSTEM_NAMESPACES:
+        # a system namespace (kubeflow-istio's is istio-system) is never enrolled: in
+        # ambient that would put istiod and ztunnel themselves into the mesh
+        kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": inst.namespace, "labels": dict(enroll_labels)},
+            }
+        )
     # The product's documented Istio resources go in first: under REGISTRY_ONLY a chart's
     # pre-install hook (Speedscale's API key check) needs its ServiceEntries to get out.
     for path in recipe.istio_resources:
@@ -456,6 +460,93 @@ def install_product(
                 f"helm --wait: {', '.join(unready)}"
             )
     return InstallResult(recipe.name, mode, round(time.monotonic() - started, 3), detail)
+
+
+#: namespaces a product install never labels, creates or deletes
+SYSTEM_NAMESPACES = frozenset(
+    {"istio-system", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"}
+)
+#: (namespace, name) of the ConfigMap that records the products installed in a cluster
+PRODUCTS_RECORD = ("kube-system", "meshconform-products")
+
+
+def installed_products(kube: KubeAPI) -> dict[str, str]:
+    """product name -> what was installed, as recorded in the cluster."""
+    namespace, name = PRODUCTS_RECORD
+    record = kube.get("v1", "ConfigMap", name, namespace) or {}
+    return dict(record.get("data") or {})
+
+
+def _record(kube: KubeAPI, product: str, note: str | None) -> None:
+    """Add (``note``) or remove (None) ``product`` in the cluster's record."""
+    namespace, name = PRODUCTS_RECORD
+    data = installed_products(kube)
+    if note is None:
+        data.pop(product, None)
+    else:
+        data[product] = note
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace},
+            "data": data,
+        },
+        namespace,
+    )
+
+
+def refuse_foreign_products(kube: KubeAPI, selected: str | None) -> None:
+    """Raise unless the cluster carries no product but ``selected``: a product an earlier
+    run left behind (``--keep``, an interrupted run) changes the mesh the core checks see
+    (kubeflow-istio's global deny-all)."""
+    foreign = {p: n for p, n in installed_products(kube).items() if p != selected}
+    if foreign:
+        listed = "; ".join(f"{p} ({n})" for p, n in sorted(foreign.items()))
+        namespace, name = PRODUCTS_RECORD
+        raise ProvisioningError(
+            f"the cluster still has product(s) installed by an earlier run: {listed} "
+            f"(recorded in ConfigMap {namespace}/{name}). They change what every check "
+            "sees; delete the cluster, or run with --product for that product"
+        )
+
+
+def uninstall_product(
+    recipe: ProductRecipe, kube: KubeAPI, helm: Path | None, timeout: float
+) -> None:
+    """Remove what :func:`install_product` put in: the helm release, the Istio resources,
+    the product's own namespace (never a system namespace); then drop the record."""
+    inst = recipe.install
+    if inst.method == "helm" and helm is not None:
+        argv = [
+            str(helm),
+            "uninstall",
+            inst.release,
+            "--namespace",
+            inst.namespace,
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "--wait",
+            "--timeout",
+            f"{int(timeout)}s",
+        ]
+        if kube.context:
+            argv += ["--kube-context", kube.context]
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout + 60, check=False
+        )
+        if done.returncode != 0 and "not found" not in done.stderr:
+            raise ProvisioningError(
+                f"product {recipe.name}: helm uninstall failed (exit {done.returncode}): "
+                f"{redact_secrets(done.stderr, recipe)[-1000:]}"
+            )
+    for path in reversed(recipe.istio_resources):
+        for obj in load_manifests(path):
+            namespace = obj.get("metadata", {}).get("namespace") or inst.namespace
+            kube.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["name"], namespace)
+    if inst.namespace and inst.namespace not in SYSTEM_NAMESPACES:
+        kube.delete("v1", "Namespace", inst.namespace)
+    _record(kube, recipe.name, None)
 
 
 def redact_secrets(

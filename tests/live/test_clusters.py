@@ -236,6 +236,17 @@ def test_hung_docker_daemon_times_out_quickly(monkeypatch: pytest.MonkeyPatch,
     assert time.monotonic() - started < 2
 
 
+def test_a_slow_docker_daemon_is_waited_for(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    """Defect 7 (issue 10): a busy daemon (CI runners, Docker Desktop waking up) takes
+    seconds to answer `docker info`; the default limit must not abort the run."""
+    fake = tmp_path / "docker"
+    fake.write_text(f"#!/bin/sh\n{shutil.which('sleep')} 2.5\necho 28.1.1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    check_docker()
+
+
 def test_unreachable_api_server_is_one_usage_error(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(yaml.safe_dump({
@@ -256,3 +267,29 @@ def test_unknown_context_is_a_usage_error(tmp_path: Path) -> None:
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     with pytest.raises(UsageError, match="context nope"):
         check_api_server(kubeconfig, "nope")
+
+
+def test_a_failed_delete_does_not_hide_the_create_error() -> None:
+    """Defect 10 (issue 10): kind create fails, the clean-up delete fails too; the error
+    must still say why create failed (and mention the failed delete)."""
+    runner = Recorder([(("create",), 1, "", "ERROR: failed to create cluster: kubeadm init "
+                        "timed out"),
+                       (("delete",), 1, "", "ERROR: failed to delete nodes: docker rm: busy")])
+    with pytest.raises(ProvisioningError) as caught:
+        Kind(KIND, runner).create("c", Path("c.yaml"), "img", Path("k"), timeout=60,
+                                  attempts=1)
+    assert "kubeadm init timed out" in str(caught.value)
+    assert "docker rm: busy" in str(caught.value)
+
+
+def test_a_failed_delete_after_an_interrupt_keeps_the_interrupt(tmp_path: Path) -> None:
+    class Interrupted(Recorder):
+        def __call__(self, argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+            if argv[1] == "create":
+                raise KeyboardInterrupt
+            if argv[1] == "delete":
+                raise OSError("docker socket gone")
+            return super().__call__(argv, timeout)
+
+    with pytest.raises(KeyboardInterrupt):
+        _pool(tmp_path, Interrupted()).get(MODES["cni"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -138,7 +140,7 @@ def test_crd_established() -> None:
 @pytest.mark.parametrize(("container", "reason", "message"), [
     ("app", "CrashLoopBackOff", "back-off 40s restarting failed container=app"),
     ("istio-proxy", "ImagePullBackOff", 'Back-off pulling image "docker.io/istio/proxyv2:9.9"'),
-    ("app", "ErrImagePull", "failed to pull and unpack image: not found"),
+    ("app", "InvalidImageName", 'couldn\'t parse image name "Echo:latest"'),
     ("app", "CreateContainerConfigError", 'secret "db" not found'),
 ])
 def test_pod_fails_fast_naming_the_container(container: str, reason: str, message: str) -> None:
@@ -182,3 +184,32 @@ def test_gone() -> None:
     terminating = {"kind": "Namespace", "metadata": {"name": "mc-a"},
                    "status": {"phase": "Terminating"}}
     assert kubewait.gone(terminating) == Pending("Namespace mc-a still present (Terminating)")
+
+
+def _pulling(reason: str, scheduled_ago: float, message: str = "") -> dict[str, Any]:
+    broken = pod(ready=False, phase="Pending", waiting=("app", reason, message))
+    broken["status"]["containerStatuses"][0]["lastState"] = {}
+    since = datetime.now(UTC) - timedelta(seconds=scheduled_ago)
+    broken["status"]["conditions"][1]["lastTransitionTime"] = since.strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+    return broken
+
+
+def test_a_first_image_pull_error_is_not_permanent() -> None:
+    """Defect 7 (issue 10): the kubelet retries pulls. ErrImagePull is never permanent;
+    ImagePullBackOff only once it has persisted PULL_BACKOFF_PERMANENT_AFTER seconds."""
+    first = _pulling("ErrImagePull", 3, "failed to pull: 429 Too Many Requests")
+    backing_off = _pulling("ImagePullBackOff", 15, 'Back-off pulling image "x"')
+    for condition in (kubewait.pod_running_or_failed, kubewait.pod_ready):
+        assert isinstance(condition(first), Pending)
+        assert isinstance(condition(backing_off), Pending)
+    assert isinstance(kubewait.with_pods(Pending("d"), [first, backing_off]), Pending)
+    assert isinstance(kubewait.pod_ready(_pulling("ErrImagePull", 600)), Pending)
+
+    persisting = _pulling("ImagePullBackOff", kubewait.PULL_BACKOFF_PERMANENT_AFTER + 30,
+                          'Back-off pulling image "x"')
+    decision = kubewait.pod_ready(persisting)
+    assert isinstance(decision, Failed)
+    assert "container app: ImagePullBackOff" in decision.state
+    assert re.search(r"pulling for 9\ds", decision.state)
+    assert isinstance(kubewait.pod_ready(_pulling("InvalidImageName", 1)), Failed)

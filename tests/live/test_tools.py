@@ -179,3 +179,23 @@ def test_extract_member_misses_are_errors() -> None:
         pass
     with pytest.raises(ValueError, match="no file"):
         extract_member(buffer.getvalue(), "istioctl")
+
+
+def test_kind_of_another_version_on_path_is_skipped(tmp_path: Path) -> None:
+    """Defect 6 (issue 10): GitHub's runners ship an older kind on PATH; the node image is
+    built for the pinned kind, so only that version is taken from PATH."""
+    old = make_exe(tmp_path / "pathdir" / "kind", "kind v0.20.0 go1.20.4 linux/amd64")
+    cached = make_exe(tmp_path / "cache" / "bin" / f"kind-{KIND_VERSION}")
+    found = ToolResolver(environ={"PATH": str(old.parent)}, cache=tmp_path / "cache",
+                         opener=no_network, platform_id=("linux", "amd64")).resolve("kind")
+    assert (found.source, found.path) == ("cache", cached)
+
+    with pytest.raises(ToolMissingError) as caught:
+        ToolResolver(environ={"PATH": str(old.parent)}, cache=tmp_path / "empty",
+                     opener=no_network, platform_id=("linux", "amd64")).resolve("kind")
+    assert f"{old} is not version {KIND_VERSION}" in str(caught.value)
+
+    pinned = make_exe(tmp_path / "pinned" / "kind", f"kind {KIND_VERSION} go1.24 linux/amd64")
+    found = ToolResolver(environ={"PATH": str(pinned.parent)}, cache=tmp_path / "empty",
+                         opener=no_network, platform_id=("linux", "amd64")).resolve("kind")
+    assert (found.source, found.path) == ("PATH", pinned)

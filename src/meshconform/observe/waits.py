@@ -25,7 +25,13 @@ from meshconform.observe.curl import (
     init_probe_result,
     parse_curl,
 )
-from meshconform.observe.jobs import JobObservation, JobOutcome, job_outcome
+from meshconform.observe.jobs import (
+    JobObservation,
+    JobOutcome,
+    job_outcome,
+    linger_window,
+    newest_pod,
+)
 from meshconform.observe.pods import container_state, describe_states
 from meshconform.probes.converge import Flap, compress, record, relapsed
 from meshconform.waiters import (
@@ -34,6 +40,7 @@ from meshconform.waiters import (
     Failed,
     Pending,
     Timeouts,
+    WaitFailed,
     WaitTimeout,
     consecutive,
     wait_until,
@@ -92,14 +99,9 @@ def init_container_done(container: str) -> Callable[[Obj | None], Decision[dict[
         state = container_state(pod, container)
         if state is not None and state.terminated:
             return Done(dict(pod), describe_states(pod))
-        status = pod.get("status") or {}
-        for cs in [
-            *(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-        ]:
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
-            if reason in kubewait.FATAL_WAITING_REASONS:
-                return Failed(f"{cs.get('name')}: {reason}; {describe_states(pod)}")
+        failure = kubewait.waiting_failure(pod)
+        if failure is not None:
+            return Failed(f"{failure}; {describe_states(pod)}")
         return Pending(describe_states(pod))
 
     return condition
@@ -121,9 +123,7 @@ def get_init_probe(
     logs = kube.logs(namespace, pod, container=container)
     result = init_probe_result(done, logs, container)
     if result is None:  # the condition returned Done only once it terminated
-        raise AssertionError(
-            f"{container} terminated but has no exit code: {describe_states(done)}"
-        )
+        raise WaitFailed(f"{container} terminated but has no exit code: {describe_states(done)}")
     return result
 
 
@@ -141,7 +141,8 @@ def job_condition(
 
     def condition(obj: Obj | None) -> Decision[JobObservation]:
         pods = kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
-        seen = job_outcome(obj, pods, now=clock(), linger=timeouts.proxy_linger)
+        window = linger_window(newest_pod(pods), timeouts.proxy_linger)
+        seen = job_outcome(obj, pods, now=clock(), linger=window)
         return Done(seen, seen.explanation) if seen.final else Pending(seen.explanation)
 
     return condition
@@ -154,27 +155,29 @@ def get_job_outcome(
     timeouts: Timeouts,
     clock: Callable[[], datetime] = _utcnow,
 ) -> JobObservation:
-    """Where the Job ends: Complete, Failed, or HungOnSidecar within ``proxy_linger`` of the
-    app's exit.
+    """Where the Job ends: Complete, Failed, or HungOnSidecar once the pod's hang window
+    (:func:`~meshconform.observe.jobs.linger_window`) has passed since the app's exit.
 
     Stage 1 watches the pod until its app container has terminated (that is a pod
-    update, so a watch sees it). Stage 2 watches the Job for at most ``proxy_linger``:
+    update, so a watch sees it). Stage 2 watches the Job for at most the hang window:
     a hung pod produces no further events, so the end of that window, not a Job
-    timeout, is what decides the hang.
+    timeout, is what decides the hang. The window comes from the pod's own
+    ``terminationGracePeriodSeconds`` and the injected drain, and its reasoning is
+    part of the evidence.
     """
     pod = get_pod_name(kube, namespace, f"job-name={job}", timeouts)
 
-    def app_finished(obj: Obj | None) -> Decision[None]:
+    def app_finished(obj: Obj | None) -> Decision[Obj]:
         if obj is None:
             return Pending("pod does not exist yet")
         app = container_state(obj, "app")
         phase = (obj.get("status") or {}).get("phase")
         if (app is not None and app.terminated) or phase in ("Succeeded", "Failed"):
-            return Done(None, describe_states(obj))
+            return Done(obj, describe_states(obj))
         failure = kubewait.pod_failure(obj)
         return Failed(failure) if failure else Pending(describe_states(obj))
 
-    kube.watch_until(
+    finished: Obj = kube.watch_until(
         f"the app of Job {namespace}/{job} to exit",
         "v1",
         "Pod",
@@ -183,6 +186,7 @@ def get_job_outcome(
         app_finished,
         timeout=timeouts.job_complete,
     )
+    window = linger_window(finished, timeouts.proxy_linger)
     condition = job_condition(kube, namespace, job, timeouts, clock)
     try:
         return kube.watch_until(
@@ -192,19 +196,20 @@ def get_job_outcome(
             job,
             namespace,
             condition,
-            timeout=timeouts.proxy_linger + 2,
+            timeout=window.seconds + 2,
         )
     except WaitTimeout:
         pass
-    # no Job event within the linger window: decide from the objects as they are now
+    # no Job event within the hang window: decide from the objects as they are now
     pods = kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
+    window = linger_window(newest_pod(pods) or finished, timeouts.proxy_linger)
     seen = job_outcome(
-        kube.get("batch/v1", "Job", job, namespace), pods, now=clock(), linger=timeouts.proxy_linger
+        kube.get("batch/v1", "Job", job, namespace), pods, now=clock(), linger=window
     )
     if seen.outcome is JobOutcome.RUNNING:
         raise WaitTimeout(
-            f"Job {namespace}/{job} undecided {timeouts.proxy_linger:.0f}s after "
-            f"the app exited: {seen.explanation}"
+            f"Job {namespace}/{job} undecided {window.seconds:.0f}s after "
+            f"the app exited ({window.explain()}): {seen.explanation}"
         )
     return seen
 

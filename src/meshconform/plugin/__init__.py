@@ -16,14 +16,14 @@ import json
 import os
 import shlex
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
-from meshconform.claims import Outcome, Verdict, get_catalog
+from meshconform.claims import ANY_MODE, Outcome, Verdict, get_catalog
 from meshconform.errors import UsageError
 from meshconform.evidence import FULL_DATA_PLANE, ClusterKind, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
@@ -33,6 +33,7 @@ from meshconform.probes.cli import gateway_target
 from meshconform.probes.gateway import GatewayTarget
 from meshconform.products import known_products
 from meshconform.report import ClaimResult, RunInfo, write_report
+from meshconform.setups import install_sigterm_interrupt
 from meshconform.versions import IstioRelease
 from meshconform.waiters import Timeouts
 
@@ -42,6 +43,7 @@ TIMINGS_KEY = pytest.StashKey[dict[str, dict[str, float]]]()
 CHECK_KEY = pytest.StashKey[ClaimCheck]()
 PROBE_KEY = pytest.StashKey[GatewayTarget]()
 FLAPS_KEY = pytest.StashKey[list[converge.Flap]]()
+RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
 RESULT_PROPERTY = "meshconform_result"
 TIMINGS_PROPERTY = "meshconform_timings"
 
@@ -58,6 +60,8 @@ MARKERS = (
     "probe_gateway: runs only with --probe-gateway, against that reachable gateway",
     "evidence(*sources): live tier: what the verdict rests on (meshconform.evidence); "
     "default the whole data plane; skipped centrally where the cluster cannot give it",
+    "mode_independent: the check's subject is the same in every mode (a probed gateway, "
+    "the dataplane's Envoy gateway): it runs and reports once, as mode 'any'",
 )
 
 #: fixture modules, one per tier, registered as plugins so their fixtures are visible
@@ -235,6 +239,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except UsageError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[OPTIONS_KEY] = options
+    # SIGTERM (a cancelled CI job) ends the run like Ctrl-C, so clean-up runs
+    config.stash[RESTORE_SIGTERM_KEY] = install_sigterm_interrupt()
     config.stash[RESULTS_KEY] = {}
     config.stash[TIMINGS_KEY] = {}
     config.pluginmanager.register(ResultCollector(config), "meshconform-results")
@@ -267,12 +273,22 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = config.stash.get(RESTORE_SIGTERM_KEY, None)
+    if restore is not None:
+        restore()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     options = metafunc.config.stash[OPTIONS_KEY]
     if "mode" in metafunc.fixturenames:
-        metafunc.parametrize(
-            "mode", options.modes, ids=[m.name for m in options.modes], scope="session"
-        )
+        if metafunc.definition.get_closest_marker("mode_independent") is not None:
+            # one run for all modes: fixtures see the first selected mode, the report "any"
+            metafunc.parametrize("mode", options.modes[:1], ids=["any-mode"], scope="session")
+        else:
+            metafunc.parametrize(
+                "mode", options.modes, ids=[m.name for m in options.modes], scope="session"
+            )
     if "istio_release" in metafunc.fixturenames:
         metafunc.parametrize(
             "istio_release",
@@ -310,6 +326,14 @@ def item_mode(item: pytest.Item) -> Mode | None:
     return mode if isinstance(mode, Mode) else None
 
 
+def item_mode_name(item: pytest.Item) -> str | None:
+    """The mode a check reports: its mode's name, or ``any`` for a mode_independent check."""
+    mode = item_mode(item)
+    if mode is None:
+        return None
+    return ANY_MODE if item.get_closest_marker("mode_independent") is not None else mode.name
+
+
 def skip_reason(item: pytest.Item) -> str | None:
     """Why a check does not run in its mode, decided here and nowhere else."""
     mode = item_mode(item)
@@ -324,7 +348,7 @@ def skip_reason(item: pytest.Item) -> str | None:
                 f"claim {claim_id} is about product {claim.product}; "
                 f"run with --product {claim.product}"
             )
-        expectation = claim.expect[mode.name]
+        expectation = claim.expectation(item_mode_name(item) or mode.name)
         if expectation.outcome is Outcome.NOT_APPLICABLE:
             return f"claim {claim_id} does not apply to mode {mode.name}: {expectation.note}"
     for marker in item.iter_markers("requires"):
@@ -376,6 +400,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    if _is_controller(config) and not config.option.collectonly:
+        _istioctl_preflight(kept)
+
+
+def _istioctl_preflight(items: list[pytest.Item]) -> None:
+    """Stop with ONE line when no Istio version the static checks need has an istioctl.
+
+    Each static check would otherwise end ``error`` with the same traceback. When some
+    versions have one, the checks of the others still end ``error`` with the reason.
+    """
+    needed: dict[str, IstioRelease] = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        release = callspec.params.get("istio_release") if callspec else None
+        if (
+            "istioctl_for" in getattr(item, "fixturenames", ())
+            and isinstance(release, IstioRelease)
+            and item.get_closest_marker("skip") is None
+        ):
+            needed[release.minor] = release
+    if not needed:
+        return
+    from meshconform.static.istioctl import get_istioctl  # noqa: PLC0415
+
+    problems = []
+    for release in needed.values():
+        try:
+            get_istioctl(release)
+        except UsageError as missing:
+            problems.append(" ".join(str(missing).split()))
+        else:
+            return
+    pytest.exit("; ".join(problems), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 # ---------------------------------------------------------------- fixtures
@@ -432,7 +489,7 @@ def claim(request: pytest.FixtureRequest, mode: Mode) -> ClaimCheck:
     release = callspec.params.get("istio_release") if callspec else None
     options = request.config.stash[OPTIONS_KEY]
     version = release.minor if isinstance(release, IstioRelease) else options.istio[0].minor
-    check = ClaimCheck(get_catalog()[claim_id], mode.name, tier, version)
+    check = ClaimCheck(get_catalog()[claim_id], item_mode_name(node) or mode.name, tier, version)
     if tier == "live":
         check.origin = str(options.cluster)
     node.stash[CHECK_KEY] = check
@@ -461,7 +518,7 @@ def _result_for(
 ) -> ClaimResult | None:
     claim_id = item_claim_id(item)
     tier = item_tier(item)
-    mode = item_mode(item)
+    mode = item_mode_name(item)
     if claim_id is None or tier is None or mode is None:
         return None
     options = item.config.stash[OPTIONS_KEY]
@@ -486,10 +543,10 @@ def _result_for(
         artifacts = live.collect_failure_artifacts(item, options.artifacts_dir)
     return ClaimResult(
         id=claim_id,
-        mode=mode.name,
+        mode=mode,
         tier=tier,
         verdict=verdict,
-        expected=str(get_catalog()[claim_id].expect[mode.name].outcome),
+        expected=str(get_catalog()[claim_id].expectation(mode).outcome),
         observed=str(check.observed) if check and check.observed else None,
         evidence="\n".join(evidence),
         duration_s=round(report.duration, 3),
@@ -561,7 +618,9 @@ def _run_info(config: pytest.Config, results: list[ClaimResult]) -> RunInfo:
         kubernetes = live.kubernetes_version(config) or options.kubernetes
     release = options.istio[0]
     return RunInfo(
-        modes=sorted({r.mode for r in results}, key=[m.name for m in options.modes].index),
+        modes=sorted(
+            {r.mode for r in results}, key=[*(m.name for m in options.modes), ANY_MODE].index
+        ),
         tiers=[t for t in TIERS if any(r.tier == t for r in results)],
         istio_version=", ".join(r.release for r in options.istio),
         istio_build=(

@@ -57,6 +57,7 @@ from meshconform.istio import (
 from meshconform.kube import Kube
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
+from meshconform.product_recipes import refuse_foreign_products
 from meshconform.tools import ToolResolver
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
 from meshconform.waiters import Timeouts
@@ -77,6 +78,7 @@ __all__ = [
     "live_session_start",
     "mesh_ns",
     "namespace_name",
+    "note_namespace",
     "observable",
     "phase_timings",
     "plain_ns",
@@ -120,6 +122,8 @@ class LiveState:
                     self.timeouts,
                     files=self.options.istio_config,
                 ).ensure(cluster)
+            # a product an earlier run left installed would change every check's mesh
+            refuse_foreign_products(cluster.kube, self.options.product)
             if _claim_phases(self.options.report_dir, cluster):
                 self.timings.update(
                     {
@@ -274,8 +278,37 @@ def check_folder(item: pytest.Item) -> str:
     return artifacts.safe_name(item.nodeid.replace("::", "__").replace("/", "_"))
 
 
+#: lines of each istio-system container's log kept in the artifacts (istiod is chatty)
+ISTIO_LOG_TAIL = 2000
+
+
+def note_namespace(item: pytest.Item, cluster: Cluster, namespace: str) -> None:
+    """Record that ``item`` used ``namespace`` of ``cluster`` (its own, or a shared app's),
+    so a failure collects it; the same namespace is collected once."""
+    used = item.stash.setdefault(NAMESPACES, [])
+    if not any(c is cluster and ns == namespace for c, ns in used):
+        used.append((cluster, namespace))
+
+
+def artifact_namespaces(used: list[tuple[Cluster, str]]) -> list[tuple[Cluster, list[str]]]:
+    """Per cluster the check used: its namespaces in order, then istio-system (istiod,
+    the gateway, ztunnel and the CNI agent: what gateway and egress failures need)."""
+    grouped: list[tuple[Cluster, list[str]]] = []
+    for cluster, namespace in used:
+        entry = next((e for e in grouped if e[0] is cluster), None)
+        if entry is None:
+            entry = (cluster, [])
+            grouped.append(entry)
+        if namespace not in entry[1]:
+            entry[1].append(namespace)
+    return [
+        (c, [*[n for n in names if n != ISTIO_NAMESPACE], ISTIO_NAMESPACE]) for c, names in grouped
+    ]
+
+
 def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
-    """Write the failed check's pods, logs, events and proxy state to ``dest/<check>/``."""
+    """Write the failed check's pods, logs, events and proxy state to ``dest/<check>/``:
+    its own namespaces, the shared apps' it used (strict-echo, outside) and istio-system."""
     used = item.stash.get(NAMESPACES, [])
     state = item.config.stash.get(STATE, None)
     if not used or state is None:
@@ -283,7 +316,7 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
     dest = dest / check_folder(item)
     written = 0
     problems: list[str] = []
-    for cluster, namespace in used:
+    for cluster, namespaces in artifact_namespaces(used):
         access = None
         resolver = next(iter(state.resolvers.values()), None)
         on_kubelets = cluster.kind is not ClusterKind.CONTROLPLANE
@@ -293,11 +326,12 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
             )
         out = artifacts.collect(
             cluster.kube,
-            [namespace],
+            namespaces,
             dest,
             istioctl=access,
             timeout=state.timeouts.exec_command,
             container_logs=on_kubelets,
+            log_tail={ISTIO_NAMESPACE: ISTIO_LOG_TAIL},
         )
         if cluster.plane is not None:  # no pods to read logs from: the processes' own logs
             for proc in cluster.plane.processes.procs:
@@ -364,7 +398,7 @@ def _namespace(
     state = _state(request.config)
     name = namespace_name(request.node.name)
     cluster.kube.create_namespace(name, {**labels, "meshconform.io/check": "true"})
-    request.node.stash.setdefault(NAMESPACES, []).append((cluster, name))
+    note_namespace(request.node, cluster, name)
     yield name
     if not state.options.keep_namespaces:
         cluster.kube.delete_namespace(name)

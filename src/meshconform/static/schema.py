@@ -7,16 +7,31 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 
+from meshconform.errors import UsageError
 from meshconform.static.install import StaticInstall
 from meshconform.versions import KUBECTL_VERSION
 
 #: the Kubernetes schema version objects are validated against (the pinned kubectl's)
 KUBERNETES_SCHEMA = KUBECTL_VERSION.lstrip("v")
+
+
+def require_kubernetes_validate() -> ModuleType:
+    """The ``kubernetes_validate`` module, imported on first use: a plain ``pip install
+    meshconform`` (no extras) must still run ``merge``, ``plan`` and the live tier."""
+    try:
+        import kubernetes_validate  # noqa: PLC0415
+    except ImportError:
+        raise UsageError(
+            "schema validation needs kubernetes-validate, which is not installed",
+            "Install the offline extra: pip install 'meshconform[offline]'",
+        ) from None
+    module: ModuleType = kubernetes_validate
+    return module
 
 
 def crd_schemas(install: StaticInstall) -> dict[tuple[str, str, str], Mapping[str, Any]]:
@@ -56,6 +71,7 @@ def validate_objects(
                 f"{where}: no CRD for {obj.get('apiVersion')} {key[2]} in the generated install"
             )
             continue
+        kubernetes_validate = require_kubernetes_validate()
         try:
             kubernetes_validate.validate(dict(obj), KUBERNETES_SCHEMA, strict=True)
         except kubernetes_validate.ValidationError as error:

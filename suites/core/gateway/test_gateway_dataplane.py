@@ -1,7 +1,8 @@
 """Ingress gateway claims against the real Envoy, configured as istiod configures a gateway.
 
-The gateway is an Envoy in every mode (ambient included), so these checks run
-for every mode. Config and its differences from Istio: docs/dataplane.md.
+The gateway is the same Envoy, configured the same way, in every mode (ambient
+included), so each claim runs and reports once (``mode_independent``, mode "any").
+Config and its differences from Istio: docs/dataplane.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from meshconform.modes import Mode
 from meshconform.probes import gateway
 from meshconform.probes.observation import conclude
 
-pytestmark = [pytest.mark.dataplane, pytest.mark.gateway]
+pytestmark = [pytest.mark.dataplane, pytest.mark.gateway, pytest.mark.mode_independent]
 
 
 @pytest.mark.claim("gateway-routes-by-host")

@@ -14,7 +14,9 @@ from meshconform.probes import gateway
 from meshconform.probes.gateway import GatewayTarget
 from meshconform.probes.observation import conclude
 
-pytestmark = [pytest.mark.live, pytest.mark.gateway, pytest.mark.probe_gateway]
+# one gateway, whatever the mode: each claim runs and reports once (mode "any")
+pytestmark = [pytest.mark.live, pytest.mark.gateway, pytest.mark.probe_gateway,
+              pytest.mark.mode_independent]
 
 
 @pytest.mark.claim("gateway-routes-by-host")

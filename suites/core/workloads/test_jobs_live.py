@@ -2,7 +2,8 @@
 
 Each check applies a Job from fixtures/workloads/ and decides its outcome with
 meshconform.observe.jobs: Complete, Failed, or HungOnSidecar (the app exited 0,
-istio-proxy still running ``timeouts.proxy_linger`` seconds later, no Complete).
+istio-proxy still running once the pod's hang window has passed, no Complete; the
+window comes from the pod's grace period and proxy drain, see linger_window).
 Facts: shared/research/istio-behaviours.md 3.1.
 """
 
