@@ -346,6 +346,8 @@ class Cluster:
     plane: ControlPlane | None = None
     #: how Istio was installed here, for the report's evidence (controlplane)
     istio_evidence: list[str] = field(default_factory=list)
+    #: controlplane: the gateway's config rejections so far (Envoy's messages)
+    gateway_rejections: Callable[[], list[str]] | None = None
 
 
 def state_dir() -> Path:

@@ -20,6 +20,8 @@ class Evidence(enum.StrEnum):
     CONTROLLERS = "controllers"  # Job, ReplicaSet, EndpointSlice controllers
     KUBELET = "kubelet"  # pod lifecycle: container start order, exits, Job completion
     TRAFFIC = "traffic"  # requests through real proxies in pods
+    #: the ingress gateway (istiod's config served by a real Envoy) probed from this machine
+    GATEWAY = "gateway"
 
 
 #: a live check without an ``evidence`` marker needs all of it
@@ -36,7 +38,7 @@ PROVIDES: dict[ClusterKind, frozenset[Evidence]] = {
     ClusterKind.KIND: FULL_DATA_PLANE,
     ClusterKind.KUBECONFIG: FULL_DATA_PLANE,
     ClusterKind.CONTROLPLANE: frozenset(
-        {Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS}
+        {Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS, Evidence.GATEWAY}
     ),
 }
 

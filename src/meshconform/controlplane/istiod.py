@@ -35,6 +35,7 @@ from typing import Any
 
 from meshconform.controlplane.cluster import ControlPlane
 from meshconform.controlplane.processes import free_port
+from meshconform.controlplane.upstream_envoy import istiod_env_alterations
 from meshconform.errors import ProvisioningError
 from meshconform.kube import Kube
 from meshconform.kubewait import crd_established
@@ -170,6 +171,8 @@ def process_env(install: StaticInstall, plane: ControlPlane, ports: IstiodPorts)
     env, _ = istiod_env(install)
     return {
         **env,
+        # settings for upstream Envoy, recorded in the evidence (upstream_envoy.ALTERATIONS)
+        **istiod_env_alterations(),
         # the webhook certificate must name the host the API server dials
         "ISTIOD_CUSTOM_HOST": "127.0.0.1,localhost",
         "KUBECONFIG": str(plane.kubeconfig),

@@ -25,7 +25,9 @@ from typing import Any
 import yaml
 
 from meshconform.clusters import Cluster, run_id
+from meshconform.controlplane import gateway as gateway_process
 from meshconform.controlplane import istiod as istiod_process
+from meshconform.controlplane import upstream_envoy
 from meshconform.controlplane.binaries import ControlPlaneBinaries
 from meshconform.controlplane.cluster import (
     ControlPlane,
@@ -156,6 +158,40 @@ def stop_kept(mode: Mode, root: Path | None = None) -> str | None:
     return name
 
 
+def _ensure_gateway(  # noqa: PLR0917
+    cluster: Cluster,
+    binaries: ControlPlaneBinaries,
+    release: IstioRelease,
+    install: StaticInstall,
+    ports: istiod_process.IstiodPorts,
+    timeouts: Timeouts,
+) -> list[str]:
+    """Start the mode's ingress gateway as processes (or reattach to it); its evidence."""
+    from meshconform.dataplane.envoy import get_envoy_path  # noqa: PLC0415
+
+    plane = cluster.plane
+    assert plane is not None
+    if not gateway_process.has_gateway(install):
+        return ["ingress gateway: the mode's install declares none"]
+    envoy = get_envoy_path()
+    running = gateway_process.reattach_gateway(plane)
+    if running is None:
+        running = gateway_process.start_gateway(
+            plane,
+            cluster.kube,
+            binaries.pilot_agent,
+            envoy,
+            release,
+            install,
+            ports.secure_grpc,
+            timeouts.deployment_ready,
+        )
+    cluster.gateway = running.endpoint
+    cluster.gateway_rejections = running.rejected
+    identity = gateway_process.gateway_identity(install)
+    return gateway_process.describe_gateway(running, identity, envoy)
+
+
 @dataclass(frozen=True)
 class IstioOnControlPlane:
     """What the install did, for the report's evidence."""
@@ -201,7 +237,9 @@ def install_istio(
         steps[step] = round(time.monotonic() - started - sum(steps.values()), 3)
         # (the installer's own steps are added after the last lap)
 
-    install = render(binaries, release, cluster.mode, istio_config)
+    # upstream Envoy's settings come last, so they win over the user's files
+    files = [*istio_config, upstream_envoy.mesh_overlay(plane.folder)]
+    install = render(binaries, release, cluster.mode, files)
     lap("render")
     running = plane.processes.get("istiod")
     if running is not None and running.alive() and "istiod_webhook" in plane.ports:
@@ -212,10 +250,12 @@ def install_istio(
         ports = istiod_process.start_istiod(plane, binaries.istiod, install, timeouts.istiod_ready)
         lap("istiod")
     installer = IstioInstaller(
-        binaries.istioctl, release, timeouts, files=istio_config, sets=ports.install_sets()
+        binaries.istioctl, release, timeouts, files=files, sets=ports.install_sets()
     )
     installer.ensure(cluster)
     lap("install")
+    gateway_evidence = _ensure_gateway(cluster, binaries, release, install, ports, timeouts)
+    lap("gateway")
     steps.update({f"install: {k}": v for k, v in installer.step_seconds.items()})
     evidence = [
         *istiod_process.describe_istiod(
@@ -225,6 +265,7 @@ def install_istio(
         f"{' -f '.join(str(p) for p in install.overlays)} with the webhooks routed to the "
         f"istiod process ({ports.injection_url}, {ports.validation_url})",
         f"validation webhook readiness: {installer.webhook_denial}",
+        *gateway_evidence,
         f"nodes: kwok fake nodes reporting kubelet {CONTROL_PLANE_KUBERNETES} "
         "(status written by kwok: never evidence)",
     ]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.probes import gateway as gw
 from meshconform.probes.converge import stable, until
 from meshconform.probes.observation import conclude, observe
@@ -22,6 +23,10 @@ from meshconform.probes.result import Kind, ProbeResult
 from meshconform.waiters import WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.gateway]
+
+#: the gateway's verdicts rest on istiod's config for the applied resources, served by a
+#: real Envoy and probed from here (the controlplane cluster runs one as processes)
+GATEWAY_EVIDENCE = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.GATEWAY)
 
 
 def _programmed(target: gw.GatewayTarget, claim: ClaimCheck) -> None:
@@ -37,6 +42,7 @@ def _programmed(target: gw.GatewayTarget, claim: ClaimCheck) -> None:
 
 
 @pytest.mark.claim("gateway-routes-by-host")
+@GATEWAY_EVIDENCE
 def test_gateway_routes_by_host(gateway_target: gw.GatewayTarget, other_host_of: Any,
                                 claim: ClaimCheck) -> None:
     """The ingress gateway MUST route a request to the VirtualService bound to its Host, and
@@ -61,6 +67,7 @@ def test_gateway_routes_by_host(gateway_target: gw.GatewayTarget, other_host_of:
 
 
 @pytest.mark.claim("gateway-tls-simple")
+@GATEWAY_EVIDENCE
 def test_gateway_tls_simple(gateway_target: gw.GatewayTarget, claim: ClaimCheck) -> None:
     """A Gateway server with tls.mode SIMPLE and a credentialName MUST serve the certificate
     of that Secret, verifiable against its CA.
@@ -72,6 +79,7 @@ def test_gateway_tls_simple(gateway_target: gw.GatewayTarget, claim: ClaimCheck)
 
 
 @pytest.mark.claim("gateway-tls-sni-match")
+@GATEWAY_EVIDENCE
 def test_gateway_tls_sni_match(gateway_target: gw.GatewayTarget, claim: ClaimCheck) -> None:
     """A TLS Gateway server with specific hosts MUST accept only a handshake whose SNI
     matches them; a wrong or missing SNI MUST be refused.
@@ -83,6 +91,7 @@ def test_gateway_tls_sni_match(gateway_target: gw.GatewayTarget, claim: ClaimChe
 
 
 @pytest.mark.claim("gateway-https-redirect")
+@GATEWAY_EVIDENCE
 def test_gateway_https_redirect(gateway_target: gw.GatewayTarget, claim: ClaimCheck) -> None:
     """A Gateway server with tls.httpsRedirect MUST answer plain HTTP with 301 and a Location
     on https for the same host and path.
@@ -95,6 +104,7 @@ def test_gateway_https_redirect(gateway_target: gw.GatewayTarget, claim: ClaimCh
 
 
 @pytest.mark.claim("gateway-health")
+@GATEWAY_EVIDENCE
 def test_gateway_health(gateway: Any, timeouts: Any, run_ca: Any, claim: ClaimCheck) -> None:
     """The ingress gateway MUST answer GET :15021/healthz/ready with 200 when it is ready.
 
