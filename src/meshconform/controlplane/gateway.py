@@ -178,11 +178,17 @@ def service_account_token(kube: Kube, identity: GatewayIdentity) -> str:
     from kubernetes import client  # noqa: PLC0415
 
     api = client.CoreV1Api(kube._api)
-    answer = api.create_namespaced_service_account_token(
-        identity.service_account,
-        identity.namespace,
-        {"spec": {"audiences": ["istio-ca"], "expirationSeconds": 86400}},
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=["istio-ca"], expiration_seconds=86400)
     )
+    answer = api.create_namespaced_service_account_token(
+        identity.service_account, identity.namespace, request
+    )
+    if answer.status is None or not answer.status.token:
+        raise ProvisioningError(
+            f"the TokenRequest API gave no token for {identity.namespace}/"
+            f"{identity.service_account}"
+        )
     return str(answer.status.token)
 
 

@@ -439,8 +439,24 @@ def apply(request: pytest.FixtureRequest, kube: Kube) -> Iterator[ApplyFn]:
 
 
 @pytest.fixture
-def gateway(request: pytest.FixtureRequest, cluster: Cluster) -> GatewayEndpoint:
-    """Where the mode's ingress gateway answers from this machine."""
+def gateway(request: pytest.FixtureRequest, cluster: Cluster) -> Iterator[GatewayEndpoint]:
+    """Where the mode's ingress gateway answers from this machine.
+
+    On the controlplane cluster, a config the gateway's Envoy rejected while the check
+    ran (a NACK) ends the check in an error with Envoy's message: never silent.
+    """
+    rejections = cluster.gateway_rejections
+    before = set(rejections()) if rejections is not None else set()
+    yield _gateway_endpoint(request, cluster)
+    if rejections is not None:
+        new = [line for line in rejections() if line not in before]
+        if new:
+            raise ProvisioningError(
+                "the gateway's Envoy rejected istiod's config: " + "; ".join(new)
+            )
+
+
+def _gateway_endpoint(request: pytest.FixtureRequest, cluster: Cluster) -> GatewayEndpoint:
     if cluster.gateway is not None:
         return cluster.gateway
     state = _state(request.config)

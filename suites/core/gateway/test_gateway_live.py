@@ -42,7 +42,8 @@ def _programmed(target: gw.GatewayTarget, claim: ClaimCheck) -> None:
 
 
 @pytest.mark.claim("gateway-routes-by-host")
-@GATEWAY_EVIDENCE
+# the routed backend must answer: a pod behind STRICT mTLS (in-pod traffic)
+@pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.GATEWAY, Evidence.TRAFFIC)
 def test_gateway_routes_by_host(gateway_target: gw.GatewayTarget, other_host_of: Any,
                                 claim: ClaimCheck) -> None:
     """The ingress gateway MUST route a request to the VirtualService bound to its Host, and

@@ -1,0 +1,192 @@
+"""The controlplane gateway, for real: pilot-agent + upstream Envoy serving istiod's config.
+
+One control plane, Istio install and gateway for the module (real processes, the suite
+cache's binaries). Each test applies Istio resources (Gateway / VirtualService / Secret)
+as a team would, lets the real istiod compile them, and judges the gateway with the same
+evaluators the live checks use (meshconform.probes.gateway). The conforming resources give
+zero failures; each resource fault fails its claim for the right reason. Afterwards no
+pilot-agent or Envoy of the plane is left running.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshconform import manifests
+from meshconform.certs import TestCA
+from meshconform.clusters import Cluster
+from meshconform.controlplane import binaries as cp_binaries
+from meshconform.controlplane.gateway import PROCESS
+from meshconform.controlplane.processes import pid_alive
+from meshconform.controlplane.provider import ControlPlaneProvider, install_istio
+from meshconform.evidence import ClusterKind
+from meshconform.kube import Kube
+from meshconform.modes import get_mode
+from meshconform.probes import gateway as gw
+from meshconform.probes.request import probe
+from meshconform.probes.result import Kind, ProbeResult
+from meshconform.versions import get_istio_release
+from meshconform.waiters import Done, Pending, Timeouts, wait_until
+
+from .conftest import TEST_ISTIO
+
+ISTIO_NAMESPACE = "istio-system"
+
+
+@dataclass
+class Plane:
+    cluster: Cluster
+    ca: TestCA
+    timeouts: Timeouts
+    pids: list[int]
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    release = get_istio_release(TEST_ISTIO)
+    binaries = cp_binaries.provision(release, build=False)
+    timeouts = Timeouts()
+    provider = ControlPlaneProvider(binaries, timeouts)
+    mode = get_mode("sidecar")
+    control, _ = provider.plane(mode)
+    cluster = Cluster(
+        name=control.name,
+        mode=mode,
+        kubeconfig=control.kubeconfig,
+        context=control.name,
+        created_by_us=True,
+        kube=Kube(control.kubeconfig, control.name),
+        kind=ClusterKind.CONTROLPLANE,
+        plane=control,
+    )
+    pids: list[int] = []
+    try:
+        install_istio(cluster, binaries, release, [], timeouts)
+        gateway = control.processes.get(PROCESS)
+        assert gateway is not None
+        pids = [gateway.pid, *_children(gateway.pid)]
+        ca = TestCA.create(tmp_path_factory.mktemp("ca"))
+        yield Plane(cluster, ca, timeouts, pids)
+    finally:
+        cluster.kube.close()
+        provider.close()
+    left = [pid for pid in pids if pid_alive(pid)]
+    assert not left, f"gateway processes still running after the plane stopped: {left}"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text("utf-8").split()
+        found += [int(c) for c in children]
+    return found
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+Edit = Callable[[list[dict[str, Any]]], None]
+
+
+def serve(plane: Plane, *, gateway_edit: Edit | None = None, cert_for: str | None = None
+          ) -> Iterator[gw.GatewayTarget]:
+    """Apply the live checks' Gateway + VirtualServices (fixtures/gateway/) for fresh hosts,
+    optionally altered (a resource fault), and yield the probe target once it is served."""
+    kube = plane.cluster.kube
+    suffix = secrets.token_hex(3)
+    ns = f"mc-gwfault-{suffix}"
+    host, other = f"{suffix}.gw.meshconform.test", f"other-{suffix}.gw.meshconform.test"
+    credential = f"mc-gw-{suffix}"
+    cert = plane.ca.issue([cert_for or host, other], stem=credential)
+    kube.create_namespace(ns, {})
+    kube.apply_all(manifests.load_manifests(
+        "workloads/tls-secret.yaml", NAME=credential, TLS_CRT_B64=b64(cert.cert_pem()),
+        TLS_KEY_B64=b64(cert.key_pem())), ISTIO_NAMESPACE)
+    gateway = manifests.load_manifests("gateway/gateway.yaml", HOST=host, OTHER_HOST=other,
+                                       CREDENTIAL=credential)
+    if gateway_edit is not None:
+        gateway_edit(gateway)
+    kube.apply_all(gateway, ns)
+    kube.apply_all(manifests.load_manifests(
+        "gateway/virtual-services.yaml", HOST=host, OTHER_HOST=other,
+        BACKEND=f"echo.{ns}.svc.cluster.local"), ns)
+    endpoint = plane.cluster.gateway
+    assert endpoint is not None
+    target = gw.GatewayTarget(address=endpoint.host, host=host, ca=plane.ca.cert_path,
+                              https_port=endpoint.https_port, http_port=endpoint.http_port,
+                              health_port=endpoint.status_port, path="/get",
+                              timeouts=plane.timeouts)
+
+    def served() -> Pending | Done[ProbeResult]:
+        # the host's route is served on plain HTTP (a 301 or an answer), whatever the fault
+        result = probe(target.http(target.http_port))
+        ok = result.kind in (Kind.HTTP_STATUS, Kind.REDIRECT) and result.status != 404
+        return Done(result) if ok else Pending(str(result))
+
+    wait_until(f"istiod's config for {host} served", served, timeout=60, interval=0.25)
+    try:
+        yield target
+    finally:
+        kube.delete_namespace(ns)
+        kube.delete("v1", "Secret", credential, ISTIO_NAMESPACE)
+
+
+@pytest.fixture
+def conforming(plane: Plane) -> Iterator[gw.GatewayTarget]:
+    yield from serve(plane)
+
+
+def test_gateway_comes_up_and_conforming_resources_hold(plane: Plane,
+                                                        conforming: gw.GatewayTarget) -> None:
+    assert plane.cluster.gateway_rejections is not None
+    assert plane.cluster.gateway_rejections() == []
+    observations = [gw.tls_simple(conforming), gw.tls_sni_match(conforming),
+                    gw.https_redirect(conforming), gw.health(conforming)]
+    failed = [o for o in observations if not o.holds]
+    assert not failed, [o.evidence for o in failed]
+    evidence = "\n".join(plane.cluster.istio_evidence)
+    assert "PILOT_ENABLE_METADATA_EXCHANGE=false" in evidence
+    assert "ingress gateway: pilot-agent (router) + upstream Envoy" in evidence
+
+
+def _no_redirect(objs: list[dict[str, Any]]) -> None:
+    for server in objs[0]["spec"]["servers"]:
+        server.pop("tls", None) if server["port"]["protocol"] == "HTTP" else None
+
+
+def test_gateway_server_without_https_redirect_fails_redirect(plane: Plane) -> None:
+    for target in serve(plane, gateway_edit=_no_redirect):
+        observation = gw.https_redirect(target)
+        assert not observation.holds
+        # routed to the (absent) backend instead of redirected
+        assert observation.results[0].kind is Kind.HTTP_STATUS, observation.evidence
+
+
+def test_secret_with_another_hosts_certificate_fails_tls(plane: Plane) -> None:
+    for target in serve(plane, cert_for="somebody-else.meshconform.test"):
+        observation = gw.tls_simple(target)
+        assert not observation.holds
+        assert observation.results[0].kind is Kind.HOSTNAME_MISMATCH, observation.evidence
+
+
+def _any_host(objs: list[dict[str, Any]]) -> None:
+    for server in objs[0]["spec"]["servers"]:
+        if server["port"]["protocol"] == "HTTPS":
+            server["hosts"] = ["*"]
+
+
+def test_https_server_for_any_host_fails_sni_match(plane: Plane) -> None:
+    for target in serve(plane, gateway_edit=_any_host):
+        observation = gw.tls_sni_match(target)
+        assert not observation.holds
+        # the handshake with a wrong SNI completes: no filter chain per SNI refuses it
+        refused = [r for r in observation.results[1:] if r.kind.is_tls_rejection]
+        assert len(refused) < 2, observation.evidence
