@@ -11,7 +11,9 @@ pilot-agent or Envoy of the plane is left running.
 from __future__ import annotations
 
 import base64
+import os
 import secrets
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,13 +74,23 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         gateway = control.processes.get(PROCESS)
         assert gateway is not None
         pids = [gateway.pid, *_children(gateway.pid)]
+        envoy = [p for p in pids[1:] if b"envoy" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        assert envoy, f"no Envoy under pilot-agent {gateway.pid}: {pids}"
         ca = TestCA.create(tmp_path_factory.mktemp("ca"))
         yield Plane(cluster, ca, timeouts, pids)
+        # an interrupted run: pilot-agent killed outright; Envoy must not outlive it
+        os.kill(gateway.pid, signal.SIGKILL)
+        wait_until("Envoy gone with pilot-agent", lambda: _gone(pids), timeout=10, interval=0.1)
     finally:
         cluster.kube.close()
         provider.close()
     left = [pid for pid in pids if pid_alive(pid)]
     assert not left, f"gateway processes still running after the plane stopped: {left}"
+
+
+def _gone(pids: list[int]) -> Pending | Done[None]:
+    alive = [pid for pid in pids if pid_alive(pid)]
+    return Pending(f"still running: {alive}") if alive else Done(None)
 
 
 def _children(pid: int) -> list[int]:

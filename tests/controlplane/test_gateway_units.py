@@ -83,3 +83,34 @@ def test_controlplane_gives_gateway_evidence_not_in_pod_traffic() -> None:
     reason = missing_evidence(ClusterKind.CONTROLPLANE, needs | {Evidence.TRAFFIC})
     assert reason is not None
     assert "traffic" in reason
+
+
+def test_envoy_launcher_dies_with_its_parent(tmp_path: Path) -> None:
+    """pilot-agent gives Envoy no death signal; the launcher does (no orphan Envoy)."""
+    import shutil  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from meshconform.controlplane.processes import pid_alive  # noqa: PLC0415
+
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    launcher = gateway.envoy_launcher(tmp_path, Path(sleep))
+    parent = subprocess.Popen(
+        ["/bin/sh", "-c", f"{launcher} 300 & echo $!; wait"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    deadline = time.monotonic() + 10
+    while b"sleep" not in Path(f"/proc/{child}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, "the launcher never exec'd"
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    parent.stdout.close()
+    while pid_alive(child):
+        assert time.monotonic() < deadline, f"pid {child} outlived its parent"
+        time.sleep(0.05)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -209,6 +210,28 @@ def prepare_workdir(
     (workdir / "etc/istio/proxy").mkdir(parents=True, exist_ok=True)
 
 
+#: pilot-agent starts Envoy without a death signal (istio pkg/envoy/proxy.go): if
+#: pilot-agent is killed (as PR_SET_PDEATHSIG does when the run dies), Envoy would be
+#: orphaned and keep its listeners. The launcher sets PR_SET_PDEATHSIG=SIGKILL on itself
+#: and execs Envoy in place (same PID; the signal survives exec), so Envoy dies with
+#: pilot-agent.
+_LAUNCHER = """#!{python}
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+if os.getppid() == 1:
+    sys.exit("pilot-agent is gone")
+os.execv({envoy!r}, [{envoy!r}, *sys.argv[1:]])
+"""
+
+
+def envoy_launcher(workdir: Path, envoy: Path) -> Path:
+    """The proxy binary pilot-agent runs: Envoy, bound to die with pilot-agent."""
+    path = workdir / "envoy-launcher"
+    path.write_text(_LAUNCHER.format(python=sys.executable, envoy=str(envoy)), "utf-8")
+    path.chmod(0o755)
+    return path
+
+
 def agent_env(
     identity: GatewayIdentity,
     ports: GatewayPorts,
@@ -345,7 +368,7 @@ def start_gateway(  # noqa: PLR0917
     proc = plane.processes.start(
         PROCESS,
         agent_argv(pilot_agent, identity.namespace),
-        env=agent_env(identity, ports, secure_grpc, envoy, workdir),
+        env=agent_env(identity, ports, secure_grpc, envoy_launcher(workdir, envoy), workdir),
         cwd=workdir,
     )
     plane.ports.update(ports.as_dict())
