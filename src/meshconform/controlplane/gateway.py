@@ -243,7 +243,9 @@ def agent_env(
     proxy_config = {
         "discoveryAddress": f"127.0.0.1:{secure_grpc}",
         "binaryPath": str(envoy),
-        "configPath": str(workdir / "etc/istio/proxy"),
+        # configPath stays at its default, relative "./etc/istio/proxy": pilot-agent puts
+        # its XDS unix socket there, and an absolute path under the suite cache can
+        # exceed the 108-byte limit of a socket address ("bind: invalid argument")
         "proxyAdminPort": ports.admin,
         "statusPort": ports.agent,
         "terminationDrainDuration": "1s",

@@ -335,7 +335,7 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
         )
         if cluster.plane is not None:  # no pods to read logs from: the processes' own logs
             for proc in cluster.plane.processes.procs:
-                if proc.name in ("istiod", "kube-apiserver"):
+                if proc.name in ("istiod", "kube-apiserver", "gateway"):
                     out.text(f"controlplane/{proc.name}.log", proc.log_tail(400))
         written += len(out.written)
         problems += out.errors
