@@ -151,22 +151,23 @@ def serve(plane: Plane, *, gateway_edit: Edit | None = None, cert_for: str | Non
         kube.delete("v1", "Secret", credential, ISTIO_NAMESPACE)
 
 
-@pytest.fixture
-def conforming(plane: Plane) -> Iterator[gw.GatewayTarget]:
-    yield from serve(plane)
+def test_gateway_comes_up_and_conforming_resources_hold(plane: Plane) -> None:
+    rejections = plane.cluster.gateway_rejections
+    assert rejections is not None
+    before = set(rejections())
+    for conforming in serve(plane):
+        _holds_all(conforming)
+    assert set(rejections()) == before, "Envoy rejected istiod's config for conforming resources"
+    evidence = "\n".join(plane.cluster.istio_evidence)
+    assert "PILOT_ENABLE_METADATA_EXCHANGE=false" in evidence
+    assert "ingress gateway: pilot-agent (router) + upstream Envoy" in evidence
 
 
-def test_gateway_comes_up_and_conforming_resources_hold(plane: Plane,
-                                                        conforming: gw.GatewayTarget) -> None:
-    assert plane.cluster.gateway_rejections is not None
-    assert plane.cluster.gateway_rejections() == []
+def _holds_all(conforming: gw.GatewayTarget) -> None:
     observations = [gw.tls_simple(conforming), gw.tls_sni_match(conforming),
                     gw.https_redirect(conforming), gw.health(conforming)]
     failed = [o for o in observations if not o.holds]
     assert not failed, [o.evidence for o in failed]
-    evidence = "\n".join(plane.cluster.istio_evidence)
-    assert "PILOT_ENABLE_METADATA_EXCHANGE=false" in evidence
-    assert "ingress gateway: pilot-agent (router) + upstream Envoy" in evidence
 
 
 def _no_redirect(objs: list[dict[str, Any]]) -> None:
@@ -202,3 +203,51 @@ def test_https_server_for_any_host_fails_sni_match(plane: Plane) -> None:
         # the handshake with a wrong SNI completes: no filter chain per SNI refuses it
         refused = [r for r in observation.results[1:] if r.kind.is_tls_rejection]
         assert len(refused) < 2, observation.evidence
+
+
+#: an istio-proxy-only filter, as a team's EnvoyFilter might add it: upstream Envoy has
+#: no such extension and must reject (NACK) the listener
+ALPN_ENVOY_FILTER: dict[str, Any] = {
+    "apiVersion": "networking.istio.io/v1alpha3",
+    "kind": "EnvoyFilter",
+    "metadata": {"name": "mc-istio-only-filter", "namespace": ISTIO_NAMESPACE},
+    "spec": {
+        "workloadSelector": {"labels": {"istio": "ingressgateway"}},
+        "configPatches": [{
+            "applyTo": "HTTP_FILTER",
+            "match": {"context": "GATEWAY", "listener": {"filterChain": {"filter": {
+                "name": "envoy.filters.network.http_connection_manager",
+                "subFilter": {"name": "envoy.filters.http.router"}}}}},
+            "patch": {"operation": "INSERT_BEFORE", "value": {
+                "name": "istio.alpn",
+                "typed_config": {
+                    "@type": "type.googleapis.com/istio.envoy.config.filter.http.alpn."
+                             "v2alpha1.FilterConfig",
+                    "alpn_override": [{"alpn_override": ["istio-http/1.1"]}]}}},
+        }],
+    },
+}
+
+
+def test_a_rejected_resource_is_reported_with_envoys_message(plane: Plane) -> None:
+    rejections = plane.cluster.gateway_rejections
+    assert rejections is not None
+    before = set(rejections())
+    kube = plane.cluster.kube
+    for _target in serve(plane):
+        kube.apply(ALPN_ENVOY_FILTER)
+        try:
+            def rejected() -> Pending | Done[list[str]]:
+                new = [line for line in rejections() if line not in before]
+                return Done(new) if new else Pending("no rejection yet")
+
+            new = wait_until("Envoy rejects the EnvoyFilter's listener", rejected, timeout=60,
+                             interval=0.25)
+        finally:
+            kube.delete("networking.istio.io/v1alpha3", "EnvoyFilter",
+                        "mc-istio-only-filter", ISTIO_NAMESPACE)
+        text = "\n".join(new)
+        print(text)  # shown with -s: Envoy's own words
+        assert "update_rejected" in new[0], text
+        # Envoy's message, from the gateway's log, names what it could not load
+        assert any("rejected" in line and "alpn" in line for line in new[1:]), text
