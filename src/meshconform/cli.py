@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from meshconform import __version__
 from meshconform.claims import get_catalog
-from meshconform.errors import UsageError
+from meshconform.errors import IstioctlError, UsageError
 from meshconform.modes import MODES, parse_modes
 from meshconform.options import parse_istio
 from meshconform.plan import (
@@ -150,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(str(error), file=sys.stderr)
         return 2
+    except IstioctlError as error:
+        print(f"meshconform: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("meshconform: interrupted", file=sys.stderr)
         return 130

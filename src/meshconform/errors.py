@@ -22,3 +22,8 @@ class ToolMissingError(UsageError):
 
 class ProvisioningError(Exception):
     """A component (cluster, Istio, product) failed to come up; the message names it and why."""
+
+
+class IstioctlError(RuntimeError):
+    """istioctl exited non-zero, timed out or cannot run; the message has the command and
+    istioctl's own words. The CLI prints it as one line; the report makes it an ERROR row."""

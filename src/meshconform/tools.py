@@ -183,10 +183,14 @@ def _is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
+#: how the suite asks an istioctl for its own version (no cluster)
+ISTIOCTL_VERSION_ARGS = ("version", "--remote=false")
+
+
 def client_version(tool: str, binary: Path, timeout: float = 10.0) -> str | None:
     """The X.Y.Z the binary reports for itself, or None if it does not say."""
     argv = {
-        "istioctl": [str(binary), "version", "--remote=false"],
+        "istioctl": [str(binary), *ISTIOCTL_VERSION_ARGS],
         "kind": [str(binary), "version"],
         "kubectl": [str(binary), "version", "--client"],
         "helm": [str(binary), "version", "--short"],

@@ -11,6 +11,24 @@ from meshconform.errors import UsageError
 
 
 @dataclass(frozen=True)
+class Substitution:
+    """A dependency pin of an Istio Go ref that the build replaces (wrapper go.mod ``replace``).
+
+    The release's ``go.mod`` requires ``module`` at ``pinned``; the Go module proxy refuses
+    that version, so ``tools/istio/<minor>/go.mod`` replaces the module with ``used``.
+    """
+
+    module: str
+    pinned: str
+    used: str
+    #: why ``used`` and not another served version
+    reason: str
+
+    def sentence(self) -> str:
+        return f"{self.module} {self.used} instead of {self.pinned}"
+
+
+@dataclass(frozen=True)
 class IstioRelease:
     """One supported Istio minor release and how the suite obtains its istioctl."""
 
@@ -24,6 +42,17 @@ class IstioRelease:
     go_ref: str
     #: what ``go_ref`` is, in words, for the report (a branch snapshot is not the tag)
     go_ref_note: str
+    #: dependency pins of ``go_ref`` the build replaces; each is a ``replace`` directive in
+    #: ``tools/istio/<minor>/go.mod`` (tests/static/test_build.py checks that they agree)
+    substitutions: tuple[Substitution, ...] = ()
+
+    def build_note(self) -> str:
+        """The source build in words, every substitution included, for the report."""
+        note = f"istioctl {self.minor} built from {self.go_ref_note}"
+        if self.substitutions:
+            note += " with " + ", ".join(s.sentence() for s in self.substitutions)
+            note += " (the Go module proxy refuses the pinned versions)"
+        return note
 
 
 ISTIO_RELEASES: dict[str, IstioRelease] = {
@@ -45,12 +74,43 @@ ISTIO_RELEASES: dict[str, IstioRelease] = {
             kubernetes=("1.32", "1.33", "1.34", "1.35", "1.36"),
             # release-1.30 branch at 9739e10eb9d7 (2026-08-26), VERSION file "1.30":
             # newer than tag 1.30.3 (56df41f63e51, 2026-07-13), which the proxy refuses.
-            # The module itself is served, but the build fails here: its go.mod needs
-            # istio.io/api v1.30.4-0.20260824163423-69099aec2678, istio.io/client-go and
-            # go-control-plane pseudo-versions that the proxy answers with 403 (2026-11-23).
-            # Where a release download works, tools.py fetches istioctl 1.30.3 instead.
+            # The module is served, but the proxy answers 403 "This module version is not
+            # available" for five pseudo-versions its go.mod pins (checked 2026-12-02); the
+            # wrapper module tools/istio/1.30 replaces each with the nearest served version.
             go_ref="v0.0.0-20260826214018-9739e10eb9d7",
             go_ref_note="release-1.30 branch snapshot 9739e10eb9d7 (2026-08-26, after 1.30.3)",
+            substitutions=(
+                Substitution(
+                    "istio.io/api",
+                    "v1.30.4-0.20260824163423-69099aec2678",
+                    "v1.30.8",
+                    "the only 1.30 release the proxy lists; same release line",
+                ),
+                Substitution(
+                    "istio.io/client-go",
+                    "v1.30.4-0.20260824164123-eb36a3f6cac0",
+                    "v1.30.8",
+                    "the only 1.30 release the proxy lists; matches istio.io/api v1.30.8",
+                ),
+                Substitution(
+                    "github.com/envoyproxy/go-control-plane/envoy",
+                    "v1.37.1-0.20260409083702-98966259b99a",
+                    "v1.38.0",
+                    "v1.37.0 lacks packages the snapshot imports",
+                ),
+                Substitution(
+                    "github.com/envoyproxy/go-control-plane/contrib",
+                    "v1.36.1-0.20260409083702-98966259b99a",
+                    "v1.36.1-0.20260713214202-ca8ce173c36f",
+                    "no tagged release is served; the pseudo-version the 1.31 build uses",
+                ),
+                Substitution(
+                    "github.com/agentgateway/agentgateway/api",
+                    "v0.0.0-20260506232448-6ae4ab07bb06",
+                    "v0.0.0-20260501213430-773586679f1c",
+                    "no release is served; the pseudo-version the 1.31 build uses",
+                ),
+            ),
         ),
         IstioRelease(
             minor="1.31",

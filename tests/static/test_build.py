@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from meshconform.errors import ToolMissingError
+from meshconform.gobuild import tools_dir
 from meshconform.istioctl_build import _refusal, build_dir, cached_istioctl, env_var, main
 from meshconform.static.istioctl import get_istioctl
 from meshconform.versions import ISTIO_RELEASES
@@ -70,3 +74,60 @@ def test_provision_command_reports_cached(capsys: pytest.CaptureFixture[str]) ->
 def test_provision_command_bad_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--istio-version", "2.0"]) == 2
     assert "not supported" in capsys.readouterr().err
+
+
+def _directives(go_mod: str, verb: str) -> list[list[str]]:
+    """The fields of every ``verb`` directive of a go.mod, one-line and block form."""
+    found: list[list[str]] = []
+    in_block = False
+    for raw in go_mod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if line == f"{verb} (":
+            in_block = True
+        elif in_block and line == ")":
+            in_block = False
+        elif in_block and line:
+            found.append(line.split())
+        elif line.startswith(f"{verb} "):
+            found.append(line.split()[1:])
+    return found
+
+
+def _replaces(go_mod: str) -> dict[str, str]:
+    """module -> the version it is replaced with (``old [v] => new v``)."""
+    return {f[0]: f[-1] for f in _directives(go_mod, "replace")}
+
+
+@pytest.mark.parametrize("minor", sorted(ISTIO_RELEASES))
+def test_substitutions_are_the_wrapper_modules_replaces(minor: str) -> None:
+    """versions.py lists every substitution; the wrapper go.mod replaces exactly those."""
+    release = ISTIO_RELEASES[minor]
+    go_mod = tools_dir() / "istio" / minor / "go.mod"
+    replaces = _replaces(go_mod.read_text("utf-8")) if go_mod.is_file() else {}
+    assert replaces == {s.module: s.used for s in release.substitutions}
+
+
+def test_substitutions_replace_what_the_go_ref_pins() -> None:
+    """Each ``pinned`` is what istio.io/istio at the release's Go ref requires (its go.mod)."""
+    release = ISTIO_RELEASES["1.30"]
+    go = shutil.which("go")
+    assert go, "Go is needed to read istio.io/istio's go.mod from the module cache"
+    done = subprocess.run(
+        [go, "mod", "download", "-json", f"istio.io/istio@{release.go_ref}"],
+        cwd=tools_dir() / "istio" / "1.30", capture_output=True, text=True, timeout=300,
+        check=False,
+    )
+    info = json.loads(done.stdout)
+    assert "Error" not in info, info.get("Error")
+    pins = _directives(Path(info["GoMod"]).read_text("utf-8"), "require")
+    requires = {f[0]: f[1] for f in pins}
+    assert {s.module: requires.get(s.module) for s in release.substitutions} == {
+        s.module: s.pinned for s in release.substitutions
+    }
+
+
+def test_build_note_names_every_substitution() -> None:
+    note = ISTIO_RELEASES["1.30"].build_note()
+    assert "istio.io/api v1.30.8 instead of v1.30.4-0.20260824163423-69099aec2678" in note
+    assert all(s.sentence() in note for s in ISTIO_RELEASES["1.30"].substitutions)
+    assert "instead of" not in ISTIO_RELEASES["1.31"].build_note()

@@ -24,7 +24,7 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import ANY_MODE, Outcome, Verdict, get_catalog
-from meshconform.errors import UsageError
+from meshconform.errors import IstioctlError, UsageError
 from meshconform.evidence import FULL_DATA_PLANE, ClusterKind, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
 from meshconform.options import TIERS, RunOptions, parse_options
@@ -40,12 +40,15 @@ from meshconform.waiters import Timeouts
 OPTIONS_KEY = pytest.StashKey[RunOptions]()
 RESULTS_KEY = pytest.StashKey[dict[str, ClaimResult]]()
 TIMINGS_KEY = pytest.StashKey[dict[str, dict[str, float]]]()
+#: Istio minor -> how the static tier's istioctl was had (``Istioctl.build``)
+BUILDS_KEY = pytest.StashKey[dict[str, str]]()
 CHECK_KEY = pytest.StashKey[ClaimCheck]()
 PROBE_KEY = pytest.StashKey[GatewayTarget]()
 FLAPS_KEY = pytest.StashKey[list[converge.Flap]]()
 RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
 RESULT_PROPERTY = "meshconform_result"
 TIMINGS_PROPERTY = "meshconform_timings"
+BUILD_PROPERTY = "meshconform_istio_build"
 
 MARKERS = (
     "claim(id): binds a check to a claim of the catalog (src/meshconform/claims.yaml)",
@@ -243,6 +246,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESTORE_SIGTERM_KEY] = install_sigterm_interrupt()
     config.stash[RESULTS_KEY] = {}
     config.stash[TIMINGS_KEY] = {}
+    config.stash[BUILDS_KEY] = {}
     config.pluginmanager.register(ResultCollector(config), "meshconform-results")
     for name in TIER_PLUGINS:
         try:
@@ -536,6 +540,9 @@ def _result_for(
         evidence.append(str(report.longrepr[2]))
     elif verdict in (Verdict.FAIL, Verdict.ERROR) and excinfo is not None:
         evidence.append(excinfo.exconly())
+    substituted = getattr(_static_istioctl(item), "substituted", None)
+    if substituted:
+        evidence.append(substituted)
     artifacts = None
     if verdict in (Verdict.FAIL, Verdict.ERROR) and tier == "live":
         from meshconform.plugin import live  # noqa: PLC0415
@@ -556,6 +563,17 @@ def _result_for(
     )
 
 
+def _one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> bool:
+    """Errors whose message says everything: a missing tool, istioctl's own failure."""
+    return excinfo.errisinstance((UsageError, IstioctlError))
+
+
+def _static_istioctl(item: pytest.Item) -> object | None:
+    """The static tier's istioctl this check used (its ``istioctl_for`` fixture), if any."""
+    funcargs: dict[str, object] = getattr(item, "funcargs", None) or {}
+    return funcargs.get("istioctl_for")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Record every traffic convergence loop the check runs (probes.converge.Flap)."""
@@ -571,6 +589,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if report.failed and call.excinfo is not None and _one_line(call.excinfo):
+        # istioctl's own message (or a missing tool's) is the whole story: no traceback
+        report.longrepr = call.excinfo.exconly()
     concluding = (
         report.when == "call"
         or (report.when == "setup" and not report.passed)
@@ -580,6 +601,11 @@ def pytest_runtest_makereport(
         result = _result_for(item, report, call.excinfo)
         if result is not None:
             report.user_properties.append((RESULT_PROPERTY, json.dumps(result.to_json())))
+        istioctl = _static_istioctl(item)
+        build = getattr(istioctl, "build", None)
+        if isinstance(build, str):
+            minor = getattr(getattr(istioctl, "release", None), "minor", "")
+            report.user_properties.append((BUILD_PROPERTY, json.dumps([minor, build])))
     if report.when == "teardown" and "meshconform.plugin.live" in sys.modules:
         timings = sys.modules["meshconform.plugin.live"].phase_timings(item.config)
         if timings:
@@ -599,6 +625,9 @@ class ResultCollector:
             if name == RESULT_PROPERTY:
                 result = ClaimResult.from_json(json.loads(str(value)))
                 self.config.stash[RESULTS_KEY][result.check] = result
+            elif name == BUILD_PROPERTY:
+                minor, build = json.loads(str(value))
+                self.config.stash[BUILDS_KEY][minor] = build
             elif name == TIMINGS_PROPERTY:
                 worker, timings = json.loads(str(value))
                 self.config.stash[TIMINGS_KEY][worker] = timings
@@ -626,7 +655,10 @@ def _run_info(config: pytest.Config, results: list[ClaimResult]) -> RunInfo:
         istio_build=(
             f"release {release.release}"
             if options.live and options.cluster is not ClusterKind.CONTROLPLANE
-            else "; ".join(f"{r.minor}: {r.go_ref_note}" for r in options.istio)
+            else "; ".join(
+                f"{r.minor}: {config.stash[BUILDS_KEY].get(r.minor, r.build_note())}"
+                for r in options.istio
+            )
         ),
         kubernetes_version=kubernetes,
         cluster=str(options.cluster) if options.live else None,

@@ -74,6 +74,20 @@ class AnalyzeResult:
     output: str
 
 
+def analyze_args(bundle: Path) -> list[str]:
+    """Offline analysis of one file; exit 79 when an Error-level message is found."""
+    return [
+        "analyze",
+        "--use-kube=false",
+        "--all-namespaces",
+        "--failure-threshold",
+        "Error",
+        "--output-threshold",
+        "Warning",
+        str(bundle),
+    ]
+
+
 def analyze(istioctl: Istioctl, workdir: Path, resources: IstioResources) -> AnalyzeResult:
     """Run the analyzers offline over all resources at once (cross-resource checks)."""
     if not resources.objects:
@@ -83,19 +97,7 @@ def analyze(istioctl: Istioctl, workdir: Path, resources: IstioResources) -> Ana
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             yaml.safe_dump_all([_namespaced(o) for o in resources.objects], out, sort_keys=False)
-        proc = istioctl.run(
-            [
-                "analyze",
-                "--use-kube=false",
-                "--all-namespaces",
-                "--failure-threshold",
-                "Error",
-                "--output-threshold",
-                "Warning",
-                str(bundle),
-            ],
-            check=False,
-        )
+        proc = istioctl.run(analyze_args(bundle), check=False)
     finally:
         bundle.unlink()
     output = (proc.stdout + proc.stderr).strip()

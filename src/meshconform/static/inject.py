@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -160,25 +161,30 @@ def admit_many(
     return shapes
 
 
+def kube_inject_args(config: Path, values: Path, mesh: Path) -> list[str]:
+    """``kube-inject`` offline: the injector, values and mesh config from files, YAML on stdin."""
+    return [
+        "kube-inject",
+        "--revision",
+        "default",
+        "--injectConfigFile",
+        str(config),
+        "--valuesFile",
+        str(values),
+        "--meshConfigFile",
+        str(mesh),
+        "-f",
+        "-",
+    ]
+
+
 def _kube_inject(
     install: StaticInstall, objects: list[dict[str, Any]], native: str
 ) -> list[dict[str, Any]]:
     config, values, mesh = install.config_files()
     text = yaml.safe_dump_all(objects, sort_keys=False)
     proc = install.istioctl.run(
-        [
-            "kube-inject",
-            "--revision",
-            "default",
-            "--injectConfigFile",
-            str(config),
-            "--valuesFile",
-            str(values),
-            "--meshConfigFile",
-            str(mesh),
-            "-f",
-            "-",
-        ],
+        kube_inject_args(config, values, mesh),
         env={"ENABLE_NATIVE_SIDECARS": native},
         input_text=text,
     )

@@ -24,7 +24,7 @@ from filelock import FileLock
 from meshconform import paths
 from meshconform.errors import UsageError
 from meshconform.modes import Mode
-from meshconform.static.istioctl import Istioctl
+from meshconform.static.istioctl import Istioctl, IstioctlError
 
 Obj = dict[str, Any]
 
@@ -188,19 +188,33 @@ def generate(
                 overlay = workdir / f"overlay-{i}.yaml"
                 _atomic_write(overlay, text)
                 inputs += ["-f", str(overlay)]
-            partial = workdir / "manifest.partial.yaml"
-            args = ["manifest", "generate", *inputs, "-o", str(partial)]
-            for s in sets:
-                args += ["--set", s]
-            proc = istioctl.run(args)
-            _atomic_write(warnings_file, _warnings(proc.stdout + proc.stderr))
-            parsed = [o for o in yaml.load_all(partial.read_text("utf-8"), Loader=_LOADER) if o]
+            proc = istioctl.run(manifest_generate_args(inputs, sets))
+            _atomic_write(warnings_file, _warnings(proc.stderr))
+            try:
+                parsed = [o for o in yaml.load_all(proc.stdout, Loader=_LOADER) if o]
+            except yaml.YAMLError as error:
+                raise IstioctlError(
+                    f"istioctl {istioctl.release.minor} manifest generate printed no YAML "
+                    f"({str(error).splitlines()[0]}): {proc.stdout[:200]!r}"
+                ) from None
             # the parsed form, to skip re-parsing ~1 MB of YAML on every run
             _atomic_write(workdir / "manifest.json", json.dumps(parsed))
-            partial.replace(manifest)
+            _atomic_write(manifest, proc.stdout)
     objects = tuple(json.loads((workdir / "manifest.json").read_text("utf-8")))
     warnings = tuple(w for w in warnings_file.read_text("utf-8").split("\n\n") if w.strip())
     return StaticInstall(istioctl, mode, objects, workdir, tuple(files), tuple(sets), warnings)
+
+
+def manifest_generate_args(inputs: Sequence[str], sets: Sequence[str] = ()) -> list[str]:
+    """``manifest generate -f F... --set K=V...``; the manifest is read from stdout.
+
+    Not ``-o FILE``: istioctl has that flag only from 1.31 (1.30 answers "unknown
+    shorthand flag: 'o' in -o"); stdout works with every release.
+    """
+    args = ["manifest", "generate", *inputs]
+    for s in sets:
+        args += ["--set", s]
+    return args
 
 
 def _warnings(output: str) -> str:

@@ -17,14 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshconform.errors import ToolMissingError
+from meshconform.errors import IstioctlError, ToolMissingError
 from meshconform.istioctl_build import cached_istioctl, env_var, go_install_istioctl
 from meshconform.tools import ToolResolver
 from meshconform.versions import IstioRelease
 
-
-class IstioctlError(RuntimeError):
-    """istioctl exited non-zero; the message has the command and its stderr."""
+__all__ = ["CALLS", "Istioctl", "IstioctlError", "get_istioctl"]
 
 
 @dataclass
@@ -49,6 +47,10 @@ class CallLog:
 
 CALLS = CallLog()
 
+#: ``Istioctl.source`` of the suite's own builds (tools/istio/<minor>)
+SOURCE_CACHE = "cache"
+SOURCE_BUILD = "go install"
+
 
 @dataclass(frozen=True)
 class Istioctl:
@@ -58,9 +60,23 @@ class Istioctl:
     source: str
 
     @property
+    def from_source(self) -> bool:
+        """Built by the suite from ``tools/istio/<minor>`` (not a release or the user's)."""
+        return self.source in (SOURCE_CACHE, SOURCE_BUILD)
+
+    @property
     def build(self) -> str:
-        """For the report: the pinned version and Go ref (the binary says 'unknown')."""
-        return f"istioctl {self.release.minor} via {self.source}: {self.release.go_ref_note}"
+        """For the report: how this istioctl was had; a source build names its substitutions."""
+        if self.from_source:
+            return f"{self.release.build_note()} (via {self.source})"
+        return f"istioctl {self.release.minor} via {self.source}"
+
+    @property
+    def substituted(self) -> str | None:
+        """For each row's evidence: the substituted dependencies of a source build, or None."""
+        if not (self.from_source and self.release.substitutions):
+            return None
+        return self.release.build_note()
 
     @property
     def fingerprint(self) -> str:
@@ -79,16 +95,26 @@ class Istioctl:
         """Run istioctl with no cluster reachable (KUBECONFIG points at nothing)."""
         full_env = {**os.environ, "KUBECONFIG": os.devnull, **(env or {})}
         start = time.perf_counter()
-        proc = subprocess.run(
-            [str(self.path), *args],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            input=input_text,
-            timeout=timeout,
-            check=False,
-        )
-        CALLS.add(time.perf_counter() - start)
+        try:
+            proc = subprocess.run(
+                [str(self.path), *args],
+                env=full_env,
+                capture_output=True,
+                text=True,
+                input=input_text,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise IstioctlError(
+                f"istioctl {self.release.minor} {' '.join(args)} did not finish in {timeout:.0f}s"
+            ) from None
+        except OSError as error:
+            raise IstioctlError(
+                f"istioctl {self.release.minor} at {self.path} cannot run: {error}"
+            ) from None
+        finally:
+            CALLS.add(time.perf_counter() - start)
         if check and proc.returncode != 0:
             raise IstioctlError(
                 f"istioctl {self.release.minor} {' '.join(args)} exited {proc.returncode}:\n"
@@ -111,7 +137,7 @@ def get_istioctl(release: IstioRelease, *, build: bool = True) -> Istioctl:
         return Istioctl(path, release, f"env {var}")
     cached = cached_istioctl(release)
     if cached:
-        return Istioctl(cached, release, "cache")
+        return Istioctl(cached, release, SOURCE_CACHE)
     # An official release binary of exactly this version: on PATH (version-checked), in the
     # tool cache, or downloaded and checksum-verified. Better evidence than a branch build.
     try:
@@ -126,4 +152,4 @@ def get_istioctl(release: IstioRelease, *, build: bool = True) -> Istioctl:
             f"Run 'python -m meshconform.istioctl_build --istio-version {release.minor}' "
             f"or set {var}",
         )
-    return Istioctl(go_install_istioctl(release), release, "go install")
+    return Istioctl(go_install_istioctl(release), release, SOURCE_BUILD)

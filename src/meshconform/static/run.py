@@ -161,10 +161,63 @@ def run_mode(
     replace_overlay: bool = False,
     kubernetes: str = DEFAULT_KUBERNETES,
 ) -> list[ClaimResult]:
+    """Every static row of one (istioctl, mode). An istioctl failure makes ERROR rows that
+    carry istioctl's own message; a substituted source build is named in every row."""
     facts = StaticFacts(istioctl, mode, tuple(extra), replace_overlay, kubernetes)
-    facts.prepare(facts.needed_shapes())
     version = istioctl.release.minor
-    return _claim_rows(facts, version) + _precondition_rows(facts, version)
+    start = time.perf_counter()
+    try:
+        facts.prepare(facts.needed_shapes())
+        rows = _claim_rows(facts, version) + _precondition_rows(facts, version)
+    except (IstioctlError, LookupError, OSError) as error:
+        rows = _error_rows(mode, version, f"{type(error).__name__}: {error}")
+        for row in rows:
+            row.duration_s = time.perf_counter() - start
+    if istioctl.substituted:
+        for row in rows:
+            row.evidence = f"{row.evidence}\n{istioctl.substituted}".strip()
+    return rows
+
+
+def _error_rows(mode: Mode, version: str, reason: str) -> list[ClaimResult]:
+    """ERROR for every static claim and precondition row of (version, mode), with ``reason``."""
+    catalog = get_catalog()
+    rows = [
+        ClaimResult(
+            cid,
+            mode.name,
+            "static",
+            Verdict.ERROR if catalog[cid].applies_to(mode.name) else Verdict.SKIP,
+            str(catalog[cid].expect[mode.name].outcome),
+            None,
+            reason if catalog[cid].applies_to(mode.name) else catalog[cid].expect[mode.name].note,
+            0.0,
+            version,
+            "static.run",
+        )
+        for cid in catalog
+        if cid in STATIC_CLAIMS
+    ]
+    rows += [
+        ClaimResult(
+            row,
+            mode.name,
+            "static",
+            Verdict.ERROR,
+            str(Outcome.HOLDS),
+            None,
+            reason,
+            0.0,
+            version,
+            check,
+        )
+        for row, check in (
+            (SCHEMA_ROW, "static.schema"),
+            (ANALYZE_ROW, "static.analyze"),
+            (PRODUCTS_ROW, "static.products"),
+        )
+    ]
+    return rows
 
 
 def run_static(
