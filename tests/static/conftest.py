@@ -2,7 +2,9 @@
 
 CI provisions it first (``python -m meshconform.istioctl_build --istio-version all``).
 When it is missing these tests ERROR with the reason; they never skip. The version is
-``MESHCONFORM_STATIC_TEST_ISTIO`` (default 1.31, the line the Go proxy serves here).
+``MESHCONFORM_STATIC_TEST_ISTIO`` (default 1.31). Tests that compare versions or check each
+version's istioctl use every version CI provisions: ``MESHCONFORM_STATIC_VERSIONS``
+(tox.ini, default 1.30,1.31).
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ import pytest
 
 from meshconform.claims import Outcome, get_catalog
 from meshconform.modes import MODES
+from meshconform.options import parse_istio
 from meshconform.static.facts import STATIC_CLAIMS, StaticFacts
 from meshconform.static.istioctl import Istioctl, get_istioctl
-from meshconform.versions import get_istio_release
+from meshconform.versions import IstioRelease, get_istio_release
 
 TEST_ISTIO = os.environ.get("MESHCONFORM_STATIC_TEST_ISTIO", "1.31")
+#: minor -> release, for every version CI provisions (same default as tox.ini)
+STATIC_VERSIONS: dict[str, IstioRelease] = {
+    r.minor: r for r in parse_istio([os.environ.get("MESHCONFORM_STATIC_VERSIONS", "1.30,1.31")])
+}
 
 
 @pytest.fixture(scope="session")
