@@ -12,7 +12,7 @@ from meshconform.cli import main
 from meshconform.istioctl_build import env_var
 from meshconform.static.istioctl import Istioctl
 from meshconform.versions import get_istio_release
-from tests.static.conftest import TEST_ISTIO
+from tests.static.conftest import STATIC_VERSIONS, TEST_ISTIO
 
 
 def _static(tmp_path: Path, *extra: str) -> tuple[int, dict[str, object]]:
@@ -80,3 +80,25 @@ def test_diff_of_a_non_report_is_bad_input(tmp_path: Path,
     bogus.write_text('{"claims": []}', "utf-8")
     assert main(["diff", str(bogus), str(bogus)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("minor", sorted(STATIC_VERSIONS))
+def test_static_istioctl_failure_is_an_error_row_with_its_message(
+        minor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """istioctl itself refusing the config: ERROR rows quoting istioctl, exit 1, no traceback."""
+    config = tmp_path / "bad-profile.yaml"
+    config.write_text(yaml.safe_dump({"apiVersion": "install.istio.io/v1alpha1",
+                                      "kind": "IstioOperator",
+                                      "spec": {"profile": "no-such-profile"}}), "utf-8")
+    report_dir = tmp_path / "r"
+    code = main(["static", "--istio-version", minor, "--mesh-mode", "sidecar",
+                 "--istio-config", str(config), "--report-dir", str(report_dir)])
+    assert code == 1
+    assert "Traceback" not in capsys.readouterr().err
+    rows = json.loads((report_dir / "report.json").read_text("utf-8"))["claims"]
+    errors = [r for r in rows if r["verdict"] == "error"]
+    assert errors
+    assert {r["verdict"] for r in rows} <= {"error", "skip"}
+    for row in errors:
+        assert f"istioctl {minor} manifest generate" in row["evidence"]
+        assert 'profile "no-such-profile" not found' in row["evidence"]
