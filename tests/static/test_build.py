@@ -131,3 +131,18 @@ def test_build_note_names_every_substitution() -> None:
     assert "istio.io/api v1.30.8 instead of v1.30.4-0.20260824163423-69099aec2678" in note
     assert all(s.sentence() in note for s in ISTIO_RELEASES["1.30"].substitutions)
     assert "instead of" not in ISTIO_RELEASES["1.31"].build_note()
+
+
+def test_only_the_suites_own_build_carries_the_substitutions(tmp_path: Path) -> None:
+    """A 1.30 istioctl from the wrapper module names its substitutions; a user's does not."""
+    from meshconform.static.istioctl import SOURCE_BUILD, SOURCE_CACHE, Istioctl  # noqa: PLC0415
+
+    release = ISTIO_RELEASES["1.30"]
+    for source in (SOURCE_CACHE, SOURCE_BUILD):
+        built = Istioctl(tmp_path / "istioctl", release, source)
+        assert built.substituted == release.build_note()
+        assert "istio.io/client-go v1.30.8 instead of" in built.build
+    theirs = Istioctl(tmp_path / "istioctl", release, "env MESHCONFORM_ISTIOCTL_1_30")
+    assert theirs.substituted is None
+    assert "instead of" not in theirs.build
+    assert Istioctl(tmp_path / "istioctl", ISTIO_RELEASES["1.31"], SOURCE_CACHE).substituted is None
