@@ -81,7 +81,7 @@ def _kube_inject(istioctl: Istioctl, tmp_path: Path) -> None:
         env={"ENABLE_NATIVE_SIDECARS": "false"},
         input_text=yaml.safe_dump(pod),
     )
-    injected = yaml.safe_load(out)
+    injected = next(d for d in yaml.safe_load_all(out) if d)
     assert "istio-proxy" in [c["name"] for c in injected["spec"]["containers"]]
 
 

@@ -206,15 +206,17 @@ def generate(
 
 
 def manifest_generate_args(inputs: Sequence[str], sets: Sequence[str] = ()) -> list[str]:
-    """``manifest generate -f F... --set K=V...``; the manifest is read from stdout.
+    """``manifest generate -f F... --set K=V... --log_target stderr``; the manifest is stdout.
 
     Not ``-o FILE``: istioctl has that flag only from 1.31 (1.30 answers "unknown
-    shorthand flag: 'o' in -o"); stdout works with every release.
+    shorthand flag: 'o' in -o"); stdout works with every release. istioctl logs to stdout
+    by default (its warnings would precede the YAML), so ``--log_target stderr`` (a hidden
+    flag of istioctl's root command, istioctl/cmd/root.go, in every release) moves them.
     """
     args = ["manifest", "generate", *inputs]
     for s in sets:
         args += ["--set", s]
-    return args
+    return [*args, "--log_target", "stderr"]
 
 
 def _warnings(output: str) -> str:
