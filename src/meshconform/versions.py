@@ -46,9 +46,9 @@ class IstioRelease:
     #: ``tools/istio/<minor>/go.mod`` (tests/static/test_build.py checks that they agree)
     substitutions: tuple[Substitution, ...] = ()
 
-    def build_note(self) -> str:
-        """The source build in words, every substitution included, for the report."""
-        note = f"istioctl {self.minor} built from {self.go_ref_note}"
+    def build_note(self, binary: str = "istioctl") -> str:
+        """The source build of ``binary`` in words, every substitution included, for reports."""
+        note = f"{binary} {self.minor} built from {self.go_ref_note}"
         if self.substitutions:
             note += " with " + ", ".join(s.sentence() for s in self.substitutions)
             note += " (the Go module proxy refuses the pinned versions)"

@@ -40,7 +40,7 @@ from meshconform.errors import ProvisioningError
 from meshconform.istio import IstioInstaller
 from meshconform.modes import Mode
 from meshconform.static.install import StaticInstall, generate
-from meshconform.static.istioctl import Istioctl
+from meshconform.static.istioctl import SOURCE_CACHE, Istioctl
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease
 from meshconform.waiters import Timeouts
 
@@ -211,7 +211,7 @@ def render(
     istio_config: Sequence[Path],
 ) -> StaticInstall:
     """The mode's install as istioctl renders it (the same render the static tier uses)."""
-    istioctl = Istioctl(binaries.istioctl, release, f"built from {release.go_ref_note}")
+    istioctl = Istioctl(binaries.istioctl, release, SOURCE_CACHE)
     return generate(istioctl, mode, istio_config)
 
 
@@ -258,9 +258,7 @@ def install_istio(
     lap("gateway")
     steps.update({f"install: {k}": v for k, v in installer.step_seconds.items()})
     evidence = [
-        *istiod_process.describe_istiod(
-            install, f"pilot-discovery built from {release.go_ref_note}"
-        ),
+        *istiod_process.describe_istiod(install, release.build_note("pilot-discovery")),
         f"Istio installed by the live tier's installer: istioctl install -f "
         f"{' -f '.join(str(p) for p in install.overlays)} with the webhooks routed to the "
         f"istiod process ({ports.injection_url}, {ports.validation_url})",
