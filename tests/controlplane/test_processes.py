@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from meshconform.controlplane.processes import Processes, free_port, pid_alive
+from meshconform.controlplane.processes import Processes, free_port, pid_alive, wait_gone
 from meshconform.errors import ProvisioningError
 from meshconform.waiters import Done, Pending, wait_until
 
@@ -93,10 +93,7 @@ def test_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
         assert pid_alive(child)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
-    deadline = time.monotonic() + 10
-    while pid_alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _gone(child), f"process {child} outlived its killed parent"
+    assert wait_gone(child, 10), f"process {child} outlived its killed parent"
 
 
 def test_free_port_is_bindable() -> None:

@@ -17,10 +17,10 @@ import contextlib
 import ctypes
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,25 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def wait_gone(pid: int, limit: float) -> bool:
+    """Wait until ``pid`` has exited, for a process that may not be our child.
+
+    A pidfd becomes readable when the process exits (Linux >= 5.3): no polling loop.
+    A zombie child counts as gone.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if not pid_alive(pid):
+            return True
+        readable, _, _ = select.select([fd], [], [], limit)
+        return bool(readable) or not pid_alive(pid)
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -188,12 +207,7 @@ class Processes:
             except subprocess.TimeoutExpired:
                 return False
             return True
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            if not pid_alive(proc.pid):
-                return True
-            time.sleep(0.05)  # a process that is not our child cannot be waited on
-        return not pid_alive(proc.pid)
+        return wait_gone(proc.pid, limit)
 
 
 def _same_program(proc: Proc) -> bool:
