@@ -2,7 +2,7 @@
 
     python benchmarks/bench_controlplane.py [--mesh-mode native-sidecar] [--istio-version 1.31]
 
-The binaries must be provisioned (python -m meshconform.controlplane.provision). Prints:
+The binaries must be provisioned (python -m meshconform.live.controlplane.provision). Prints:
 
 - fresh: control plane ready (etcd, apiserver /readyz, nodes Ready, default ServiceAccount),
   then istiod ready, then Istio installed and waited on (the live installer);
@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 from meshconform import paths
-from meshconform.clusters import ClusterPool
-from meshconform.controlplane.binaries import provision
-from meshconform.controlplane.provider import ControlPlaneProvider, install_istio
+from meshconform.live.clusters import ClusterPool
+from meshconform.live.controlplane.binaries import provision
+from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.modes import get_mode
 from meshconform.versions import get_istio_release, node_image
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 READY_TARGET = 20.0
 RUN_TARGET = 60.0

@@ -21,8 +21,8 @@ from requests.adapters import HTTPAdapter
 
 from meshconform.certs import RunCertificates
 from meshconform.dataplane.scenarios import CERT_HOSTS, gateway_scenario
-from meshconform.probes.cli import evaluate_gateway
-from meshconform.probes.request import probe
+from meshconform.traffic.cli import evaluate_gateway
+from meshconform.traffic.request import probe
 
 
 class SNIAdapter(HTTPAdapter):

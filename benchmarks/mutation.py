@@ -36,15 +36,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "observe.jobs": ("src/meshconform/observe/jobs.py", ("tests/observe",)),
     "observe.pods": ("src/meshconform/observe/pods.py", ("tests/observe",)),
-    "observe.curl": ("src/meshconform/observe/curl.py", ("tests/observe",)),
-    "observe.dns": ("src/meshconform/observe/dns.py", ("tests/observe",)),
-    "observe.waits": ("src/meshconform/observe/waits.py", ("tests/observe",)),
+    "observe.curl": ("src/meshconform/traffic/curl.py", ("tests/observe",)),
+    "observe.dns": ("src/meshconform/traffic/dns.py", ("tests/observe",)),
+    "observe.waits": ("src/meshconform/wait/observed.py", ("tests/observe",)),
     "waiters": (
-        "src/meshconform/waiters.py",
+        "src/meshconform/wait/waiters.py",
         ("tests/core/test_waiters.py", "tests/observe", "tests/live/test_kube_watch.py"),
     ),
     "kubewait": (
-        "src/meshconform/kubewait.py",
+        "src/meshconform/wait/kubewait.py",
         (
             "tests/live/test_kubewait.py",
             "tests/live/test_kubewait_rows.py",
@@ -53,7 +53,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "kube": (
-        "src/meshconform/kube.py",
+        "src/meshconform/live/kube.py",
         ("tests/live/test_kube_watch.py", "tests/live/test_kube_exec.py"),
     ),
     "claimcheck": (
@@ -61,7 +61,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("tests/observe", "tests/core/test_claimcheck.py"),
     ),
     "probes.classify": (
-        "src/meshconform/probes/classify.py",
+        "src/meshconform/traffic/classify.py",
         ("tests/dataplane/test_classify.py",),
     ),
 }

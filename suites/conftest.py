@@ -25,17 +25,18 @@ from typing import Any
 
 import pytest
 
-from meshconform import kubewait, manifests
+from meshconform import manifests
 from meshconform.certs import TestCA
-from meshconform.clusters import Cluster
-from meshconform.istio import ISTIO_NAMESPACE
+from meshconform.live.clusters import Cluster
+from meshconform.live.istio import ISTIO_NAMESPACE
 from meshconform.modes import Mode
-from meshconform.observe.waits import PodClient, get_ready_pod
 from meshconform.options import RunOptions
 from meshconform.plugin.live import note_namespace
-from meshconform.probes.gateway import GatewayTarget
 from meshconform.setups import Remembered
-from meshconform.waiters import Timeouts
+from meshconform.traffic.gateway import GatewayTarget
+from meshconform.wait import kubewait
+from meshconform.wait.observed import PodClient, get_ready_pod
+from meshconform.wait.waiters import Timeouts
 
 #: host names of the external servers; .test is reserved (RFC 2606), so never real
 EXTERNAL_HTTP_HOST = "http.external.meshconform.test"

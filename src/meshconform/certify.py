@@ -310,7 +310,7 @@ def _git_commit() -> str | None:
 
 def environment(request: CertifyRequest, report: Mapping[str, Any]) -> dict[str, Any]:
     """What the evidence was produced with, for environment.json."""
-    from meshconform.product_recipes import load_recipe  # noqa: PLC0415 - reads fixtures/
+    from meshconform.products.recipes import load_recipe  # noqa: PLC0415 - reads fixtures/
 
     release = get_istio_release(request.istio)
     product = None

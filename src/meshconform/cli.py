@@ -131,9 +131,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     handlers["merge"] = _merge
 
     from meshconform.bundle_cli import add_bundle_commands  # noqa: PLC0415
-    from meshconform.controlplane.cli import add_controlplane_commands  # noqa: PLC0415
-    from meshconform.probes.cli import add_probe_commands  # noqa: PLC0415
+    from meshconform.live.controlplane.cli import add_controlplane_commands  # noqa: PLC0415
     from meshconform.static.cli import add_static_commands  # noqa: PLC0415
+    from meshconform.traffic.cli import add_probe_commands  # noqa: PLC0415
 
     handlers.update(add_controlplane_commands(sub))
     handlers.update(add_probe_commands(sub))

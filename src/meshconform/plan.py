@@ -17,7 +17,7 @@ import pytest
 from meshconform import paths
 from meshconform.claims import ANY_MODE, get_catalog
 from meshconform.errors import UsageError
-from meshconform.product_recipes import ProductRecipe
+from meshconform.products.recipes import ProductRecipe
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ def _live_note(recipe: ProductRecipe) -> str:
 
 def product_matrix(modes: Sequence[str], istio_versions: Sequence[str]) -> list[ProductCell]:
     """Every known product (built-in or installed recipe) x mode x Istio release."""
-    from meshconform.product_recipes import load_recipe  # noqa: PLC0415 - recipes load lazily
     from meshconform.products import get_source, known_products  # noqa: PLC0415
+    from meshconform.products.recipes import load_recipe  # noqa: PLC0415 - recipes load lazily
 
     catalog = get_catalog()
     cells: list[ProductCell] = []

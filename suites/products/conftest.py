@@ -2,7 +2,7 @@
 
 ``istioctl_for`` is the static tier's istioctl of the run's release (missing: the check
 ERRORs with the reason). ``product_facts`` is what the real istioctl says about the chosen
-product in the mode (meshconform.product_checks.ProductFacts); ``product_check(claim)`` runs
+product in the mode (meshconform.products.checks.ProductFacts); ``product_check(claim)`` runs
 the product's registered static check for that claim, the same evaluator
 ``meshconform static --product`` runs. ``product_install``, ``admitted`` and
 ``product_analyze`` give the pieces to checks that need them directly.
@@ -17,9 +17,9 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
-from meshconform.product_checks import ProductFacts
-from meshconform.product_recipes import ProductRecipe, WorkloadShape
 from meshconform.products import get_source
+from meshconform.products.checks import ProductFacts
+from meshconform.products.recipes import ProductRecipe, WorkloadShape
 from meshconform.static.analyze import AnalyzeResult
 from meshconform.static.inject import PodShape
 from meshconform.static.install import StaticInstall

@@ -1,6 +1,6 @@
 """Fixtures for the controlplane cluster's own tests: the REAL binaries, from the suite cache.
 
-CI provisions them first (``python -m meshconform.controlplane.provision``). When one is
+CI provisions them first (``python -m meshconform.live.controlplane.provision``). When one is
 missing these tests ERROR with the reason; they never skip.
 """
 

@@ -1,6 +1,6 @@
 """A real control plane as processes: it comes up, its components work, it leaves nothing.
 
-Uses the provisioned binaries (CI runs ``python -m meshconform.controlplane.provision``);
+Uses the provisioned binaries (CI runs ``python -m meshconform.live.controlplane.provision``);
 a missing one makes these tests ERROR with the reason, never skip.
 """
 
@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from meshconform.controlplane.binaries import ControlPlaneBinaries, provision
-from meshconform.controlplane.cluster import ControlPlane, NodeSpec, start_control_plane
-from meshconform.controlplane.processes import pid_alive
-from meshconform.kube import Kube
-from meshconform.observe.waits import get_pod_name
+from meshconform.live.controlplane.binaries import ControlPlaneBinaries, provision
+from meshconform.live.controlplane.cluster import ControlPlane, NodeSpec, start_control_plane
+from meshconform.live.controlplane.processes import pid_alive
+from meshconform.live.kube import Kube
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, get_istio_release
-from meshconform.waiters import Timeouts
+from meshconform.wait.observed import get_pod_name
+from meshconform.wait.waiters import Timeouts
 
 from .conftest import TEST_ISTIO
 
@@ -83,7 +83,7 @@ def test_job_controller_and_scheduler_work(kube: Kube) -> None:
 
 
 def _scheduled(pod: dict[str, Any] | None) -> Any:
-    from meshconform.waiters import Done, Pending  # noqa: PLC0415
+    from meshconform.wait.waiters import Done, Pending  # noqa: PLC0415
 
     if pod is not None and (pod.get("spec") or {}).get("nodeName"):
         return Done(pod)
@@ -112,11 +112,11 @@ def test_kept_plane_is_reattached_then_stopped(binaries: ControlPlaneBinaries,
                                                tmp_path: Path) -> None:
     """--keep-cluster leaves it running; --reuse-cluster adopts the same processes; a
     plain run refuses to start a second one over it; `controlplane stop` ends it."""
-    from meshconform.controlplane.provider import (  # noqa: PLC0415
+    from meshconform.errors import ProvisioningError  # noqa: PLC0415
+    from meshconform.live.controlplane.provider import (  # noqa: PLC0415
         ControlPlaneProvider,
         stop_kept,
     )
-    from meshconform.errors import ProvisioningError  # noqa: PLC0415
     from meshconform.modes import MODES  # noqa: PLC0415
 
     mode = MODES["cni"]

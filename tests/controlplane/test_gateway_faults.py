@@ -3,7 +3,7 @@
 One control plane, Istio install and gateway for the module (real processes, the suite
 cache's binaries). Each test applies Istio resources (Gateway / VirtualService / Secret)
 as a team would, lets the real istiod compile them, and judges the gateway with the same
-evaluators the live checks use (meshconform.probes.gateway). The conforming resources give
+evaluators the live checks use (meshconform.traffic.gateway). The conforming resources give
 zero failures; each resource fault fails its claim for the right reason. Afterwards no
 pilot-agent or Envoy of the plane is left running.
 """
@@ -23,19 +23,19 @@ import pytest
 
 from meshconform import manifests
 from meshconform.certs import TestCA
-from meshconform.clusters import Cluster
-from meshconform.controlplane import binaries as cp_binaries
-from meshconform.controlplane.gateway import PROCESS
-from meshconform.controlplane.processes import pid_alive
-from meshconform.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.evidence import ClusterKind
-from meshconform.kube import Kube
+from meshconform.live.clusters import Cluster
+from meshconform.live.controlplane import binaries as cp_binaries
+from meshconform.live.controlplane.gateway import PROCESS
+from meshconform.live.controlplane.processes import pid_alive
+from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
+from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
-from meshconform.probes import gateway as gw
-from meshconform.probes.request import probe
-from meshconform.probes.result import Kind, ProbeResult
+from meshconform.traffic import gateway as gw
+from meshconform.traffic.request import probe
+from meshconform.traffic.result import Kind, ProbeResult
 from meshconform.versions import get_istio_release
-from meshconform.waiters import Done, Pending, Timeouts, wait_until
+from meshconform.wait.waiters import Done, Pending, Timeouts, wait_until
 
 from .conftest import TEST_ISTIO
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from meshconform.controlplane import gateway, upstream_envoy
 from meshconform.evidence import PROVIDES, ClusterKind, Evidence, missing_evidence
+from meshconform.live.controlplane import gateway, upstream_envoy
 
 # Envoy's own message for the default istiod output (shared/research/controlplane.md)
 NACK_LOG = (
@@ -51,7 +51,7 @@ def test_no_rejection_when_every_counter_is_zero() -> None:
 
 
 def test_istiod_process_env_carries_the_alterations() -> None:
-    from meshconform.controlplane import istiod  # noqa: PLC0415
+    from meshconform.live.controlplane import istiod  # noqa: PLC0415
 
     source = Path(istiod.__file__).read_text("utf-8")
     assert "**istiod_env_alterations()" in source
@@ -92,7 +92,7 @@ def test_envoy_launcher_dies_with_its_parent(tmp_path: Path) -> None:
     import subprocess  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from meshconform.controlplane.processes import pid_alive  # noqa: PLC0415
+    from meshconform.live.controlplane.processes import pid_alive  # noqa: PLC0415
 
     sleep = shutil.which("sleep")
     assert sleep is not None

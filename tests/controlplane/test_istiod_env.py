@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from meshconform.controlplane.istiod import IstiodPorts, istiod_argv, istiod_env
+from meshconform.live.controlplane.istiod import IstiodPorts, istiod_argv, istiod_env
 from meshconform.modes import MODES
 from meshconform.static.install import generate
 from meshconform.static.istioctl import Istioctl

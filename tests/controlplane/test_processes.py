@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from meshconform.controlplane.processes import Processes, free_port, pid_alive, wait_gone
 from meshconform.errors import ProvisioningError
-from meshconform.waiters import Done, Pending, wait_until
+from meshconform.live.controlplane.processes import Processes, free_port, pid_alive, wait_gone
+from meshconform.wait.waiters import Done, Pending, wait_until
 
 
 def _gone(pid: int) -> bool:
@@ -76,7 +76,7 @@ def test_reattach_leaves_a_reused_pid_alone(tmp_path: Path) -> None:
 _PARENT = """
 import sys
 from pathlib import Path
-from meshconform.controlplane.processes import Processes
+from meshconform.live.controlplane.processes import Processes
 procs = Processes(Path(sys.argv[1]))
 child = procs.start("etcd", ["sleep", "600"])
 print(child.pid, flush=True)
@@ -107,7 +107,7 @@ def test_free_port_is_bindable() -> None:
 def test_stale_throwaway_folders_are_swept(tmp_path: Path) -> None:
     """A killed run leaves its folder (its processes died with it); the next run clears it,
     but never a folder whose processes live, nor one younger than ten minutes."""
-    from meshconform.controlplane.provider import sweep_stale  # noqa: PLC0415
+    from meshconform.live.controlplane.provider import sweep_stale  # noqa: PLC0415
 
     dead = tmp_path / "meshconform-cp-cni-aaaa"
     dead.mkdir()

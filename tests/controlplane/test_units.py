@@ -6,14 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from meshconform.controlplane.cluster import (
-    KWOK_ANNOTATION,
-    apiserver_argv,
-    controller_manager_argv,
-    fake_node,
-)
-from meshconform.controlplane.pki import create_pki, kubeconfig_text
-from meshconform.controlplane.provider import nodes_for, plane_name
 from meshconform.errors import UsageError
 from meshconform.evidence import (
     FULL_DATA_PLANE,
@@ -22,6 +14,14 @@ from meshconform.evidence import (
     Evidence,
     missing_evidence,
 )
+from meshconform.live.controlplane.cluster import (
+    KWOK_ANNOTATION,
+    apiserver_argv,
+    controller_manager_argv,
+    fake_node,
+)
+from meshconform.live.controlplane.pki import create_pki, kubeconfig_text
+from meshconform.live.controlplane.provider import nodes_for, plane_name
 from meshconform.modes import MODES
 from meshconform.options import parse_options
 

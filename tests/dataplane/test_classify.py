@@ -8,11 +8,11 @@ import ssl
 import pytest
 
 from meshconform.claims import Outcome
-from meshconform.probes.classify import Phase, classify_error
-from meshconform.probes.gateway import redirect_matches
-from meshconform.probes.observation import observe
-from meshconform.probes.request import Request
-from meshconform.probes.result import Kind, ProbeResult
+from meshconform.traffic.classify import Phase, classify_error
+from meshconform.traffic.gateway import redirect_matches
+from meshconform.traffic.observation import observe
+from meshconform.traffic.request import Request
+from meshconform.traffic.result import Kind, ProbeResult
 
 ADDR = "127.0.0.1:8443"
 

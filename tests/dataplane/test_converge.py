@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from meshconform.probes.converge import stable, until
-from meshconform.probes.result import Kind, ProbeResult
-from meshconform.waiters import Timeouts, WaitTimeout
+from meshconform.traffic.converge import stable, until
+from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.wait.waiters import Timeouts, WaitTimeout
 
 FAST = Timeouts(traffic_consistency=0.3, consecutive_successes=3)
 

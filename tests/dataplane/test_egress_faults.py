@@ -7,8 +7,8 @@ from collections.abc import Callable
 from meshconform.claims import Outcome
 from meshconform.dataplane.scenarios import SidecarRun
 from meshconform.dataplane.sidecar_config import OutboundPolicy
-from meshconform.probes import egress
-from meshconform.probes.result import Kind
+from meshconform.traffic import egress
+from meshconform.traffic.result import Kind
 
 Factory = Callable[..., SidecarRun]
 

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from meshconform.probes import converge
-from meshconform.probes.converge import compress, disagreed, relapsed, stable, until
-from meshconform.probes.request import Request, probe
-from meshconform.waiters import Timeouts
+from meshconform.traffic import converge
+from meshconform.traffic.converge import compress, disagreed, relapsed, stable, until
+from meshconform.traffic.request import Request, probe
+from meshconform.wait.waiters import Timeouts
 
 FAST = Timeouts(traffic_consistency=5.0, consecutive_successes=3)
 
@@ -106,9 +106,9 @@ def test_until_waiting_for_a_route_is_not_flaky_but_a_relapse_is(flapping: Flapp
 
 CHECK = '''
 import pytest
-from meshconform.probes.converge import stable
-from meshconform.probes.request import Request, probe
-from meshconform.waiters import Timeouts
+from meshconform.traffic.converge import stable
+from meshconform.traffic.request import Request, probe
+from meshconform.wait.waiters import Timeouts
 
 
 @pytest.mark.dataplane
@@ -142,7 +142,7 @@ def test_the_report_says_flaky_never_pass(pytester: pytest.Pytester, flapping: F
 
 def test_in_pod_traffic_that_relapses_before_settling_is_recorded() -> None:
     """The in-pod curl loop (observe.waits.settle) follows the same rule as ``until``."""
-    from meshconform.observe.waits import settle  # noqa: PLC0415
+    from meshconform.wait.observed import settle  # noqa: PLC0415
     from tests.clock import FakeClock  # noqa: PLC0415
 
     clock = FakeClock()

@@ -14,8 +14,8 @@ from meshconform.certs import RunCertificates
 from meshconform.claims import Outcome
 from meshconform.dataplane.gateway_config import GatewayFaults
 from meshconform.dataplane.scenarios import GatewayRun
-from meshconform.probes import gateway
-from meshconform.probes.result import Kind
+from meshconform.traffic import gateway
+from meshconform.traffic.result import Kind
 
 Factory = Callable[..., GatewayRun]
 

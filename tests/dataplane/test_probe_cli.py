@@ -11,8 +11,8 @@ import pytest
 from meshconform.dataplane.gateway_config import GatewayFaults
 from meshconform.dataplane.scenarios import GatewayRun
 from meshconform.errors import UsageError
-from meshconform.probes.cli import add_probe_commands, parse_address
 from meshconform.report import load_report
+from meshconform.traffic.cli import add_probe_commands, parse_address
 
 
 def _args(*argv: str) -> tuple[argparse.Namespace, int]:

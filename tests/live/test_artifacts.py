@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from meshconform.artifacts import ArtifactWriter, IstioctlAccess, collect, containers_of
+from meshconform.live.artifacts import ArtifactWriter, IstioctlAccess, collect, containers_of
 from meshconform.plugin.live import namespace_name
 
 PEM = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7x\n-----END RSA PRIVATE KEY-----")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshconform.clusters import (
+from meshconform.errors import ProvisioningError, UsageError
+from meshconform.live.clusters import (
     GATEWAY_NODEPORTS,
     ClusterPool,
     Kind,
@@ -20,10 +21,9 @@ from meshconform.clusters import (
     gateway_from_kind_config,
     load_kind_config,
 )
-from meshconform.errors import ProvisioningError, UsageError
 from meshconform.modes import MODES
 from meshconform.versions import DEFAULT_KUBERNETES, node_image
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 KIND = Path("/opt/bin/kind")
 

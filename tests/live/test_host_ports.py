@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 
-from meshconform.clusters import GatewayEndpoint, busy_ports
+from meshconform.live.clusters import GatewayEndpoint, busy_ports
 
 
 def _free_port() -> int:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from meshconform.clusters import GatewayEndpoint
 from meshconform.errors import ProvisioningError
-from meshconform.istio import (
+from meshconform.live.clusters import GatewayEndpoint
+from meshconform.live.istio import (
     gateway_from_service,
     gateway_nodeport_problem,
     image_tag,
@@ -17,10 +17,10 @@ from meshconform.istio import (
     installed_version,
     webhook_decision,
 )
-from meshconform.kube import parse_exec_status
+from meshconform.live.kube import parse_exec_status
 from meshconform.modes import MODES
 from meshconform.versions import ISTIO_HUB, ISTIO_RELEASES
-from meshconform.waiters import Done, Failed, Pending
+from meshconform.wait.waiters import Done, Failed, Pending
 
 
 def test_install_command_line() -> None:

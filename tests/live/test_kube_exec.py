@@ -18,8 +18,8 @@ import yaml
 from kubernetes.stream import ws_client
 from websocket import ABNF
 
-from meshconform import kube as kube_module
-from meshconform.kube import Kube, parse_exec_status
+from meshconform.live import kube as kube_module
+from meshconform.live.kube import Kube, parse_exec_status
 
 SUCCESS = '{"metadata":{},"status":"Success"}'
 EXIT_7 = ('{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit '

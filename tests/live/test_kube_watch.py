@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from meshconform import kubewait
-from meshconform.kube import Kube
-from meshconform.waiters import WaitFailed, WaitTimeout
+from meshconform.live.kube import Kube
+from meshconform.wait import kubewait
+from meshconform.wait.waiters import WaitFailed, WaitTimeout
 
 KUBECONFIG = """apiVersion: v1
 kind: Config

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from meshconform import kubewait
-from meshconform.waiters import Done, Failed, Pending
+from meshconform.wait import kubewait
+from meshconform.wait.waiters import Done, Failed, Pending
 
 DEPLOYMENT_READY: dict[str, Any] = {
     "apiVersion": "apps/v1", "kind": "Deployment",

@@ -11,8 +11,8 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshconform import kubewait
-from meshconform.waiters import Done, Failed, Pending
+from meshconform.wait import kubewait
+from meshconform.wait.waiters import Done, Failed, Pending
 
 NOW = datetime(2026, 3, 1, 10, 0, 0, tzinfo=UTC)
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from meshconform.clusters import Cluster, ClusterPool, Kind
 from meshconform.errors import ProvisioningError
+from meshconform.live.clusters import Cluster, ClusterPool, Kind
 from meshconform.modes import MODES
 from meshconform.setups import Remembered, SetupFailed
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 KIND = Path("/opt/bin/kind")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from meshconform.errors import ToolMissingError
-from meshconform.tools import (
+from meshconform.live.tools import (
     ToolResolver,
     download_for,
     extract_member,

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshconform.waiters import Done, Failed, WaitFailed, WaitTimeout
+from meshconform.wait.waiters import Done, Failed, WaitFailed, WaitTimeout
 
 Obj = dict[str, Any]
 World = Callable[[float], tuple[Obj | None, list[Obj]]]

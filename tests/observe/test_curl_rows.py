@@ -3,7 +3,7 @@ against the mutation run (docs/mutation.md)."""
 
 from __future__ import annotations
 
-from meshconform.observe.curl import (
+from meshconform.traffic.curl import (
     MARK,
     CurlKind,
     CurlResult,
@@ -12,8 +12,8 @@ from meshconform.observe.curl import (
     logged_curl,
     parse_curl,
 )
-from meshconform.observe.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
-from meshconform.waiters import Done, Failed, Pending
+from meshconform.traffic.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
+from meshconform.wait.waiters import Done, Failed, Pending
 from tests.observe import podjson as pj
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from meshconform.observe.waits import get_init_probe, init_container_done
-from meshconform.waiters import Done, Failed, Pending, Timeouts, WaitFailed
+from meshconform.wait.observed import get_init_probe, init_container_done
+from meshconform.wait.waiters import Done, Failed, Pending, Timeouts, WaitFailed
 from tests.observe import podjson as pj
 from tests.observe.scripted import ScriptedKube
 

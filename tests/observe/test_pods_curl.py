@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform.observe.curl import (
+from meshconform.observe.pods import (
+    ProxyShape,
+    classic_sidecar_conforms,
+    injection_shape,
+    native_sidecar_conforms,
+    start_order,
+)
+from meshconform.traffic.curl import (
     CurlKind,
     curl_command,
     init_probe_result,
@@ -15,16 +22,9 @@ from meshconform.observe.curl import (
     registry_blocked_tls,
     resolved_addresses,
 )
-from meshconform.observe.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
-from meshconform.observe.pods import (
-    ProxyShape,
-    classic_sidecar_conforms,
-    injection_shape,
-    native_sidecar_conforms,
-    start_order,
-)
-from meshconform.observe.waits import settle
-from meshconform.waiters import Done, Failed, Pending, Timeouts
+from meshconform.traffic.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
+from meshconform.wait.observed import settle
+from meshconform.wait.waiters import Done, Failed, Pending, Timeouts
 from tests.clock import FakeClock
 from tests.observe import podjson as pj
 

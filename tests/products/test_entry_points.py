@@ -18,7 +18,7 @@ from meshconform.cli import main
 from meshconform.errors import UsageError
 from meshconform.modes import MODES
 from meshconform.plan import product_matrix
-from meshconform.product_recipes import load_recipe
+from meshconform.products.recipes import load_recipe
 from meshconform.static.run import run_product_static
 
 EXAMPLE = paths.repo_root() / "examples" / "meshconform-example-recipe"
@@ -105,7 +105,7 @@ def test_example_check_fails_without_the_documented_opt_out(example_installed: N
     """Fault: the guide's annotation dropped in a classic mode -> the Job hangs on its proxy."""
     from meshconform_example_recipe import batch_job_uninjected  # noqa: PLC0415
 
-    from meshconform.product_checks import ProductFacts  # noqa: PLC0415
+    from meshconform.products.checks import ProductFacts  # noqa: PLC0415
 
     recipe = load_recipe("example-batch")
     facts = ProductFacts(istioctl, MODES["sidecar"], recipe)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from meshconform.errors import ProvisioningError
-from meshconform.product_recipes import install_product, load_recipe
+from meshconform.products.recipes import install_product, load_recipe
 
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 
@@ -76,7 +76,7 @@ def test_a_product_namespace_of_its_own_is_enrolled(tmp_path: Path,
 
 
 def test_an_installed_product_is_recorded_and_removed(tmp_path: Path) -> None:
-    from meshconform.product_recipes import (  # noqa: PLC0415 - added by the fix
+    from meshconform.products.recipes import (  # noqa: PLC0415 - added by the fix
         PRODUCTS_RECORD,
         installed_products,
         refuse_foreign_products,
@@ -103,7 +103,7 @@ def test_an_installed_product_is_recorded_and_removed(tmp_path: Path) -> None:
 
 def test_the_session_removes_what_it_installed(tmp_path: Path) -> None:
     from meshconform.plugin.products import ProductInstalls  # noqa: PLC0415
-    from meshconform.product_recipes import installed_products  # noqa: PLC0415
+    from meshconform.products.recipes import installed_products  # noqa: PLC0415
 
     kube = StoreKube(tmp_path / "kubeconfig")
     recipe = load_recipe("kubeflow-istio")

@@ -9,19 +9,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshconform import paths, product_checks
+from meshconform import paths
 from meshconform.claims import Outcome
 from meshconform.errors import ProvisioningError, UsageError
 from meshconform.modes import MODES
-from meshconform.product_recipes import (
+from meshconform.products import checks as product_checks
+from meshconform.products import known_products
+from meshconform.products.recipes import (
     helm_argv,
     helm_values_document,
     install_product,
     load_recipe,
     redact_secrets,
 )
-from meshconform.product_static import product_install
-from meshconform.products import known_products
+from meshconform.products.static import product_install
 from meshconform.static import evaluate
 from meshconform.static.analyze import analyze, resources_of
 from meshconform.static.inject import admit_objects
@@ -350,9 +351,9 @@ def test_deploykf_permissive_statement_is_shown_incorrect_not_held():
     a plaintext request getting through (the statement holding) fails the check."""
     from meshconform.claimcheck import ClaimCheck, ClaimMismatch  # noqa: PLC0415
     from meshconform.claims import Verdict, get_catalog  # noqa: PLC0415
-    from meshconform.observe.curl import CurlResult  # noqa: PLC0415
-    from meshconform.observe.waits import expect_holds  # noqa: PLC0415
     from meshconform.report import ClaimResult  # noqa: PLC0415
+    from meshconform.traffic.curl import CurlResult  # noqa: PLC0415
+    from meshconform.wait.observed import expect_holds  # noqa: PLC0415
 
     module_path = paths.repo_root() / "suites/products/deploykf/test_permissive_authz_live.py"
     namespace: dict[str, object] = {}
@@ -388,7 +389,7 @@ def test_deploykf_unsupported_in_the_product_matrix():
 
 
 def test_offline_inventory_lists_every_recipe_file_rendered_for_the_mode():
-    from meshconform.product_recipes import offline_manifests, unobtainable  # noqa: PLC0415
+    from meshconform.products.recipes import offline_manifests, unobtainable  # noqa: PLC0415
 
     items = offline_manifests("cni")
     assert {i.product for i in items} == set(PRODUCTS)
@@ -405,7 +406,7 @@ def test_kubeflow_pruned_egress_classifier_reads_the_documented_failures():
     (mTLS kept, no pruning in effect) is the non-conforming case and fails the check."""
     from meshconform.claimcheck import ClaimCheck, ClaimMismatch  # noqa: PLC0415
     from meshconform.claims import get_catalog  # noqa: PLC0415
-    from meshconform.observe.curl import CurlResult  # noqa: PLC0415
+    from meshconform.traffic.curl import CurlResult  # noqa: PLC0415
 
     path = paths.repo_root() / "suites/products/kubeflow-istio/test_egress_pruning_live.py"
     namespace: dict[str, object] = {}

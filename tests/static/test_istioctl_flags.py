@@ -23,14 +23,14 @@ import pytest
 import yaml
 
 from meshconform import paths
-from meshconform.artifacts import IstioctlAccess
-from meshconform.istio import install_argv
+from meshconform.live.artifacts import IstioctlAccess
+from meshconform.live.istio import install_argv
+from meshconform.live.tools import ISTIOCTL_VERSION_ARGS
 from meshconform.modes import MODES
 from meshconform.static.analyze import analyze_args
 from meshconform.static.inject import kube_inject_args
 from meshconform.static.install import generate, manifest_generate_args
 from meshconform.static.istioctl import Istioctl, get_istioctl
-from meshconform.tools import ISTIOCTL_VERSION_ARGS
 from tests.static.conftest import STATIC_VERSIONS
 
 _ISTIOCTLS: dict[str, Istioctl] = {}

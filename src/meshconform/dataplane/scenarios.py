@@ -1,8 +1,8 @@
 """Envoy plus its real upstreams, started together and stopped together.
 
 :func:`gateway_scenario` and :func:`sidecar_scenario` yield the probe targets
-(:class:`~meshconform.probes.gateway.GatewayTarget`,
-:class:`~meshconform.probes.egress.EgressTarget`) for a running Envoy.
+(:class:`~meshconform.traffic.gateway.GatewayTarget`,
+:class:`~meshconform.traffic.egress.EgressTarget`) for a running Envoy.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from meshconform.dataplane import gateway_config as gw
 from meshconform.dataplane import sidecar_config as sc
 from meshconform.dataplane.envoy import Envoy, running_envoy
 from meshconform.dataplane.upstreams import Upstream
-from meshconform.probes.egress import EgressTarget
-from meshconform.probes.gateway import GatewayTarget
-from meshconform.waiters import Timeouts
+from meshconform.traffic.egress import EgressTarget
+from meshconform.traffic.gateway import GatewayTarget
+from meshconform.wait.waiters import Timeouts
 
 GATEWAY_HOST = "app.example.com"
 EGRESS_HTTP_HOST = "external-http.example.com"

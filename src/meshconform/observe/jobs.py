@@ -20,7 +20,6 @@ from typing import Any
 
 import yaml
 
-from meshconform.kubewait import waiting_failure
 from meshconform.observe.pods import (
     PROXY,
     ContainerState,
@@ -32,6 +31,7 @@ from meshconform.observe.pods import (
     name_of,
     parse_time,
 )
+from meshconform.wait.kubewait import waiting_failure
 
 Obj = Mapping[str, Any]
 

@@ -28,14 +28,14 @@ from meshconform.errors import IstioctlError, UsageError
 from meshconform.evidence import FULL_DATA_PLANE, ClusterKind, Evidence, missing_evidence
 from meshconform.modes import Capability, Mode
 from meshconform.options import TIERS, RunOptions, parse_options
-from meshconform.probes import converge
-from meshconform.probes.cli import gateway_target
-from meshconform.probes.gateway import GatewayTarget
 from meshconform.products import known_products
 from meshconform.report import ClaimResult, RunInfo, write_report
 from meshconform.setups import install_sigterm_interrupt
+from meshconform.traffic import converge
+from meshconform.traffic.cli import gateway_target
+from meshconform.traffic.gateway import GatewayTarget
 from meshconform.versions import IstioRelease
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 OPTIONS_KEY = pytest.StashKey[RunOptions]()
 RESULTS_KEY = pytest.StashKey[dict[str, ClaimResult]]()

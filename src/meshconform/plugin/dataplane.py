@@ -22,7 +22,7 @@ from meshconform.dataplane.scenarios import (
     sidecar_scenario,
 )
 from meshconform.dataplane.sidecar_config import OutboundPolicy
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 GatewayFactory = Callable[..., GatewayRun]
 SidecarFactory = Callable[..., SidecarRun]

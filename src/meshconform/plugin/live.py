@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from meshconform import artifacts, manifests
-from meshconform.clusters import (
+from meshconform import manifests
+from meshconform.errors import ProvisioningError, UsageError
+from meshconform.evidence import PROVIDES, ClusterKind, Evidence
+from meshconform.live import artifacts
+from meshconform.live.clusters import (
     Cluster,
     ClusterPool,
     GatewayEndpoint,
@@ -45,25 +48,23 @@ from meshconform.clusters import (
     gateway_from_kind_config,
     load_kind_config,
 )
-from meshconform.errors import ProvisioningError, UsageError
-from meshconform.evidence import PROVIDES, ClusterKind, Evidence
-from meshconform.istio import (
+from meshconform.live.istio import (
     GATEWAY,
     ISTIO_NAMESPACE,
     IstioInstaller,
     gateway_from_service,
     operator_overlay,
 )
-from meshconform.kube import Kube
+from meshconform.live.kube import Kube
+from meshconform.live.tools import ToolResolver
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
-from meshconform.product_recipes import refuse_foreign_products
-from meshconform.tools import ToolResolver
+from meshconform.products.recipes import refuse_foreign_products
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 if TYPE_CHECKING:
-    from meshconform.controlplane.binaries import ControlPlaneBinaries
+    from meshconform.live.controlplane.binaries import ControlPlaneBinaries
 
 __all__ = [
     "GatewayEndpoint",
@@ -109,7 +110,7 @@ class LiveState:
     def cluster(self, mode: Mode, release: IstioRelease) -> Cluster:
         def prepare(cluster: Cluster) -> None:
             if cluster.kind is ClusterKind.CONTROLPLANE:
-                from meshconform.controlplane import provider  # noqa: PLC0415
+                from meshconform.live.controlplane import provider  # noqa: PLC0415
 
                 assert self.binaries is not None
                 provider.install_istio(
@@ -182,8 +183,8 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
     for config_file in options.istio_config:
         operator_overlay(config_file)  # bad YAML: one line now, not an error per check
     if options.cluster is ClusterKind.CONTROLPLANE:
-        from meshconform.controlplane import binaries as cp_binaries  # noqa: PLC0415
-        from meshconform.controlplane.provider import ControlPlaneProvider  # noqa: PLC0415
+        from meshconform.live.controlplane import binaries as cp_binaries  # noqa: PLC0415
+        from meshconform.live.controlplane.provider import ControlPlaneProvider  # noqa: PLC0415
 
         # built before anything starts; a missing piece is one line naming it
         binaries = cp_binaries.provision(release)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from meshconform.clusters import Cluster
 from meshconform.errors import ProvisioningError
-from meshconform.kubeapi import KubeAPI
+from meshconform.live.clusters import Cluster
+from meshconform.live.kubeapi import KubeAPI
+from meshconform.live.tools import ToolResolver
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
-from meshconform.product_recipes import (
+from meshconform.products.recipes import (
     InstallResult,
     ProductRecipe,
     install_product,
@@ -22,8 +23,7 @@ from meshconform.product_recipes import (
     uninstall_product,
 )
 from meshconform.setups import Remembered
-from meshconform.tools import ToolResolver
-from meshconform.waiters import Timeouts
+from meshconform.wait.waiters import Timeouts
 
 INSTALLS = pytest.StashKey[Remembered]()
 

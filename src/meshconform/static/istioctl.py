@@ -19,7 +19,7 @@ from pathlib import Path
 
 from meshconform.errors import IstioctlError, ToolMissingError
 from meshconform.istioctl_build import cached_istioctl, env_var, go_install_istioctl
-from meshconform.tools import ToolResolver
+from meshconform.live.tools import ToolResolver
 from meshconform.versions import IstioRelease
 
 __all__ = ["CALLS", "Istioctl", "IstioctlError", "get_istioctl"]

@@ -281,9 +281,9 @@ def run_product_static(
     """The product's static claims (its recipe's registry, as the pytest suite uses it) for
     every (release, mode). With ``extra`` files the product's own mesh requirements are
     NOT overlaid: the checks then judge whether that configuration meets them."""
-    from meshconform.product_checks import ProductFacts  # noqa: PLC0415 - product side
-    from meshconform.product_recipes import load_recipe  # noqa: PLC0415
     from meshconform.products import get_source  # noqa: PLC0415
+    from meshconform.products.checks import ProductFacts  # noqa: PLC0415 - product side
+    from meshconform.products.recipes import load_recipe  # noqa: PLC0415
 
     recipe = load_recipe(product)
     checks = dict(get_source(product).static_checks)

@@ -15,10 +15,10 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability, Mode
-from meshconform.observe.curl import CurlKind, CurlResult, resolved_addresses
-from meshconform.observe.dns import auto_allocated
-from meshconform.observe.waits import PodClient, conclude_settled, expect_holds, settle
-from meshconform.waiters import Timeouts, WaitFailed, WaitTimeout
+from meshconform.traffic.curl import CurlKind, CurlResult, resolved_addresses
+from meshconform.traffic.dns import auto_allocated
+from meshconform.wait.observed import PodClient, conclude_settled, expect_holds, settle
+from meshconform.wait.waiters import Timeouts, WaitFailed, WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 

@@ -14,8 +14,8 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.dataplane.scenarios import SidecarRun
 from meshconform.modes import Capability, Mode
-from meshconform.probes import egress
-from meshconform.probes.observation import conclude
+from meshconform.traffic import egress
+from meshconform.traffic.observation import conclude
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.egress,
               pytest.mark.requires(Capability.SIDECAR)]

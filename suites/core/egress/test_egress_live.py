@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
-from meshconform.observe.curl import (
+from meshconform.traffic.curl import (
     CurlResult,
     reached,
     registry_blocked_http,
     registry_blocked_tls,
 )
-from meshconform.observe.waits import conclude_settled, expect_holds, settle
-from meshconform.waiters import Timeouts
+from meshconform.wait.observed import conclude_settled, expect_holds, settle
+from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 

@@ -12,8 +12,8 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.dataplane.scenarios import GatewayRun
 from meshconform.modes import Mode
-from meshconform.probes import gateway
-from meshconform.probes.observation import conclude
+from meshconform.traffic import gateway
+from meshconform.traffic.observation import conclude
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.gateway, pytest.mark.mode_independent]
 

@@ -3,7 +3,7 @@
 ``gateway_target`` (suites/conftest.py) applies fixtures/gateway/ for two hosts unique
 to the check, with a certificate from the run CA in a Secret in istio-system, routed to
 the shared echo (STRICT, reached over auto mTLS). The evaluators are
-meshconform.probes.gateway, the same ones the dataplane tier runs against a bare Envoy.
+meshconform.traffic.gateway, the same ones the dataplane tier runs against a bare Envoy.
 Facts: shared/research/istio-behaviours.md 3.6.
 """
 
@@ -15,12 +15,12 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.evidence import Evidence
-from meshconform.probes import gateway as gw
-from meshconform.probes.converge import stable, until
-from meshconform.probes.observation import conclude, observe
-from meshconform.probes.request import probe
-from meshconform.probes.result import Kind, ProbeResult
-from meshconform.waiters import WaitTimeout
+from meshconform.traffic import gateway as gw
+from meshconform.traffic.converge import stable, until
+from meshconform.traffic.observation import conclude, observe
+from meshconform.traffic.request import probe
+from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.wait.waiters import WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.gateway]
 

@@ -10,9 +10,9 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Mode
-from meshconform.probes import gateway
-from meshconform.probes.gateway import GatewayTarget
-from meshconform.probes.observation import conclude
+from meshconform.traffic import gateway
+from meshconform.traffic.gateway import GatewayTarget
+from meshconform.traffic.observation import conclude
 
 # one gateway, whatever the mode: each claim runs and reports once (mode "any")
 pytestmark = [pytest.mark.live, pytest.mark.gateway, pytest.mark.probe_gateway,

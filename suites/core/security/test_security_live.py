@@ -14,15 +14,15 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability, Mode
-from meshconform.observe.curl import (
+from meshconform.traffic.curl import (
     CurlResult,
     rbac_denied_l4,
     rbac_denied_l7,
     reached,
     rejected_plaintext,
 )
-from meshconform.observe.waits import PodClient, Settled, conclude_settled, expect_holds, settle
-from meshconform.waiters import Timeouts
+from meshconform.wait.observed import PodClient, Settled, conclude_settled, expect_holds, settle
+from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 

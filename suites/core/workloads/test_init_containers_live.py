@@ -2,7 +2,7 @@
 
 An init container curls a service as its first and only action; its exit code is
 curl's and its log has the HTTP status (fixtures/workloads/init-network*.yaml).
-meshconform.observe.curl reads both from the pod's termination state and log.
+meshconform.traffic.curl reads both from the pod's termination state and log.
 Facts: shared/research/istio-behaviours.md 3.3.
 """
 
@@ -15,12 +15,12 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
-from meshconform.observe.curl import INIT_FAILURE_MEANING, InitProbeResult, reached
 from meshconform.observe.pods import ProxyShape, injection_shape
-from meshconform.observe.waits import get_init_probe
 from meshconform.static.evaluate import init_container_order as init_order
 from meshconform.static.inject import PodShape
-from meshconform.waiters import Timeouts
+from meshconform.traffic.curl import INIT_FAILURE_MEANING, InitProbeResult, reached
+from meshconform.wait.observed import get_init_probe
+from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

@@ -26,8 +26,8 @@ from meshconform.observe.pods import (
     injection_shape,
     native_sidecar_conforms,
 )
-from meshconform.observe.waits import get_ready_pod
-from meshconform.waiters import Timeouts
+from meshconform.wait.observed import get_ready_pod
+from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

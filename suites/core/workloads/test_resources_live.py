@@ -17,9 +17,9 @@ from kubernetes.client.exceptions import ApiException
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.evidence import Evidence
-from meshconform.istio import WEBHOOK_PROBE
+from meshconform.live.istio import WEBHOOK_PROBE
 from meshconform.modes import Mode
-from meshconform.product_recipes import offline_manifests, unobtainable
+from meshconform.products.recipes import offline_manifests, unobtainable
 from meshconform.static.analyze import istio_resources
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]

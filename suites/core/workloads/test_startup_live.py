@@ -14,11 +14,11 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.evidence import Evidence
 from meshconform.modes import Capability
-from meshconform.observe.curl import logged_curl, reached
 from meshconform.observe.pods import container_state, describe_states, start_order
 from meshconform.static.evaluate import holds_app
 from meshconform.static.inject import PodShape
-from meshconform.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
+from meshconform.traffic.curl import logged_curl, reached
+from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

@@ -10,8 +10,8 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.dataplane.gateway_config import VirtualServiceRedirect
-from meshconform.probes import gateway
-from meshconform.probes.observation import conclude
+from meshconform.traffic import gateway
+from meshconform.traffic.observation import conclude
 
 pytestmark = [pytest.mark.dataplane, pytest.mark.gateway]
 

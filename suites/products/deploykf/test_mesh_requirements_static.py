@@ -1,5 +1,5 @@
 """deployKF's mesh requirements and Istio resources against the real istioctl of the run's
-release. Each check runs the product's registered static check (meshconform.product_checks),
+release. Each check runs the product's registered static check (meshconform.products.checks),
 the same evaluator ``meshconform static --product deploykf`` runs."""
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability
-from meshconform.observe.curl import CurlResult, rbac_denied_l7, reached
-from meshconform.observe.waits import conclude_settled, settle
-from meshconform.waiters import Timeouts
+from meshconform.traffic.curl import CurlResult, rbac_denied_l7, reached
+from meshconform.wait.observed import conclude_settled, settle
+from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 

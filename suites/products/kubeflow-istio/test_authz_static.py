@@ -1,5 +1,5 @@
 """Kubeflow's Istio resources against the real istioctl of the run's release; each check runs
-the product's registered static check (meshconform.product_checks)."""
+the product's registered static check (meshconform.products.checks)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability
-from meshconform.observe.curl import CurlKind, CurlResult, rbac_denied_l7, reached
-from meshconform.observe.waits import conclude_settled, expect_holds, settle
-from meshconform.waiters import Timeouts
+from meshconform.traffic.curl import CurlKind, CurlResult, rbac_denied_l7, reached
+from meshconform.wait.observed import conclude_settled, expect_holds, settle
+from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 

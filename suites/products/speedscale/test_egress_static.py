@@ -1,5 +1,5 @@
 """Speedscale's documented resources and workloads against the real istioctl of the run's
-release; each check runs the product's registered static check (meshconform.product_checks)."""
+release; each check runs the product's registered static check (meshconform.products.checks)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Testkube's batch pods, rendered with the mode's documented values, admitted offline
 (the mode's webhook selectors, then the real istioctl kube-inject); each check runs the
-product's registered static check (meshconform.product_checks)."""
+product's registered static check (meshconform.products.checks)."""
 
 from __future__ import annotations
 

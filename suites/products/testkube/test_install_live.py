@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform.kubewait import pod_failure
-from meshconform.waiters import Done, Failed, Pending
+from meshconform.wait.kubewait import pod_failure
+from meshconform.wait.waiters import Done, Failed, Pending
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

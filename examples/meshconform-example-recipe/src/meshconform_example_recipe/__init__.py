@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from meshconform.claims import Outcome
-from meshconform.product_checks import ProductFacts, analyze_clean
 from meshconform.products import RecipeSource
+from meshconform.products.checks import ProductFacts, analyze_clean
 from meshconform.static import evaluate
 from meshconform.static.evaluate import Evaluation
 
