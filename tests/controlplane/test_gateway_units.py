@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -73,6 +74,56 @@ def test_agent_env_puts_every_port_where_pilot_agent_reads_it(tmp_path: Path) ->
     assert env["SERVICE_ACCOUNT"] == "gw-sa"
     assert gateway.GatewayPorts.from_dict(ports.as_dict()) == ports
     assert ports.endpoint().https_port == 1002
+
+
+def gateway_pod(name: str, phase: str, deleting: bool = False) -> dict[str, Any]:
+    """A gateway pod as the API server lists it (fields trimmed)."""
+    meta: dict[str, Any] = {"name": name, "namespace": "istio-system",
+                            "labels": {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+                            "ownerReferences": [{"kind": "ReplicaSet",
+                                                 "name": "istio-ingressgateway-58548dd968"}]}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-02T18:21:00Z"
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"nodeName": "meshconform-sidecar-worker"},
+            "status": {"phase": phase, "podIP": "10.244.0.2"}}
+
+
+def test_gateway_reports_a_live_pod_of_its_deployment() -> None:
+    """Istio 1.30 gives a proxy without a pod object no Service targets (its listeners
+    land on 80/443): the processes must report a live pod's name, never a dead one's."""
+    pods = [gateway_pod("istio-ingressgateway-58548dd968-zz", "Running"),
+            gateway_pod("istio-ingressgateway-58548dd968-aa", "Running", deleting=True),
+            gateway_pod("istio-ingressgateway-58548dd968-bb", "Failed"),
+            gateway_pod("istio-ingressgateway-58548dd968-cc", "Pending")]
+    assert gateway.pick_gateway_pod(pods) == "istio-ingressgateway-58548dd968-cc"
+    assert gateway.pick_gateway_pod(pods[:1]) == "istio-ingressgateway-58548dd968-zz"
+    assert gateway.pick_gateway_pod(pods[1:3]) is None
+    identity = gateway.GatewayIdentity("istio-system", {}, "sa")
+    env = gateway.agent_env(identity, gateway.GatewayPorts(1, 2, 3, 4, 5, 6), 7,
+                            Path("/bin/envoy"), Path("/w"), "istio-ingressgateway-58548dd968-cc")
+    assert env["POD_NAME"] == "istio-ingressgateway-58548dd968-cc"
+
+
+def test_gateway_identity_keeps_the_deployments_selector() -> None:
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "istio-ingressgateway", "namespace": "istio-system"},
+                  "spec": {"selector": {"matchLabels": {"app": "istio-ingressgateway",
+                                                        "istio": "ingressgateway"}},
+                           "template": {"metadata": {"labels": {
+                               "app": "istio-ingressgateway", "istio": "ingressgateway",
+                               "sidecar.istio.io/inject": "false"}},
+                               "spec": {"serviceAccountName":
+                                        "istio-ingressgateway-service-account"}}}}
+
+    class Install:
+        def get(self, kind: str, name: str) -> dict[str, Any]:
+            assert (kind, name) == ("Deployment", "istio-ingressgateway")
+            return deployment
+
+    identity = gateway.gateway_identity(Install())  # type: ignore[arg-type]
+    assert identity.selector == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+    assert identity.service_account == "istio-ingressgateway-service-account"
 
 
 def test_controlplane_gives_gateway_evidence_not_in_pod_traffic() -> None:

@@ -10,6 +10,7 @@ ENABLE_NATIVE_SIDECARS left at ``auto`` in a classic mode.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +28,8 @@ INJECT_ALL = "sidecarInjectorWebhook:\n  enableNamespacesByDefault: true\n"
 NATIVE_AUTO = "pilot:\n  env:\n    ENABLE_NATIVE_SIDECARS: auto\n"
 
 
-def run_suite(tmp_path: Path, mode: str, checks: str, config: str | None = None
-              ) -> dict[str, dict[str, Any]]:
+def run_suite(tmp_path: Path, mode: str, checks: str, config: str | None = None,
+              plant: str | None = None) -> dict[str, dict[str, Any]]:
     """Run the live checks matching ``checks`` on a fresh controlplane; verdicts by check."""
     argv = [sys.executable, "-m", "pytest", "suites", "--tier", "live", "--cluster",
             "controlplane", "--mesh-mode", mode, "--istio-version", TEST_ISTIO,
@@ -38,8 +39,13 @@ def run_suite(tmp_path: Path, mode: str, checks: str, config: str | None = None
         team = tmp_path / "team.yaml"
         team.write_text(config, "utf-8")
         argv += ["--istio-config", str(team)]
+    env = dict(os.environ)
+    if plant is not None:
+        # tests/controlplane/plant.py: a fault in what the check hands the real API server
+        argv += ["-p", "tests.controlplane.plant"]
+        env["MESHCONFORM_TEST_PLANT"] = plant
     done = subprocess.run(argv, cwd=paths.repo_root(), capture_output=True, text=True,
-                          check=False, timeout=900)
+                          check=False, timeout=900, env=env)
     report = tmp_path / "report" / "report.json"
     assert report.is_file(), f"no report (exit {done.returncode}):\n{done.stdout[-3000:]}" \
                              f"\n{done.stderr[-2000:]}"
@@ -93,3 +99,22 @@ def test_native_sidecars_left_at_auto_fail_classic_sidecar_forced(tmp_path: Path
 def test_conforming_classic_modes_force_classic_sidecars(tmp_path: Path, mesh_mode: str) -> None:
     found = run_suite(tmp_path, mesh_mode, "classic_sidecar_forced")
     assert found["test_classic_sidecar_forced"]["verdict"] == "pass", found
+
+
+def test_admitted_invalid_probe_fails_resources_admitted(tmp_path: Path) -> None:
+    """If the webhook let the invalid probe through, the admissions prove nothing: fail."""
+    found = run_suite(tmp_path, "sidecar", "istio_resources_admitted", plant="admitting-probe")
+    result = found["test_istio_resources_admitted"]
+    assert result["verdict"] == "fail", result
+    assert "ADMITTED" in result["evidence"]
+
+
+def test_invalid_product_manifest_fails_product_manifests_admitted(tmp_path: Path) -> None:
+    found = run_suite(tmp_path, "sidecar", "product_manifests_admitted",
+                      plant="invalid-product-manifest")
+    result = found["test_product_manifests_admitted"]
+    assert result["verdict"] == "fail", result
+    # refused by istiod's validation webhook, with its own words
+    assert "REFUSED planted planted.yaml VirtualService meshconform-planted-invalid" in \
+        result["evidence"], result
+    assert "denied the request" in result["evidence"], result

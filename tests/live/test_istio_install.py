@@ -15,6 +15,7 @@ from meshconform.live.istio import (
     image_tag,
     install_argv,
     installed_version,
+    istio_validators,
     webhook_decision,
 )
 from meshconform.live.kube import parse_exec_status
@@ -71,6 +72,29 @@ def test_webhook_decision() -> None:
     assert isinstance(decided, Done)
     assert "denied the request" in decided.value
     assert isinstance(webhook_decision("403 Forbidden: peerauthentications is forbidden"), Failed)
+
+
+def validating_config(name: str, *hooks: str) -> dict[str, Any]:
+    """A ValidatingWebhookConfiguration as the API server returns it (fields trimmed)."""
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": name, "labels": {"app": "istiod", "istio": "istiod"}},
+        "webhooks": [{"name": hook, "admissionReviewVersions": ["v1"], "failurePolicy": "Ignore",
+                      "sideEffects": "None", "clientConfig": {"service": {
+                          "name": "istiod", "namespace": "istio-system", "path": "/validate",
+                          "port": 443}}} for hook in hooks],
+    }
+
+
+def test_istio_validators_found_only_among_istio_webhooks() -> None:
+    default = validating_config("istiod-default-validator", "validation.istio.io")
+    revision = validating_config("istio-validator-istio-system", "rev.validation.istio.io")
+    other = validating_config("cert-manager-webhook", "webhook.cert-manager.io")
+    assert istio_validators([other, default, revision]) == [
+        "validation.istio.io", "rev.validation.istio.io"]
+    # global.configValidation=false renders neither: nothing will ever deny
+    assert istio_validators([other]) == []
+    assert istio_validators([validating_config("empty")]) == []
 
 
 def service(**status: Any) -> dict[str, Any]:

@@ -189,6 +189,20 @@ def webhook_decision(error: str | None) -> Decision[str]:
     return Failed(f"dry-run create of the webhook probe failed: {first}")
 
 
+def istio_validators(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Names of Istio's validating webhooks among ValidatingWebhookConfigurations.
+
+    ``istiod-default-validator`` and ``istio-validator-<rev>`` hold webhooks named
+    ``*.validation.istio.io`` (manifests/charts/base and istio-discovery).
+    """
+    return [
+        hook.get("name", "")
+        for config in configs
+        for hook in config.get("webhooks") or []
+        if str(hook.get("name", "")).endswith("validation.istio.io")
+    ]
+
+
 def gateway_nodeport_problem(service: dict[str, Any] | None) -> str | None:
     """Why the gateway Service does not expose the NodePorts kind maps, or None."""
     if service is None:
@@ -407,6 +421,18 @@ class IstioInstaller:
         )
 
     def _webhook(self, kube: Kube) -> None:
+        configs = kube.list(
+            "admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", None
+        )
+        if not istio_validators(configs):
+            # Validation switched off (global.configValidation=false): nothing will ever
+            # deny, and waiting for a denial would turn that into a setup error. The
+            # istio-resources-admitted check then observes the invalid probe admitted.
+            self.webhook_denial = (
+                "no Istio validating webhook is configured (global.configValidation off?): "
+                "nothing to wait for"
+            )
+            return
         resource = kube.dynamic.resources.get(
             api_version=WEBHOOK_PROBE["apiVersion"], kind=WEBHOOK_PROBE["kind"]
         )

@@ -82,7 +82,7 @@ def test_product_manifests_admitted(mesh_ns: str, kube: Any, mode: Mode,
     for item in manifests:
         answer = _dry_run(kube, item.obj, mesh_ns)
         if answer is not None:
-            refused.append(f"{item.product} {item.path} {item.obj.get('kind')} "
+            refused.append(f"{item.product} {item.source} {item.obj.get('kind')} "
                            f"{item.obj['metadata'].get('name')}: {answer}")
     claim.note(f"{len(manifests) - len(refused)} of {len(manifests)} product manifests admitted "
                f"({', '.join(sorted({m.product for m in manifests}))})")

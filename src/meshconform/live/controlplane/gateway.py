@@ -37,8 +37,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from meshconform.errors import ProvisioningError, ToolMissingError
 from meshconform.live.clusters import GatewayEndpoint
@@ -60,8 +61,14 @@ from meshconform.wait.waiters import (
 
 GATEWAY = "istio-ingressgateway"
 PROCESS = "gateway"
-#: the pod name pilot-agent reports (no such pod exists: istiod then takes the proxy's
-#: Services from its labels, ``GetProxyServiceTargetsFromMetadata``)
+#: the pod name pilot-agent reports when the install's gateway Deployment has no pod object
+#: (istiod then takes the proxy's Services from its labels,
+#: ``GetProxyServiceTargetsFromMetadata``). That fallback is broken in Istio 1.30: it runs
+#: before the proxy's labels are set (``computeProxyState`` calls ``SetServiceTargets``
+#: before ``SetWorkloadLabels``; fixed in 1.31), so the proxy gets no Service targets and
+#: its listeners land on the Gateway's port numbers (80/443), not the Service's
+#: targetPorts. So the gateway reports the name of its Deployment's pod object: see
+#: :func:`gateway_pod_name`.
 POD_NAME = "istio-ingressgateway-process"
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 #: the Service ports whose targetPorts become the gateway's listeners
@@ -97,6 +104,8 @@ class GatewayIdentity:
     namespace: str
     labels: dict[str, str]
     service_account: str
+    #: the Deployment's ``spec.selector.matchLabels``: finds its pod objects
+    selector: dict[str, str] = field(default_factory=dict)
 
 
 def gateway_identity(install: StaticInstall) -> GatewayIdentity:
@@ -106,7 +115,49 @@ def gateway_identity(install: StaticInstall) -> GatewayIdentity:
     pod = deploy["spec"]["template"]
     labels = {str(k): str(v) for k, v in (pod["metadata"].get("labels") or {}).items()}
     account = str(pod["spec"].get("serviceAccountName") or "default")
-    return GatewayIdentity(str(meta.get("namespace") or "istio-system"), labels, account)
+    match = (deploy["spec"].get("selector") or {}).get("matchLabels") or {}
+    return GatewayIdentity(
+        str(meta.get("namespace") or "istio-system"),
+        labels,
+        account,
+        {str(k): str(v) for k, v in match.items()},
+    )
+
+
+def pick_gateway_pod(pods: list[dict[str, Any]]) -> str | None:
+    """The pod object the gateway processes stand in for: the first live one by name.
+
+    On a kind cluster pilot-agent runs inside that pod and reports its name; istiod finds
+    the pod by that name and the proxy's Services through it (the path every pod takes).
+    Here the pod object exists (the install's Deployment, run by kwok) but no container
+    runs in it; the processes report its name so that istiod takes that same path.
+    """
+    live = [
+        p
+        for p in pods
+        if not (p.get("metadata") or {}).get("deletionTimestamp")
+        and (p.get("status") or {}).get("phase") in ("Pending", "Running")
+    ]
+    names = sorted(str(p["metadata"]["name"]) for p in live)
+    return names[0] if names else None
+
+
+def gateway_pod_name(kube: Kube, identity: GatewayIdentity) -> tuple[str, str]:
+    """The pod name pilot-agent reports, and a line for the evidence."""
+    selector = ",".join(f"{k}={v}" for k, v in sorted(identity.selector.items()))
+    found = (
+        pick_gateway_pod(kube.list("v1", "Pod", identity.namespace, selector)) if selector else None
+    )
+    if found is None:
+        return POD_NAME, (
+            f"the gateway reports pod name {POD_NAME} (no pod object of the Deployment): "
+            "istiod takes its Services from its labels"
+        )
+    return found, (
+        f"the gateway processes report the name of the Deployment's pod object {found} "
+        "(run by kwok, no container in it), so istiod finds the proxy's Services through "
+        "that pod as on a real cluster"
+    )
 
 
 def has_gateway(install: StaticInstall) -> bool:
@@ -240,12 +291,13 @@ def envoy_launcher(workdir: Path, envoy: Path) -> Path:
     return path
 
 
-def agent_env(
+def agent_env(  # noqa: PLR0917
     identity: GatewayIdentity,
     ports: GatewayPorts,
     secure_grpc: int,
     envoy: Path,
     workdir: Path,
+    pod_name: str = POD_NAME,
 ) -> dict[str, str]:
     """pilot-agent's environment, as the gateway Deployment's injection template sets it."""
     proxy_config = {
@@ -259,7 +311,7 @@ def agent_env(
         "terminationDrainDuration": "1s",
     }
     return {
-        "POD_NAME": POD_NAME,
+        "POD_NAME": pod_name,
         "POD_NAMESPACE": identity.namespace,
         "INSTANCE_IP": "127.0.0.1",
         "HOST_IP": "127.0.0.1",
@@ -303,6 +355,8 @@ class RunningGateway:
 
     ports: GatewayPorts
     log: Path
+    #: which pod object the processes stand in for (evidence)
+    pod_note: str = ""
 
     @property
     def endpoint(self) -> GatewayEndpoint:
@@ -375,15 +429,18 @@ def start_gateway(  # noqa: PLR0917
         root_cert,
         bootstrap_template(release),
     )
+    pod_name, pod_note = gateway_pod_name(kube, identity)
     proc = plane.processes.start(
         PROCESS,
         agent_argv(pilot_agent, identity.namespace),
-        env=agent_env(identity, ports, secure_grpc, envoy_launcher(workdir, envoy), workdir),
+        env=agent_env(
+            identity, ports, secure_grpc, envoy_launcher(workdir, envoy), workdir, pod_name
+        ),
         cwd=workdir,
     )
     plane.ports.update(ports.as_dict())
     plane.save()
-    gateway = RunningGateway(ports, proc.log)
+    gateway = RunningGateway(ports, proc.log, pod_note)
     started = time.monotonic()
     try:
         wait_until(
@@ -416,5 +473,6 @@ def describe_gateway(gateway: RunningGateway, identity: GatewayIdentity, envoy: 
         f"ingress gateway listeners on 0.0.0.0: http {ports.http}, https {ports.https} (the "
         f"Service's targetPorts, set for this plane), status {ports.status}, prometheus "
         f"{ports.prometheus}",
+        *([gateway.pod_note] if gateway.pod_note else []),
         *describe_alterations(),
     ]
