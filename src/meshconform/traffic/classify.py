@@ -132,7 +132,7 @@ _BY_EXIT: dict[int, tuple[Kind, str]] = {
 }
 
 
-def classify_curl(
+def classify_curl(  # noqa: PLR0911 - one return per failure kind
     exit_code: int, status: int | None, error: str = "", location: str | None = None
 ) -> tuple[Kind, str]:
     """Map one curl run (exit code, ``%{http_code}`` or None for 000, its ``curl: (N)``

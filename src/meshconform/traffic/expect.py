@@ -87,6 +87,12 @@ class Expect:
         return _when(f"status({code})", lambda r: r.kind.answered and r.status == code)
 
     @staticmethod
+    def routed() -> Expectation:
+        """``routed``: an HTTP answer other than 404, Envoy's "no route" (a 503 from a backend
+        that is not up still shows the route is there)."""
+        return _when("routed", lambda r: r.kind is Kind.HTTP_STATUS and r.status != 404)
+
+    @staticmethod
     def answered() -> Expectation:
         """``answered``: any HTTP answer; over TLS that means the handshake completed and the
         certificate verified (the host transport checks it, curl without ``-k`` too)."""
