@@ -110,7 +110,8 @@ def test_observe_holds_only_if_every_probe_holds() -> None:
     assert observe("c", [ok]).outcome is Outcome.HOLDS
     both = observe("c", [ok, missing])
     assert both.outcome is Outcome.BROKEN
-    assert both.evidence == ("ok: ok: GET x: e", "expected status(404), got HTTP 200 from GET x (e)")
+    assert both.evidence == ("ok: ok: GET x: e",
+                             "expected status(404), got HTTP 200 from GET x (e)")
     assert both.results == (ok.result, missing.result)
 
 
