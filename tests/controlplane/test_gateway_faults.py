@@ -33,7 +33,7 @@ from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
 from meshconform.traffic import gateway as gw
 from meshconform.traffic.request import probe
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.traffic.result import Kind, TrafficResult
 from meshconform.versions import get_istio_release
 from meshconform.wait.waiters import Done, Pending, Timeouts, wait_until
 
@@ -137,7 +137,7 @@ def serve(plane: Plane, *, gateway_edit: Edit | None = None, cert_for: str | Non
                               health_port=endpoint.status_port, path="/get",
                               timeouts=plane.timeouts)
 
-    def served() -> Pending | Done[ProbeResult]:
+    def served() -> Pending | Done[TrafficResult]:
         # the host's route is served on plain HTTP (a 301 or an answer), whatever the fault
         result = probe(target.http(target.http_port))
         ok = result.kind in (Kind.HTTP_STATUS, Kind.REDIRECT) and result.status != 404

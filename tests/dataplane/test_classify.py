@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import ssl
 
 import pytest
 
 from meshconform.claims import Outcome
 from meshconform.traffic.classify import Phase, classify_error
-from meshconform.traffic.gateway import redirect_matches
-from meshconform.traffic.observation import observe
+from meshconform.traffic.expect import Expect, redirect_matches
+from meshconform.traffic.observation import Probe, Seen, observe
 from meshconform.traffic.request import Request
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.traffic.result import Kind, TrafficResult
 
 ADDR = "127.0.0.1:8443"
 
@@ -29,6 +30,7 @@ def _verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:
     (TimeoutError("timed out"), Phase.CONNECT, Kind.TIMEOUT),
     (TimeoutError("timed out"), Phase.HTTP, Kind.TIMEOUT),
     (OSError(113, "No route to host"), Phase.CONNECT, Kind.UNREACHABLE),
+    (socket.gaierror(-2, "Name or service not known"), Phase.CONNECT, Kind.DNS_FAILED),
     (ConnectionResetError(104, "Connection reset by peer"), Phase.HANDSHAKE,
      Kind.TLS_HANDSHAKE_FAILED),
     (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), Phase.HANDSHAKE,
@@ -81,25 +83,41 @@ def test_request_separates_address_host_and_sni() -> None:
     assert "via 10.0.0.1:443 SNI 'other.example.com'" in request.describe()
 
 
-def _result(kind: Kind, status: int | None = None) -> ProbeResult:
-    return ProbeResult(kind=kind, target="GET x", explanation="e", status=status)
+def _result(kind: Kind, status: int | None = None) -> TrafficResult:
+    return TrafficResult(kind=kind, target="GET x", explanation="e", status=status)
+
+
+_REQUEST = Request("127.0.0.1", 80, "x")
 
 
 def test_observe_unreachable_is_neither_outcome() -> None:
-    seen = observe("c", True, ["line"], [_result(Kind.TCP_REFUSED)])
+    seen = observe("c", [Seen(Probe(_REQUEST, Expect.ok()), _result(Kind.TCP_REFUSED))])
     assert seen.outcome is None
     assert "could not observe" in seen.text
+    assert "neither ok nor observed" in seen.text
 
 
 def test_observe_can_count_refused_as_the_failure() -> None:
-    seen = observe("c", False, ["line"], [_result(Kind.TCP_REFUSED)],
-                   failures=frozenset({Kind.TCP_REFUSED}))
+    probe = Probe(_REQUEST, Expect.ok(200), Expect.observed() | Expect.refused())
+    seen = observe("c", [Seen(probe, _result(Kind.TCP_REFUSED))])
     assert seen.outcome is Outcome.BROKEN
+    assert seen.text.startswith("expected ok(200), got tcp-refused from GET x (e)")
+
+
+def test_observe_holds_only_if_every_probe_holds() -> None:
+    ok = Seen(Probe(_REQUEST, Expect.ok()), _result(Kind.HTTP_STATUS, 200))
+    missing = Seen(Probe(_REQUEST, Expect.status(404)), _result(Kind.HTTP_STATUS, 200))
+    assert observe("c", [ok]).outcome is Outcome.HOLDS
+    both = observe("c", [ok, missing])
+    assert both.outcome is Outcome.BROKEN
+    assert both.evidence == ("ok: ok: GET x: e",
+                             "expected status(404), got HTTP 200 from GET x (e)")
+    assert both.results == (ok.result, missing.result)
 
 
 def test_signature_ignores_wording() -> None:
-    a = ProbeResult(Kind.HTTP_STATUS, "t", "one", status=200, elapsed_s=1.0)
-    b = ProbeResult(Kind.HTTP_STATUS, "t", "two", status=200, elapsed_s=2.0)
+    a = TrafficResult(Kind.HTTP_STATUS, "t", "one", status=200, elapsed_s=1.0)
+    b = TrafficResult(Kind.HTTP_STATUS, "t", "two", status=200, elapsed_s=2.0)
     assert a.signature == b.signature
 
 

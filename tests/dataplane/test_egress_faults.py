@@ -17,6 +17,7 @@ def test_registry_only_conforms(envoy_sidecar_registry_only: SidecarRun) -> None
     target = envoy_sidecar_registry_only.target
     blocked = egress.registry_only_blocks(target)
     assert blocked.outcome is Outcome.HOLDS, blocked.text
+    assert blocked.evidence[0].startswith("ok: blocked-by-registry: GET http://")
     http, tls = blocked.results
     assert http.is_status(502)
     assert tls.kind is Kind.TLS_HANDSHAKE_FAILED
@@ -33,6 +34,7 @@ def test_allow_any_instead_of_registry_only(envoy_sidecar_with: Factory) -> None
     assert http.is_status(200)
     assert "internet-http" in http.body  # it went through the passthrough cluster
     assert tls.kind is Kind.HTTP_STATUS
+    assert "expected blocked-by-registry, got HTTP 200 from GET http://" in seen.text
     assert "REGISTRY_ONLY is not enforced for HTTP" in seen.text
     assert "REGISTRY_ONLY is not enforced for TLS" in seen.text
 
@@ -42,6 +44,7 @@ def test_service_entry_missing(envoy_sidecar_with: Factory) -> None:
     http = egress.service_entry_allows_http(run.target)
     assert http.outcome is Outcome.BROKEN
     assert http.results[0].is_status(502)
+    assert "expected ok, got HTTP 502" in http.text
     assert "no ServiceEntry admits this host" in http.text
     tls = egress.service_entry_allows_tls(run.target)
     assert tls.outcome is Outcome.BROKEN

@@ -14,8 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from meshconform.traffic import converge
-from meshconform.traffic.converge import compress, disagreed, relapsed, stable, until
+from meshconform.traffic import converge as convergence
+from meshconform.traffic.converge import compress, converge, disagreed, relapsed
+from meshconform.traffic.expect import Expect
 from meshconform.traffic.request import Request, probe
 from meshconform.wait.waiters import Timeouts
 
@@ -75,8 +76,8 @@ def test_the_rules_are_pure_functions() -> None:
 def test_a_flapping_server_is_recorded_with_the_sequence_seen(flapping: Flapping) -> None:
     flapping.script = [200, 503, 200, 200]
     request = _request(flapping)
-    with converge.recording() as flaps:
-        result = stable(request.describe(), lambda: probe(request), FAST, interval=0.001)
+    with convergence.recording() as flaps:
+        result = converge(request.describe(), lambda: probe(request), FAST, interval=0.001)
     assert result.status == 200
     assert len(flaps) == 1
     assert flaps[0].sequence == "HTTP 200, HTTP 503, HTTP 200 x4"
@@ -85,28 +86,28 @@ def test_a_flapping_server_is_recorded_with_the_sequence_seen(flapping: Flapping
 
 def test_a_steady_server_is_not_flaky(flapping: Flapping) -> None:
     request = _request(flapping)
-    with converge.recording() as flaps:
-        stable(request.describe(), lambda: probe(request), FAST, interval=0.001)
-        until("route", lambda: probe(request), lambda r: r.is_status(200), FAST, interval=0.001)
+    with convergence.recording() as flaps:
+        converge(request.describe(), lambda: probe(request), FAST, interval=0.001)
+        converge("route", lambda: probe(request), FAST, until=Expect.ok(200), interval=0.001)
     assert flaps == []
 
 
 def test_until_waiting_for_a_route_is_not_flaky_but_a_relapse_is(flapping: Flapping) -> None:
     request = _request(flapping)
-    accept = lambda r: r.is_status(200)  # noqa: E731
+    accept = Expect.ok(200)
     flapping.script = [503, 503, 200]
-    with converge.recording() as flaps:
-        until("route", lambda: probe(request), accept, FAST, interval=0.001)
+    with convergence.recording() as flaps:
+        converge("route", lambda: probe(request), FAST, until=accept, interval=0.001)
     assert flaps == []
     flapping.script = [503, 200, 503, 200]
-    with converge.recording() as flaps:
-        until("route", lambda: probe(request), accept, FAST, interval=0.001)
+    with convergence.recording() as flaps:
+        converge("route", lambda: probe(request), FAST, until=accept, interval=0.001)
     assert [f.sequence for f in flaps] == ["HTTP 503, HTTP 200, HTTP 503, HTTP 200 x3"]
 
 
 CHECK = '''
 import pytest
-from meshconform.traffic.converge import stable
+from meshconform.traffic.converge import converge
 from meshconform.traffic.request import Request, probe
 from meshconform.wait.waiters import Timeouts
 
@@ -115,8 +116,8 @@ from meshconform.wait.waiters import Timeouts
 @pytest.mark.claim("gateway-routes-by-host")
 def test_routes(claim, mode):
     request = Request("127.0.0.1", PORT, "app.example.com", timeout=2.0)
-    result = stable("GET app", lambda: probe(request), Timeouts(traffic_consistency=5.0),
-                    interval=0.001)
+    result = converge("GET app", lambda: probe(request), Timeouts(traffic_consistency=5.0),
+                      interval=0.001)
     claim.conclude(result.status == 200, str(result))
 '''
 
@@ -138,22 +139,3 @@ def test_the_report_says_flaky_never_pass(pytester: pytest.Pytester, flapping: F
     markdown = (pytester.path / "rep" / "report.md").read_text()
     assert "**flaky** (dataplane 1.30)" in markdown
     assert "## Flaky checks" in markdown
-
-
-def test_in_pod_traffic_that_relapses_before_settling_is_recorded() -> None:
-    """The in-pod curl loop (observe.waits.settle) follows the same rule as ``until``."""
-    from meshconform.wait.observed import settle  # noqa: PLC0415
-    from tests.clock import FakeClock  # noqa: PLC0415
-
-    clock = FakeClock()
-    waiting = iter([False, True, True, True])
-    with converge.recording() as flaps:
-        settle("deny", lambda: next(waiting), lambda r: r, expect=True, timeouts=Timeouts(),
-               pause=clock.pause, clock=clock)
-    assert flaps == []
-    relapsing = iter([True, False, True, True, True])
-    with converge.recording() as flaps:
-        got = settle("deny", lambda: next(relapsing), lambda r: r, expect=True,
-                     timeouts=Timeouts(), pause=clock.pause, clock=clock)
-    assert got.observed is True
-    assert [f.sequence for f in flaps] == ["holds, documented failure, holds x3"]

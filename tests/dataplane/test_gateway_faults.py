@@ -32,7 +32,9 @@ def test_no_redirect(envoy_gateway_with: Factory) -> None:
     assert seen.outcome is Outcome.BROKEN
     (result,) = seen.results
     assert (result.kind, result.status) == (Kind.HTTP_STATUS, 200)
-    assert "expected 301, got HTTP 200" in seen.text
+    assert "expected redirect-to-https(301), got HTTP 200 from GET http://app.example.com/" \
+        in seen.text
+    assert "the HTTP server has no tls.httpsRedirect" in seen.text
 
 
 def test_redirect_to_wrong_scheme(envoy_gateway_with: Factory) -> None:
@@ -78,6 +80,7 @@ def test_sni_not_enforced(envoy_gateway_with: Factory) -> None:
     assert right.kind is Kind.HTTP_STATUS
     assert wrong.kind is Kind.HTTP_STATUS  # the handshake completed for the wrong SNI
     assert none.kind is Kind.HTTP_STATUS
+    assert "expected tls-refused, got HTTP 200" in seen.text
     assert "SNI is not enforced" in seen.text
     assert run.envoy.stat("listener.https.downstream_cx_total") >= 9
     assert run.envoy.stat("listener.https.no_filter_chain_match") == 0
@@ -97,7 +100,8 @@ def test_unknown_host_routed(envoy_gateway_with: Factory) -> None:
     seen = gateway.routes_by_host(run.target)
     assert seen.outcome is Outcome.BROKEN
     assert seen.results[1].is_status(200)
-    assert "expected 404" in seen.text
+    assert "expected status(404), got HTTP 200" in seen.text
+    assert "catch-all route" in seen.text
 
 
 def test_health_listener_missing(envoy_gateway_with: Factory) -> None:
@@ -124,8 +128,10 @@ def test_virtual_service_redirect_307_holds(envoy_gateway_with: Factory) -> None
 
 
 @pytest.mark.parametrize(("redirect", "message"), [
-    (None, "expected 307, got 301"),  # the Gateway's httpsRedirect (what deployKF avoids)
-    ((301,), "expected 307, got 301"),  # the VirtualService with the default code
+    # the Gateway's httpsRedirect (what deployKF avoids)
+    (None, "expected redirect-to-https(307), got 301 -> https://app.example.com/"),
+    # the VirtualService with the default code
+    ((301,), "expected redirect-to-https(307), got 301 -> https://app.example.com/"),
     ((307, 8443), "Location port is 8443, not 443"),  # a non-standard https port
 ])
 def test_virtual_service_redirect_faults(envoy_gateway_with: Factory, redirect: tuple[int, ...]

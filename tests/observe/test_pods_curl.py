@@ -1,4 +1,4 @@
-"""Injection shape, start order, curl results, init probes, DNS, and settle()."""
+"""Injection shape, start order, curl results, init probes and DNS."""
 
 from __future__ import annotations
 
@@ -12,20 +12,14 @@ from meshconform.observe.pods import (
     start_order,
 )
 from meshconform.traffic.curl import (
-    CurlKind,
-    curl_command,
     init_probe_result,
     logged_curl,
     parse_curl,
-    rbac_denied_l7,
-    registry_blocked_http,
-    registry_blocked_tls,
     resolved_addresses,
 )
 from meshconform.traffic.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
-from meshconform.wait.observed import settle
-from meshconform.wait.waiters import Done, Failed, Pending, Timeouts
-from tests.clock import FakeClock
+from meshconform.traffic.result import Kind
+from meshconform.wait.waiters import Done, Failed, Pending
 from tests.observe import podjson as pj
 
 
@@ -83,35 +77,22 @@ def test_start_order_native() -> None:
 
 
 @pytest.mark.parametrize(("rc", "stdout", "kind", "status"), [
-    (0, "{}\nmeshconform-curl status=200 ip=10.96.0.12\n", CurlKind.OK, 200),
-    (0, "RBAC: access denied\nmeshconform-curl status=403 ip=10.96.0.12\n",
-     CurlKind.HTTP_STATUS, 403),
-    (7, "\nmeshconform-curl status=000 ip=\n", CurlKind.REFUSED, None),
-    (56, "\nmeshconform-curl status=000 ip=10.96.0.12\n", CurlKind.RESET, None),
-    (52, "\nmeshconform-curl status=000 ip=10.96.0.12\n", CurlKind.RESET, None),
-    (28, "\nmeshconform-curl status=000 ip=\n", CurlKind.TIMEOUT, None),
-    (35, "\nmeshconform-curl status=000 ip=10.244.1.9\n", CurlKind.TLS_FAILED, None),
-    (6, "\nmeshconform-curl status=000 ip=\n", CurlKind.DNS_FAILED, None),
+    (0, "{}\nmeshconform-curl status=200 ip=10.96.0.12 location=\n", Kind.HTTP_STATUS, 200),
+    (0, "RBAC: access denied\nmeshconform-curl status=403 ip=10.96.0.12 location=\n",
+     Kind.HTTP_STATUS, 403),
+    (7, "\nmeshconform-curl status=000 ip= location=\n", Kind.TCP_REFUSED, None),
+    (56, "\nmeshconform-curl status=000 ip=10.96.0.12 location=\n", Kind.TCP_RESET, None),
+    (52, "\nmeshconform-curl status=000 ip=10.96.0.12 location=\n", Kind.TCP_RESET, None),
+    (28, "\nmeshconform-curl status=000 ip= location=\n", Kind.TIMEOUT, None),
+    (35, "\nmeshconform-curl status=000 ip=10.244.1.9 location=\n", Kind.TLS_HANDSHAKE_FAILED,
+     None),
+    (60, "\nmeshconform-curl status=000 ip=10.244.1.9 location=\n", Kind.CERT_UNTRUSTED, None),
+    (6, "\nmeshconform-curl status=000 ip= location=\n", Kind.DNS_FAILED, None),
+    (47, "\nmeshconform-curl status=000 ip= location=\n", Kind.UNREACHABLE, None),
 ])
-def test_parse_curl(rc: int, stdout: str, kind: CurlKind, status: int | None) -> None:
+def test_parse_curl(rc: int, stdout: str, kind: Kind, status: int | None) -> None:
     result = parse_curl(rc, stdout, "curl: (56) Recv failure: Connection reset by peer\n")
     assert (result.kind, result.status) == (kind, status)
-
-
-def test_verdict_helpers() -> None:
-    denied = parse_curl(0, "RBAC: access denied\nmeshconform-curl status=403 ip=1.2.3.4\n", "")
-    assert rbac_denied_l7(denied)
-    other_403 = parse_curl(0, "forbidden\nmeshconform-curl status=403 ip=1.2.3.4\n", "")
-    assert not rbac_denied_l7(other_403)
-    assert registry_blocked_http(parse_curl(0, "\nmeshconform-curl status=502 ip=1.2.3.4\n", ""))
-    assert not registry_blocked_http(parse_curl(0, "\nmeshconform-curl status=200 ip=1\n", ""))
-    assert registry_blocked_tls(parse_curl(35, "\nmeshconform-curl status=000 ip=\n", ""))
-    command = curl_command("https://h/get", resolve="h:443:10.244.0.5", cacert="/ca.pem")
-    assert command[0] == "curl"
-    assert command[-1] == "https://h/get"
-    assert "--resolve" in command
-    assert "--cacert" in command
-    assert "-f" not in command
 
 
 def test_init_probe_result_from_termination_and_log() -> None:
@@ -119,12 +100,13 @@ def test_init_probe_result_from_termination_and_log() -> None:
                     phase="Failed", init_statuses=[pj.terminated("probe", code=7)])
     result = init_probe_result(failed, "curl: (7) Failed to connect\nstatus=000\ncurl_rc=7\n")
     assert result is not None
-    assert result.kind is CurlKind.REFUSED
+    assert result.kind is Kind.TCP_REFUSED
     ok = pj.pod(containers=[pj.APP], init=[{"name": "probe", "image": "x"}],
                 init_statuses=[pj.terminated("probe", code=0)])
     good = init_probe_result(ok, "status=200\ncurl_rc=0\n")
     assert good is not None
-    assert good.kind is CurlKind.OK
+    assert good.kind is Kind.HTTP_STATUS
+    assert good.curl.ok
     still = pj.pod(containers=[pj.APP], init=[{"name": "probe", "image": "x"}],
                    phase="Pending", init_statuses=[pj.running(name="probe")])
     assert init_probe_result(still, "") is None
@@ -138,17 +120,17 @@ def test_a_dns_lookup_that_times_out_is_a_dns_failure() -> None:
     log = "curl: (28) Resolving timed out after 5002 milliseconds\nstatus=000\ncurl_rc=28\n"
     result = init_probe_result(failed, log)
     assert result is not None
-    assert result.kind is CurlKind.DNS_FAILED
+    assert result.kind is Kind.DNS_FAILED
     # a timeout after the name resolved is still a timeout
     slow = parse_curl(28, "", "curl: (28) Connection timed out after 5001 milliseconds\n")
-    assert slow.kind is CurlKind.TIMEOUT
+    assert slow.kind is Kind.TIMEOUT
 
 
 def test_logged_curl() -> None:
     assert logged_curl("status=200\n") is None
     seen = logged_curl("status=000\ncurl: (7) Failed to connect\ncurl_rc=7\n")
     assert seen is not None
-    assert seen.kind is CurlKind.REFUSED
+    assert seen.kind is Kind.TCP_REFUSED
 
 
 def test_dns_helpers() -> None:
@@ -169,20 +151,3 @@ def test_dns_helpers() -> None:
     assert isinstance(auto_allocated("auto.test")({**se, "status": {}}), Pending)
     pinned = {**se, "spec": {**se["spec"], "addresses": ["198.51.100.1"]}}
     assert isinstance(auto_allocated("auto.test")(pinned), Failed)
-
-
-def test_settle_waits_for_the_expected_outcome_then_reports_the_other() -> None:
-    clock = FakeClock()
-    seq = iter([False, True, True, True])
-    got = settle("deny", lambda: next(seq), lambda r: r, expect=True, timeouts=Timeouts(),
-                 pause=clock.pause, clock=clock)
-    assert got.observed is True
-    clock = FakeClock()
-    never = settle("deny", lambda: False, lambda r: r, expect=True,
-                   timeouts=Timeouts(traffic_consistency=2), pause=clock.pause, clock=clock)
-    assert never.observed is False  # the documented failure, consistently
-    clock = FakeClock()
-    flapping = iter([None, False] * 20)
-    mixed = settle("x", lambda: next(flapping), lambda r: r, expect=True,
-                   timeouts=Timeouts(traffic_consistency=2), pause=clock.pause, clock=clock)
-    assert mixed.observed is None

@@ -350,23 +350,28 @@ def test_deploykf_permissive_statement_is_shown_incorrect_not_held():
     """The claim records deployKF's statement as incorrect: a 403 from the DENY confirms it;
     a plaintext request getting through (the statement holding) fails the check."""
     from meshconform.claimcheck import ClaimCheck, ClaimMismatch  # noqa: PLC0415
-    from meshconform.claims import Verdict, get_catalog  # noqa: PLC0415
+    from meshconform.claims import Outcome, Verdict, get_catalog  # noqa: PLC0415
     from meshconform.report import ClaimResult  # noqa: PLC0415
-    from meshconform.traffic.curl import CurlResult  # noqa: PLC0415
-    from meshconform.wait.observed import expect_holds  # noqa: PLC0415
+    from meshconform.traffic.curl import curl_result  # noqa: PLC0415
+    from meshconform.traffic.observation import Seen, awaited  # noqa: PLC0415
+    from meshconform.traffic.request import Request  # noqa: PLC0415
 
     module_path = paths.repo_root() / "suites/products/deploykf/test_permissive_authz_live.py"
     namespace: dict[str, object] = {}
     exec(compile(module_path.read_text(), str(module_path), "exec"), namespace)
-    verdict = namespace["permissive_authz_verdict"]
-    denied = CurlResult(0, 403, body="RBAC: access denied")
-    through = CurlResult(0, 200, body="{}")
+    probe = namespace["permissive_authz_probe"](Request.for_url("http://echo/deny"))
+
+    def verdict(result):
+        return Seen(probe, result).verdict
+
+    denied = curl_result(0, 403, body="RBAC: access denied")
+    through = curl_result(0, 200, body="{}")
     assert verdict(denied) is False
     assert verdict(through) is True
 
     claim = get_catalog()["deploykf-permissive-bypasses-authz"]
     check = ClaimCheck(claim, "cni-native-sidecar", "live")
-    assert expect_holds(check) is False  # settle waits for the policy being applied
+    assert awaited(check) is Outcome.BROKEN  # the loop waits for the policy being applied
     check.conclude(verdict(denied))
     assert any(e.startswith("documentation incorrect") for e in check.evidence)
     row = ClaimResult(claim.id, "cni-native-sidecar", "live", Verdict.PASS, "holds", "broken")
@@ -406,20 +411,26 @@ def test_kubeflow_pruned_egress_classifier_reads_the_documented_failures():
     (mTLS kept, no pruning in effect) is the non-conforming case and fails the check."""
     from meshconform.claimcheck import ClaimCheck, ClaimMismatch  # noqa: PLC0415
     from meshconform.claims import get_catalog  # noqa: PLC0415
-    from meshconform.traffic.curl import CurlResult  # noqa: PLC0415
+    from meshconform.traffic.curl import curl_result  # noqa: PLC0415
+    from meshconform.traffic.observation import Seen  # noqa: PLC0415
+    from meshconform.traffic.request import Request  # noqa: PLC0415
 
     path = paths.repo_root() / "suites/products/kubeflow-istio/test_egress_pruning_live.py"
     namespace: dict[str, object] = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
-    classify = namespace["pruned_egress_failure"]
+    probe = namespace["pruned_egress_probe"](Request.for_url("http://echo/get"))
+
+    def classify(result):
+        return Seen(probe, result).verdict
+
     reset_text = ("upstream connect error or disconnect/reset before headers. reset reason: "
                   "connection termination")
-    assert classify(CurlResult(0, 503, body=reset_text)) is True
-    assert classify(CurlResult(0, 403, body="RBAC: access denied")) is True
-    assert classify(CurlResult(56, None, error="curl: (56) Recv failure: Connection reset "
-                                             "by peer")) is True
-    assert classify(CurlResult(0, 200, body="{}")) is False
+    assert classify(curl_result(0, 503, body=reset_text)) is True
+    assert classify(curl_result(0, 403, body="RBAC: access denied")) is True
+    assert classify(curl_result(56, None, error="curl: (56) Recv failure: Connection reset "
+                                                "by peer")) is True
+    assert classify(curl_result(0, 200, body="{}")) is False
     claim = get_catalog()["kubeflow-sidecar-egress-pruning"]
     with pytest.raises(ClaimMismatch):
         ClaimCheck(claim, "cni-native-sidecar", "live").conclude(classify(
-            CurlResult(0, 200, body="{}")))
+            curl_result(0, 200, body="{}")))

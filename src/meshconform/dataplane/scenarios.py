@@ -2,7 +2,8 @@
 
 :func:`gateway_scenario` and :func:`sidecar_scenario` yield the probe targets
 (:class:`~meshconform.traffic.gateway.GatewayTarget`,
-:class:`~meshconform.traffic.egress.EgressTarget`) for a running Envoy.
+:class:`~meshconform.traffic.egress.EgressTarget`) for a running Envoy, reached with
+the host transport: the same evaluators the live tier sends from a pod.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from meshconform.dataplane.envoy import Envoy, running_envoy
 from meshconform.dataplane.upstreams import Upstream
 from meshconform.traffic.egress import EgressTarget
 from meshconform.traffic.gateway import GatewayTarget
+from meshconform.traffic.transport import HostTransport
 from meshconform.wait.waiters import Timeouts
 
 GATEWAY_HOST = "app.example.com"
@@ -81,6 +83,7 @@ def gateway_scenario(
                 # no health listener: a port nothing listens on (the admin port is Envoy's)
                 health_port=envoy.ports.get(gw.HEALTH, _closed_port()),
                 timeouts=timeouts,
+                transport=HostTransport(),
             )
             yield GatewayRun(envoy, target)
 
@@ -138,5 +141,6 @@ def sidecar_scenario(
                 tls_host=EGRESS_TLS_HOST,
                 ca=certs.ca.cert_path,
                 timeouts=timeouts,
+                transport=HostTransport(),
             ),
         )

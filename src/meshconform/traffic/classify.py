@@ -1,4 +1,9 @@
-"""Pure classification: an exception raised in a known phase becomes a Kind + explanation.
+"""Pure classification, one for both transports: what happened becomes a Kind + explanation.
+
+From the host transport, an exception raised in a known phase
+(:func:`classify_error`); from the pod transport, curl's exit code, error line and
+status (:func:`classify_curl`). Both land on the same :class:`Kind`, so a reset
+seen by Python and a curl exit 56 are the same observation.
 
 The phase matters: a reset while connecting, during the TLS handshake, or while
 waiting for the HTTP response means different things (no listener, no filter
@@ -44,6 +49,8 @@ def classify_error(  # noqa: PLR0911 - one return per failure kind
     if isinstance(error, ssl.SSLCertVerificationError):
         return _classify_verification(error, sni)
     if phase is Phase.CONNECT:
+        if isinstance(error, socket.gaierror):
+            return Kind.DNS_FAILED, f"cannot resolve {address}: {_reason(error)}"
         if isinstance(error, ConnectionRefusedError):
             return Kind.TCP_REFUSED, (
                 f"connection to {address} refused: nothing listens "
@@ -95,3 +102,60 @@ def _classify_verification(
 def _reason(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
+
+
+# ---------------------------------------------------------------- curl (pod transport)
+
+#: curl's message when name resolution, not the connection, ran out of time (exit 28)
+_RESOLVE_TIMEOUT = "Resolving timed out"
+_EXPIRED_TEXT = "certificate has expired"
+_MISMATCH_TEXTS = ("no alternative certificate subject name", "does not match target host")
+
+#: curl(1) "EXIT CODES", and what each means behind an Istio proxy
+#: (shared/research/istio-behaviours.md 3.3, 3.4, 3.6)
+_BY_EXIT: dict[int, tuple[Kind, str]] = {
+    6: (Kind.DNS_FAILED, "could not resolve the host name"),
+    7: (
+        Kind.TCP_REFUSED,
+        "connection refused: nothing listens there (or the proxy the "
+        "traffic was redirected to is not listening yet)",
+    ),
+    28: (Kind.TIMEOUT, "no answer in time: the address is filtered or the server hangs"),
+    35: (
+        Kind.TLS_HANDSHAKE_FAILED,
+        "the TLS handshake did not complete: no server for this "
+        "SNI, or the proxy closed the connection (a blackholed destination)",
+    ),
+    52: (Kind.TCP_RESET, "empty reply: the peer closed the connection without answering"),
+    56: (Kind.TCP_RESET, "the peer reset or closed the connection before answering"),
+    60: (Kind.CERT_UNTRUSTED, "the server's certificate did not verify against the CA"),
+}
+
+
+def classify_curl(  # noqa: PLR0911 - one return per failure kind
+    exit_code: int, status: int | None, error: str = "", location: str | None = None
+) -> tuple[Kind, str]:
+    """Map one curl run (exit code, ``%{http_code}`` or None for 000, its ``curl: (N)``
+    line, ``%{redirect_url}``) to a Kind and an explanation."""
+    if exit_code == 0 and status is not None:
+        if 300 <= status < 400 and location:
+            return Kind.REDIRECT, f"answered {status} redirect to {location}"
+        return Kind.HTTP_STATUS, f"answered HTTP {status}"
+    detail = f" ({error})" if error else ""
+    if exit_code == 28 and _RESOLVE_TIMEOUT in error:
+        # the lookup itself timed out: DNS redirected to a port nobody answers (the
+        # proxy's :15053 before the proxy runs); musl (Alpine curl) ignores the ICMP
+        # "port unreachable" on its unconnected UDP socket, so no exit 6 comes
+        return Kind.DNS_FAILED, f"curl exit 28, the name lookup timed out{detail}"
+    if exit_code == 60:
+        lowered = error.lower()
+        if _EXPIRED_TEXT in lowered:
+            return Kind.CERT_EXPIRED, f"curl exit 60, the server's certificate has expired{detail}"
+        if any(text in lowered for text in _MISMATCH_TEXTS):
+            return Kind.HOSTNAME_MISMATCH, (
+                f"curl exit 60, the server's certificate is not for this host{detail}"
+            )
+    if exit_code in _BY_EXIT:
+        kind, meaning = _BY_EXIT[exit_code]
+        return kind, f"curl exit {exit_code}, {meaning}{detail}"
+    return Kind.UNREACHABLE, f"curl exit {exit_code}, no HTTP answer{detail}"

@@ -1,7 +1,9 @@
 """``meshconform probe gateway|egress``: the gateway claims against any reachable gateway.
 
-``probe gateway`` runs the five gateway evaluators against a real Istio ingress
-gateway from this host and writes the standard report. The rows carry tier
+``probe gateway`` runs the five gateway evaluators (the same the dataplane and live
+tiers run) against a real Istio ingress gateway from this host, with the host
+transport, and writes the standard report; each evidence line names the expectation
+a probe met or missed. The rows carry tier
 ``live`` (it is a real mesh, not the Envoy tier) and the mode given by
 ``--mesh-mode``; the gateway claims expect ``holds`` in every mode, so the mode
 only labels the rows. The default, ``native-sidecar``, is what Istio >= 1.27
@@ -27,12 +29,14 @@ from meshconform.modes import MODES, get_mode
 from meshconform.report import ClaimResult, RunInfo, write_report
 from meshconform.traffic.gateway import GATEWAY_EVALUATORS, GatewayTarget
 from meshconform.traffic.observation import Observation
+from meshconform.traffic.transport import HostTransport
 from meshconform.wait.waiters import Timeouts, WaitTimeout
 
 EGRESS_EXPLANATION = (
     "egress control is enforced by the client's sidecar, so it can only be probed from a pod "
     "in the mesh: run the live tier ('pytest suites -m egress --tier live'), or run curl from "
-    "an injected pod (a 502 or reset for an unregistered host under REGISTRY_ONLY)"
+    "an injected pod (expectation blocked-by-registry for an unregistered host under "
+    "REGISTRY_ONLY: HTTP 502 or a reset; for TLS curl exit 35 or a reset)"
 )
 
 
@@ -121,6 +125,7 @@ def gateway_target(args: argparse.Namespace) -> GatewayTarget:
         health_port=args.health_port,
         path=args.path,
         timeouts=Timeouts(),
+        transport=HostTransport(),
     )
 
 

@@ -1,13 +1,19 @@
-"""Repeat a probe until its result is stable, through :func:`meshconform.wait.waiters.consecutive`.
+"""The one traffic convergence loop, for both transports: :func:`converge`.
 
 Istio's integration framework requires N consecutive successes for traffic
-checks (STYLE.md); here "success" is either "the same classification as the
-previous attempt" (:func:`stable`: judge a behaviour once it stops changing) or
-"accepted by a predicate" (:func:`until`: wait for a route to appear).
+checks (STYLE.md). :func:`converge` repeats a request, through
+:func:`meshconform.wait.waiters.consecutive`, until ``timeouts.consecutive_successes``
+results in a row either agree with each other (no ``until``: judge a behaviour
+once it stops changing, for configuration that is already in place) or meet a
+named expectation (``until``: wait for configuration that is still reaching the
+proxies, a route or a policy). If the expectation never holds but the last
+results agree, that stable result is returned for the evaluator to judge; results
+that never agree raise :class:`~meshconform.wait.waiters.WaitTimeout` with the
+history (the suite could not decide).
 
-Honest flakiness: a loop that converged after its observations disagreed (for
-:func:`stable`: two attempts classified differently; for :func:`until`: an
-accepted result followed by a rejected one) records a :class:`Flap` with the
+Honest flakiness: a loop that converged after its observations disagreed (without
+``until``: two attempts classified differently; with it: a result that met the
+expectation followed by one that did not) records a :class:`Flap` with the
 sequence it saw. The pytest plugin collects them per check (:func:`recording`)
 and reports such a check ``flaky``, never ``pass``.
 """
@@ -16,12 +22,14 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from meshconform.traffic.result import ProbeResult
-from meshconform.wait.waiters import Timeouts, consecutive
+from meshconform.traffic.expect import Expectation
+from meshconform.traffic.result import TrafficResult
+from meshconform.wait.waiters import Timeouts, WaitTimeout, consecutive
 
 #: pause between attempts; small, as local probes take milliseconds
 PROBE_INTERVAL = 0.02
@@ -82,68 +90,52 @@ def record(flap: Flap) -> None:
         flaps.append(flap)
 
 
-def _repeat(
+def converge(
     what: str,
-    attempt: Callable[[], ProbeResult],
-    judge: Callable[[ProbeResult, ProbeResult | None], bool],
+    attempt: Callable[[], TrafficResult],
     timeouts: Timeouts,
-    interval: float,
     *,
-    flaky: Callable[[Sequence[ProbeResult], Sequence[bool]], bool],
-) -> ProbeResult:
-    """Attempt until ``judge(result, previous)`` held for enough consecutive attempts."""
-    seen: list[ProbeResult] = []
+    until: Expectation | None = None,
+    interval: float = PROBE_INTERVAL,
+    clock: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], None] = time.sleep,
+) -> TrafficResult:
+    """The result once ``timeouts.consecutive_successes`` attempts in a row agree (no
+    ``until``) or meet ``until``, within ``timeouts.traffic_consistency``.
+
+    With ``until``, a stable result that never met it is returned after the timeout
+    (the evaluator judges it); without agreement at the end, WaitTimeout.
+    """
+    seen: list[TrafficResult] = []
     verdicts: list[bool] = []
+    required = timeouts.consecutive_successes
 
     def once() -> tuple[bool, str]:
         result = attempt()
-        ok = judge(result, seen[-1] if seen else None)
+        if until is not None:
+            ok = until.met(result)
+        else:
+            ok = not seen or seen[-1].signature == result.signature
         seen.append(result)
         verdicts.append(ok)
-        return ok, f"{result.short}: {result.explanation}"
+        label = f" [{until.judge(result)}]" if until is not None and not ok else ""
+        return ok, f"{result.short}: {result.explanation}{label}"
 
-    consecutive(
-        what,
-        once,
-        required=timeouts.consecutive_successes,
-        timeout=timeouts.traffic_consistency,
-        interval=interval,
-    )
-    if flaky(seen, verdicts):
+    try:
+        consecutive(
+            what,
+            once,
+            required=required,
+            timeout=timeouts.traffic_consistency,
+            interval=interval,
+            clock=clock,
+            pause=pause,
+        )
+    except WaitTimeout:
+        tail = seen[-required:]
+        if until is None or len(tail) < required or disagreed([r.signature for r in tail]):
+            raise
+    flaky = relapsed(verdicts) if until is not None else disagreed([r.signature for r in seen])
+    if flaky:
         record(Flap(what, compress([r.short for r in seen])))
     return seen[-1]
-
-
-def stable(
-    what: str,
-    attempt: Callable[[], ProbeResult],
-    timeouts: Timeouts,
-    interval: float = PROBE_INTERVAL,
-) -> ProbeResult:
-    """The result once ``timeouts.consecutive_successes`` attempts in a row agree."""
-    return _repeat(
-        what,
-        attempt,
-        lambda result, previous: previous is None or previous.signature == result.signature,
-        timeouts,
-        interval,
-        flaky=lambda seen, _verdicts: disagreed([r.signature for r in seen]),
-    )
-
-
-def until(
-    what: str,
-    attempt: Callable[[], ProbeResult],
-    accept: Callable[[ProbeResult], bool],
-    timeouts: Timeouts,
-    interval: float = PROBE_INTERVAL,
-) -> ProbeResult:
-    """The result once ``accept`` held for enough consecutive attempts; raises WaitTimeout."""
-    return _repeat(
-        what,
-        attempt,
-        lambda result, _previous: accept(result),
-        timeouts,
-        interval,
-        flaky=lambda _seen, verdicts: relapsed(verdicts),
-    )

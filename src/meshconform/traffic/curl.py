@@ -1,107 +1,100 @@
-"""curl inside a pod: the command, its result, and what the result means for a claim.
+"""curl inside a pod: the command for a :class:`~.request.Request`, and its result.
 
-A check execs :func:`curl_command` in a client pod (or reads an init container that
-ran the same curl) and classifies the exit code and ``%{http_code}``. Exit codes
-(curl(1) "EXIT CODES"): 6 could not resolve host, 7 failed to connect (refused),
-28 timeout, 35 TLS connect error, 52 empty reply, 56 receive failure (reset),
-60 certificate not verified. Facts on which one each Istio failure produces:
-shared/research/istio-behaviours.md 3.3, 3.4, 3.6.
+The pod transport (:class:`~.transport.PodExecTransport`) execs :func:`curl_command`
+in a client pod; init containers and apps that ran curl themselves are read from
+their termination state and log. Every path ends in the one
+:class:`~.result.TrafficResult`, classified by :func:`~.classify.classify_curl`
+(exit codes: curl(1) "EXIT CODES"; which one each Istio failure produces:
+shared/research/istio-behaviours.md 3.3, 3.4, 3.6).
 """
 
 from __future__ import annotations
 
-import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from meshconform.observe.pods import container_state, describe_states
+from meshconform.traffic.classify import classify_curl
+from meshconform.traffic.request import Request
+from meshconform.traffic.result import Kind, TrafficResult, Via
 
 Obj = Mapping[str, Any]
 
 #: the line curl's ``-w`` appends after the body; parsed by :func:`parse_curl`
 MARK = "meshconform-curl"
 #: curl expands ``\\n`` in ``-w`` itself, so the argument needs no shell
-_WRITE_OUT = f"\\n{MARK} status=%{{http_code}} ip=%{{remote_ip}}\\n"
-_MARK_LINE = re.compile(rf"^{MARK} status=(\d{{3}}) ip=(\S*)\s*$", re.MULTILINE)
+_WRITE_OUT = f"\\n{MARK} status=%{{http_code}} ip=%{{remote_ip}} location=%{{redirect_url}}\\n"
+_MARK_LINE = re.compile(
+    rf"^{MARK} status=(\d{{3}}) ip=(\S*)(?: location=(\S*))?[ \t]*$", re.MULTILINE
+)
 _STATUS_LOG = re.compile(r"^status=(\d{3})\s*$", re.MULTILINE)
 _TRYING = re.compile(r"Trying (?:\[([0-9A-Fa-f:.]+)\]|([0-9.]+)):\d+")
 
 
-class CurlKind(enum.StrEnum):
-    OK = "http-2xx"
-    HTTP_STATUS = "http-status"  # an HTTP answer other than 2xx (403, 404, 502, ...)
-    REFUSED = "refused"  # exit 7
-    RESET = "reset"  # exit 56 or 52: the peer reset or closed without answering
-    TIMEOUT = "timeout"  # exit 28
-    TLS_FAILED = "tls-failed"  # exit 35: the handshake did not complete
-    CERT_FAILED = "cert-failed"  # exit 60: the certificate did not verify
-    DNS_FAILED = "dns-failed"  # exit 6
-    OTHER = "other"
-
-
-#: curl's message when name resolution, not the connection, ran out of time (exit 28)
-_RESOLVE_TIMEOUT = "Resolving timed out"
-_BY_EXIT = {
-    7: CurlKind.REFUSED,
-    56: CurlKind.RESET,
-    52: CurlKind.RESET,
-    28: CurlKind.TIMEOUT,
-    35: CurlKind.TLS_FAILED,
-    60: CurlKind.CERT_FAILED,
-    6: CurlKind.DNS_FAILED,
-}
-
-
-@dataclass(frozen=True)
-class CurlResult:
-    exit_code: int
-    status: int | None  # None when curl got no HTTP answer (http_code 000)
-    remote_ip: str = ""
-    body: str = ""
-    error: str = ""  # curl's own error line ("curl: (56) Recv failure: ...")
-    target: str = ""
-
-    @property
-    def kind(self) -> CurlKind:
-        if self.exit_code == 0 and self.status is not None:
-            return CurlKind.OK if 200 <= self.status < 300 else CurlKind.HTTP_STATUS
-        if self.exit_code == 28 and _RESOLVE_TIMEOUT in self.error:
-            # the lookup itself timed out: DNS redirected to a port nobody answers (the
-            # proxy's :15053 before the proxy runs); musl (Alpine curl) ignores the ICMP
-            # "port unreachable" on its unconnected UDP socket, so no exit 6 comes
-            return CurlKind.DNS_FAILED
-        return _BY_EXIT.get(self.exit_code, CurlKind.OTHER)
-
-    def describe(self) -> str:
-        what = f"HTTP {self.status}" if self.status is not None else "no HTTP answer"
-        detail = f"; {self.error}" if self.error else ""
-        where = f"{self.target}: " if self.target else ""
-        return f"{where}curl exit {self.exit_code} ({self.kind.value}), {what}{detail}"
-
-
-def curl_command(
-    url: str,
+def curl_result(
+    exit_code: int,
+    status: int | None,
     *,
-    max_time: float = 5.0,
-    resolve: str | None = None,
-    cacert: str | None = None,
-    verbose: bool = False,
-    extra: Sequence[str] = (),
-) -> list[str]:
-    """``curl`` printing the body, then a marker line with the status and the peer address.
+    error: str = "",
+    target: str = "",
+    body: str = "",
+    remote_ip: str = "",
+    location: str | None = None,
+    tls: bool = False,
+    tried: tuple[str, ...] = (),
+) -> TrafficResult:
+    """A :class:`TrafficResult` from what one curl run reported, classified."""
+    kind, explanation = classify_curl(exit_code, status, error, location)
+    return TrafficResult(
+        kind=kind,
+        target=target,
+        explanation=explanation,
+        status=status,
+        location=location if kind is Kind.REDIRECT else None,
+        body=body,
+        via=Via.POD,
+        tls=tls,
+        exit_code=exit_code,
+        error=error,
+        remote_ip=remote_ip,
+        tried=tried,
+    )
 
-    No ``-f``: an HTTP error is an answer to classify, not a failure of the probe.
+
+def curl_command(request: Request, *, max_time: float = 5.0, verbose: bool = False) -> list[str]:
+    """``curl`` making ``request``: body, then a marker line with status, peer and Location.
+
+    The URL carries the name curl should send (SNI and Host); ``--connect-to`` sends
+    the connection to ``request.address``:``request.port`` when that is elsewhere, so
+    the Host header never gets a port the host transport would not send. No ``-f``:
+    an HTTP error is an answer to classify. curl cannot verify a chain without the
+    name, so ``verify_hostname=False`` (or no SNI) means ``-k`` here, where the host
+    transport still checks the chain.
     """
     command = ["curl", "-sS", "--max-time", f"{max_time:g}", "-w", _WRITE_OUT]
     if verbose:
         command.append("-v")
-    if resolve:
-        command += ["--resolve", resolve]
-    if cacert:
-        command += ["--cacert", cacert]
-    return [*command, *extra, url]
+    if request.method != "GET":
+        command += ["-X", request.method]
+    name = request.server_name if request.tls else request.host
+    if name is None:  # TLS without SNI: an IP literal in the URL sends none
+        address = f"[{request.address}]" if ":" in request.address else request.address
+        url = f"{request.scheme}://{address}:{request.port}{request.path}"
+    else:
+        url = f"{request.scheme}://{name}{request.path}"
+        if (request.address, request.port) != (name, request.default_port):
+            address = f"[{request.address}]" if ":" in request.address else request.address
+            command += ["--connect-to", f"{name}:{request.default_port}:{address}:{request.port}"]
+    if name != request.host:
+        command += ["-H", f"Host: {request.host}"]
+    if request.tls:
+        if request.ca is not None:
+            command += ["--cacert", str(request.ca)]
+        if not request.verify_hostname or name is None:
+            command.append("-k")
+    return [*command, url]
 
 
 def _error_line(stderr: str) -> str:
@@ -109,64 +102,38 @@ def _error_line(stderr: str) -> str:
     return lines[-1] if lines else ""
 
 
-def parse_curl(rc: int, stdout: str, stderr: str, target: str = "") -> CurlResult:
+def parse_curl(
+    rc: int, stdout: str, stderr: str, target: str = "", *, tls: bool = False
+) -> TrafficResult:
     """The result of one :func:`curl_command` exec: exit code, status, body, error."""
     matches = list(_MARK_LINE.finditer(stdout))
     status: int | None = None
     ip = ""
+    location: str | None = None
     body = stdout
     if matches:
         last = matches[-1]
         code = int(last.group(1))
         status = code or None
         ip = last.group(2)
+        location = last.group(3) or None
         body = stdout[: last.start()].rstrip("\n")
-    return CurlResult(
-        exit_code=rc,
-        status=status,
-        remote_ip=ip,
-        body=body,
+    return curl_result(
+        rc,
+        status,
         error=_error_line(stderr),
         target=target,
+        body=body,
+        remote_ip=ip,
+        location=location,
+        tls=tls,
+        tried=tuple(resolved_addresses(stderr)),
     )
 
 
 def resolved_addresses(verbose_stderr: str) -> list[str]:
     """The addresses ``curl -v`` tried (``*   Trying 198.51.100.1:80...``), in order."""
     return [m.group(1) or m.group(2) for m in _TRYING.finditer(verbose_stderr)]
-
-
-# ---------------------------------------------------------------- verdicts
-
-
-def reached(result: CurlResult) -> bool:
-    return result.kind is CurlKind.OK
-
-
-def rejected_plaintext(result: CurlResult) -> bool:
-    """STRICT mTLS against a plaintext client: reset or empty reply, never an HTTP answer."""
-    return result.kind is CurlKind.RESET
-
-
-def registry_blocked_http(result: CurlResult) -> bool:
-    """REGISTRY_ONLY for HTTP: 502 from the ``block_all`` virtual host (or a reset where the
-    port has no HTTP listener)."""
-    return result.status == 502 or result.kind is CurlKind.RESET
-
-
-def registry_blocked_tls(result: CurlResult) -> bool:
-    """REGISTRY_ONLY for TLS: BlackHoleCluster closes the connection (curl 35, or a reset)."""
-    return result.kind in (CurlKind.TLS_FAILED, CurlKind.RESET)
-
-
-def rbac_denied_l7(result: CurlResult) -> bool:
-    """An L7 AuthorizationPolicy DENY: 403 with Envoy's body ``RBAC: access denied``."""
-    return result.status == 403 and "RBAC: access denied" in result.body
-
-
-def rbac_denied_l4(result: CurlResult) -> bool:
-    """An L4 (ztunnel) DENY: the connection is reset or closed without an answer."""
-    return result.kind is CurlKind.RESET
 
 
 # ---------------------------------------------------------------- init containers
@@ -177,11 +144,11 @@ class InitProbeResult:
     """What an init container that ran curl (fixtures/workloads/init-network*.yaml) saw."""
 
     container: str
-    curl: CurlResult
+    curl: TrafficResult
     explanation: str
 
     @property
-    def kind(self) -> CurlKind:
+    def kind(self) -> Kind:
         return self.curl.kind
 
 
@@ -196,26 +163,23 @@ def init_probe_result(pod: Obj, logs: str, container: str = "probe") -> InitProb
         return None
     found = _STATUS_LOG.findall(logs)
     code = int(found[-1]) if found else 0
-    curl = CurlResult(
-        exit_code=state.exit_code,
-        status=code or None,
-        error=_error_line(logs),
-        target=f"init container {container}",
+    curl = curl_result(
+        state.exit_code, code or None, error=_error_line(logs), target=f"init container {container}"
     )
-    return InitProbeResult(container, curl, f"{curl.describe()}; {describe_states(pod)}")
+    return InitProbeResult(container, curl, f"{curl}; {describe_states(pod)}")
 
 
-INIT_FAILURE_MEANING: dict[CurlKind, str] = {
-    CurlKind.RESET: "reset: the request left plaintext and the STRICT server refused it",
-    CurlKind.REFUSED: "refused: redirected to a proxy that was not listening yet",
-    CurlKind.DNS_FAILED: "DNS failed: the lookup was captured before the proxy ran",
+INIT_FAILURE_MEANING: dict[Kind, str] = {
+    Kind.TCP_RESET: "reset: the request left plaintext and the STRICT server refused it",
+    Kind.TCP_REFUSED: "refused: redirected to a proxy that was not listening yet",
+    Kind.DNS_FAILED: "DNS failed: the lookup was captured before the proxy ran",
 }
 
 
 _RC_LOG = re.compile(r"^curl_rc=(\d+)\s*$", re.MULTILINE)
 
 
-def logged_curl(logs: str, target: str = "") -> CurlResult | None:
+def logged_curl(logs: str, target: str = "") -> TrafficResult | None:
     """The curl a container ran and logged as ``status=<code>`` / ``curl_rc=<rc>``
     (fixtures/workloads/hold-app.yaml); None until both lines are in the log."""
     rcs = _RC_LOG.findall(logs)
@@ -223,6 +187,4 @@ def logged_curl(logs: str, target: str = "") -> CurlResult | None:
     if not rcs or not codes:
         return None
     code = int(codes[-1])
-    return CurlResult(
-        exit_code=int(rcs[-1]), status=code or None, error=_error_line(logs), target=target
-    )
+    return curl_result(int(rcs[-1]), code or None, error=_error_line(logs), target=target)

@@ -1,9 +1,14 @@
 """Evaluators for the egress claims, seen from the client side of a sidecar.
 
-``address`` is where the client's traffic enters the proxy: inside a pod the
-iptables redirect takes any destination there; in the dataplane tier the
-probe connects to the Envoy outbound listeners directly. Facts:
-shared/research/istio-behaviours.md section 3.4.
+One evaluator per claim, used by every tier; the target says how to get there:
+
+- dataplane tier: :class:`~.transport.HostTransport` to a real Envoy configured as
+  a sidecar's outbound path, ``address`` 127.0.0.1 and the listener ports;
+- live tier: :class:`~.transport.PodExecTransport` (curl in the client pod),
+  ``address`` the external server's IP on 80/443; the pod's iptables hand the
+  connection to its sidecar, exactly what the dataplane tier connects to directly.
+
+Facts: shared/research/istio-behaviours.md section 3.4.
 """
 
 from __future__ import annotations
@@ -11,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from meshconform.traffic.converge import stable
-from meshconform.traffic.observation import Observation, observe
-from meshconform.traffic.request import Request, probe
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.claims import Outcome
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Observation, Probe, observe, run
+from meshconform.traffic.request import Request
+from meshconform.traffic.transport import HostTransport, Transport
 from meshconform.wait.waiters import Timeouts
 
 
@@ -25,96 +31,103 @@ class EgressTarget:
     tls_port: int
     http_host: str  # in the registry (ServiceEntry, HTTP)
     tls_host: str  # in the registry (ServiceEntry, TLS, resolution NONE)
-    ca: Path  # the external TLS server's CA
+    ca: Path  # the external TLS server's CA (a path where the transport runs)
     unknown_host: str = "not-registered.meshconform.invalid"
+    path: str = "/"
     timeouts: Timeouts = field(default_factory=Timeouts)
+    transport: Transport = field(default_factory=HostTransport)
 
     def http(self, host: str) -> Request:
-        return Request(self.address, self.http_port, host, timeout=self.timeouts.probe_request)
+        return Request(
+            self.address, self.http_port, host, path=self.path, timeout=self.timeouts.probe_request
+        )
 
     def tls(self, host: str, **changes: object) -> Request:
         return Request(
             self.address,
             self.tls_port,
             host,
+            path=self.path,
             tls=True,
             ca=self.ca,
             timeout=self.timeouts.probe_request,
         ).with_(**changes)
 
 
-def _run(request: Request, timeouts: Timeouts) -> ProbeResult:
-    return stable(request.describe(), lambda: probe(request), timeouts)
+def _observe(
+    claim_id: str, t: EgressTarget, probes: list[Probe], wait_for: Outcome | None
+) -> Observation:
+    return observe(claim_id, [run(p, t.transport, t.timeouts, wait_for=wait_for) for p in probes])
 
 
-def http_blocked(result: ProbeResult) -> bool:
-    """502 from the ``block_all`` virtual host, or a reset (no HTTP listener on the port)."""
-    return result.is_status(502) or result.kind is Kind.TCP_RESET
+def registry_only_blocks(t: EgressTarget, *, wait_for: Outcome | None = None) -> Observation:
+    """``egress-registry-only-blocks``: an unregistered host is refused over HTTP and TLS.
 
-
-def tls_blocked(result: ProbeResult) -> bool:
-    """BlackHoleCluster closes the connection: the handshake never completes."""
-    return result.kind in (Kind.TLS_HANDSHAKE_FAILED, Kind.TCP_RESET)
-
-
-def _reached(result: ProbeResult) -> bool:
-    return (
-        result.kind is Kind.HTTP_STATUS and result.status is not None and 200 <= result.status < 300
+    Holds: ``blocked-by-registry`` for both; the documented failure (ambient,
+    istio/istio#54281): ``ok``, the request went out. The TLS probe does not check the
+    certificate's name: reaching the server at all is the failure.
+    """
+    blocked = Expect.blocked_by_registry()
+    return _observe(
+        "egress-registry-only-blocks",
+        t,
+        [
+            Probe(
+                t.http(t.unknown_host),
+                blocked,
+                Expect.ok(),
+                "REGISTRY_ONLY is not enforced for HTTP",
+            ),
+            Probe(
+                t.tls(t.unknown_host, verify_hostname=False),
+                blocked,
+                Expect.ok(),
+                "REGISTRY_ONLY is not enforced for TLS",
+            ),
+        ],
+        wait_for,
     )
 
 
-def registry_only_blocks(t: EgressTarget) -> Observation:
-    """``egress-registry-only-blocks``: an unregistered host is refused over HTTP and TLS."""
-    http = _run(t.http(t.unknown_host), t.timeouts)
-    tls = _run(t.tls(t.unknown_host, verify_hostname=False), t.timeouts)
-    lines = [
-        f"{http} ["
-        + (
-            "ok: blocked (block_all)"
-            if http_blocked(http)
-            else "reached: REGISTRY_ONLY is not enforced for HTTP"
-        )
-        + "]",
-        f"{tls} ["
-        + (
-            "ok: blocked (BlackHoleCluster)"
-            if tls_blocked(tls)
-            else "reached: REGISTRY_ONLY is not enforced for TLS"
-        )
-        + "]",
-    ]
-    return observe(
-        "egress-registry-only-blocks", http_blocked(http) and tls_blocked(tls), lines, [http, tls]
+def service_entry_allows_http(t: EgressTarget, *, wait_for: Outcome | None = None) -> Observation:
+    """``egress-service-entry-allows-http``: the registered HTTP host answers ``ok`` (2xx);
+    ``blocked-by-registry`` is the failure."""
+    return _observe(
+        "egress-service-entry-allows-http",
+        t,
+        [
+            Probe(
+                t.http(t.http_host),
+                Expect.ok(),
+                Expect.blocked_by_registry(),
+                "no ServiceEntry admits this host",
+            )
+        ],
+        wait_for,
     )
 
 
-def service_entry_allows_http(t: EgressTarget) -> Observation:
-    """``egress-service-entry-allows-http``: the registered HTTP host answers 2xx."""
-    result = _run(t.http(t.http_host), t.timeouts)
-    ok = _reached(result)
-    why = (
-        "ok: reached"
-        if ok
-        else (
-            "blocked: no ServiceEntry admits this host"
-            if http_blocked(result)
-            else "expected a 2xx from the external server"
-        )
+def service_entry_allows_tls(t: EgressTarget, *, wait_for: Outcome | None = None) -> Observation:
+    """``egress-service-entry-allows-tls``: TLS by SNI passes through to the registered host,
+    whose certificate verifies against the CA (``ok``); ``blocked-by-registry`` is the
+    failure."""
+    return _observe(
+        "egress-service-entry-allows-tls",
+        t,
+        [
+            Probe(
+                t.tls(t.tls_host),
+                Expect.ok(),
+                Expect.blocked_by_registry(),
+                "no ServiceEntry admits this SNI",
+            )
+        ],
+        wait_for,
     )
-    return observe("egress-service-entry-allows-http", ok, [f"{result} [{why}]"], [result])
 
 
-def service_entry_allows_tls(t: EgressTarget) -> Observation:
-    """``egress-service-entry-allows-tls``: TLS by SNI passes through to the registered host."""
-    result = _run(t.tls(t.tls_host), t.timeouts)
-    ok = _reached(result)
-    why = (
-        "ok: passed through, the external server's certificate verified"
-        if ok
-        else (
-            "blocked: no ServiceEntry admits this SNI"
-            if tls_blocked(result)
-            else "expected the external server to answer"
-        )
-    )
-    return observe("egress-service-entry-allows-tls", ok, [f"{result} [{why}]"], [result])
+EGRESS_EVALUATORS = {
+    "egress-registry-only-blocks": registry_only_blocks,
+    "egress-service-entry-allows-http": service_entry_allows_http,
+    "egress-service-entry-allows-tls": service_entry_allows_tls,
+}

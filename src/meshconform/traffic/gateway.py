@@ -1,7 +1,8 @@
 """Evaluators for the ingress gateway claims, usable against any reachable gateway.
 
-Each function runs probes (each repeated until stable, see :mod:`.converge`)
-and returns an :class:`Observation`. Facts: shared/research/istio-behaviours.md
+Each function sends :class:`~.observation.Probe`\\ s (a request and its named
+expectations, each repeated until stable, see :mod:`.converge`) through the
+target's transport and returns an :class:`Observation`. Facts: shared/research/istio-behaviours.md
 section 3.6; Istio ``pilot/pkg/networking/core/gateway.go``.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from meshconform.traffic.converge import stable
-from meshconform.traffic.observation import Observation, observe
-from meshconform.traffic.request import Request, probe
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Observation, Probe, observe, run
+from meshconform.traffic.request import Request
+from meshconform.traffic.transport import HostTransport, Transport
 from meshconform.wait.waiters import Timeouts
 
 
@@ -33,6 +33,7 @@ class GatewayTarget:
     unknown_host: str = "unknown.meshconform.invalid"
     wrong_sni: str = "wrong.meshconform.invalid"
     timeouts: Timeouts = field(default_factory=Timeouts)
+    transport: Transport = field(default_factory=HostTransport)
 
     def https(self, **changes: object) -> Request:
         base = Request(
@@ -53,107 +54,88 @@ class GatewayTarget:
         return base.with_(**changes) if changes else base
 
 
-def _run(request: Request, timeouts: Timeouts) -> ProbeResult:
-    return stable(request.describe(), lambda: probe(request), timeouts)
-
-
-def _line(result: ProbeResult, verdict: str) -> str:
-    return f"{result} [{verdict}]"
+def _observe(claim_id: str, t: GatewayTarget, probes: list[Probe]) -> Observation:
+    return observe(claim_id, [run(p, t.transport, t.timeouts) for p in probes])
 
 
 def routes_by_host(t: GatewayTarget) -> Observation:
-    """``gateway-routes-by-host``: the served host answers 2xx, an unclaimed host 404."""
-    known = _run(t.https(), t.timeouts)
-    unknown = _run(t.https(host=t.unknown_host, sni=t.host), t.timeouts)
-    known_ok = (
-        known.kind is Kind.HTTP_STATUS and known.status is not None and 200 <= known.status < 300
-    )
-    unknown_ok = unknown.is_status(404)
-    return observe(
+    """``gateway-routes-by-host``: the served host answers ``ok`` (2xx), an unclaimed host
+    ``status(404)``."""
+    return _observe(
         "gateway-routes-by-host",
-        known_ok and unknown_ok,
+        t,
         [
-            _line(known, "ok: routed" if known_ok else "expected a 2xx from the routed backend"),
-            _line(
-                unknown,
-                "ok: no virtual host"
-                if unknown_ok
-                else "expected 404 for a host no VirtualService claims",
+            Probe(t.https(), Expect.ok(), meaning="the host is not routed to its backend"),
+            Probe(
+                t.https(host=t.unknown_host, sni=t.host),
+                Expect.status(404),
+                meaning="a host no VirtualService claims was answered (a catch-all route)",
             ),
         ],
-        [known, unknown],
     )
 
 
 def tls_simple(t: GatewayTarget) -> Observation:
-    """``gateway-tls-simple``: the certificate for the host verifies against the run's CA."""
-    result = _run(t.https(), t.timeouts)
-    ok = result.kind in (Kind.HTTP_STATUS, Kind.REDIRECT)
-    verdict = (
-        f"ok: certificate for {t.host!r} verified against {t.ca.name}"
-        if ok
-        else "expected a handshake with a certificate that verifies for the host"
+    """``gateway-tls-simple``: the certificate for the host verifies against the run's CA
+    (``answered``: the handshake completed with a verified certificate)."""
+    return _observe(
+        "gateway-tls-simple",
+        t,
+        [
+            Probe(
+                t.https(),
+                Expect.answered(),
+                meaning=f"no handshake with a certificate for {t.host!r} that verifies "
+                f"against {t.ca.name}",
+            )
+        ],
     )
-    return observe("gateway-tls-simple", ok, [_line(result, verdict)], [result])
-
-
-def _refused(result: ProbeResult) -> bool:
-    return result.kind in (Kind.TLS_HANDSHAKE_FAILED, Kind.TCP_RESET)
 
 
 def tls_sni_match(t: GatewayTarget) -> Observation:
-    """``gateway-tls-sni-match``: right SNI accepted; wrong SNI and no SNI refused.
+    """``gateway-tls-sni-match``: right SNI ``answered``; wrong SNI and no SNI ``tls-refused``.
 
     The refusal probes check the chain but not the name, so a gateway that
-    completes the handshake with whatever certificate shows up as "accepted"
-    (HTTP answer) rather than as a hostname mismatch on our side.
+    completes the handshake with whatever certificate shows up as "answered"
+    rather than as a hostname mismatch on our side.
     """
-    right = _run(t.https(), t.timeouts)
-    wrong = _run(t.https(sni=t.wrong_sni, verify_hostname=False), t.timeouts)
-    none = _run(t.https(send_sni=False), t.timeouts)
-    right_ok = right.kind in (Kind.HTTP_STATUS, Kind.REDIRECT)
-    lines = [_line(right, "ok: accepted" if right_ok else "expected the handshake to complete")]
-    for result, label in ((wrong, f"SNI {t.wrong_sni!r}"), (none, "no SNI")):
-        if _refused(result):
-            lines.append(_line(result, "ok: refused"))
-        else:
-            lines.append(
-                _line(
-                    result,
-                    f"the gateway completed a handshake for {label}: SNI is "
-                    "not enforced (a Gateway server with hosts '*' or a "
-                    "catch-all filter chain)",
-                )
-            )
-    ok = right_ok and _refused(wrong) and _refused(none)
-    return observe("gateway-tls-sni-match", ok, lines, [right, wrong, none])
-
-
-def redirect_matches(location: str | None, host: str, path: str) -> tuple[bool, str]:
-    """Is ``location`` ``https://<host>[:port]<path>``? Returns (ok, why)."""
-    if not location:
-        return False, "no Location header"
-    parts = urlsplit(location)
-    if parts.scheme != "https":
-        return False, f"Location scheme is {parts.scheme!r}, not 'https'"
-    if (parts.hostname or "").lower() != host.lower():
-        return False, f"Location host is {parts.hostname!r}, not {host!r}"
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    if target != path:
-        return False, f"Location path is {target!r}, not {path!r}"
-    return True, "Location is https for the same host and path"
+    not_enforced = (
+        "SNI is not enforced (a Gateway server with hosts '*' or a catch-all filter chain)"
+    )
+    return _observe(
+        "gateway-tls-sni-match",
+        t,
+        [
+            Probe(t.https(), Expect.answered(), meaning="the handshake for the host failed"),
+            Probe(
+                t.https(sni=t.wrong_sni, verify_hostname=False),
+                Expect.tls_refused(),
+                meaning=f"the gateway completed a handshake for SNI {t.wrong_sni!r}: "
+                + not_enforced,
+            ),
+            Probe(
+                t.https(send_sni=False),
+                Expect.tls_refused(),
+                meaning="the gateway completed a handshake without SNI: " + not_enforced,
+            ),
+        ],
+    )
 
 
 def https_redirect(t: GatewayTarget) -> Observation:
-    """``gateway-https-redirect``: plain HTTP answers 301 to https://<host>[:port]<path>."""
-    result = _run(t.http(t.http_port), t.timeouts)
-    ok, why = redirect_matches(result.location, t.host, t.path)
-    if result.status != 301:
-        ok, why = (
-            False,
-            (f"expected 301, got {result.short}: the HTTP server has no tls.httpsRedirect"),
-        )
-    return observe("gateway-https-redirect", ok, [_line(result, why)], [result])
+    """``gateway-https-redirect``: plain HTTP answers ``redirect-to-https(301)``, to
+    https://<host>[:port]<path>."""
+    return _observe(
+        "gateway-https-redirect",
+        t,
+        [
+            Probe(
+                t.http(t.http_port),
+                Expect.redirect_to_https(301, t.host, t.path),
+                meaning="the HTTP server has no tls.httpsRedirect",
+            )
+        ],
+    )
 
 
 def virtual_service_redirect(
@@ -162,29 +144,39 @@ def virtual_service_redirect(
     code: int = 307,
     https_port: int = 443,
 ) -> Observation:
-    """A VirtualService redirect (deployKF's https-redirect): plain HTTP answers ``code`` to
-    https://<host>[:https_port]<path>."""
-    result = _run(t.http(t.http_port), t.timeouts)
-    ok, why = redirect_matches(result.location, t.host, t.path)
-    port = urlsplit(result.location).port if result.location else None
-    if ok and port not in (None, https_port):
-        ok, why = False, f"Location port is {port}, not {https_port}"
-    if result.status != code:
-        ok, why = False, f"expected {code}, got {result.short}"
-    return observe(claim_id, ok, [_line(result, why)], [result])
+    """A VirtualService redirect (deployKF's https-redirect): plain HTTP answers
+    ``redirect-to-https(code)`` to https://<host>[:https_port]<path>."""
+    return _observe(
+        claim_id,
+        t,
+        [
+            Probe(
+                t.http(t.http_port),
+                Expect.redirect_to_https(code, t.host, t.path, https_port),
+                meaning=f"the VirtualService does not redirect with {code} to https",
+            )
+        ],
+    )
 
 
 def health(t: GatewayTarget) -> Observation:
-    """``gateway-health``: GET :15021/healthz/ready answers 200."""
+    """``gateway-health``: GET :15021/healthz/ready answers ``ok(200)``.
+
+    A refused health port is this claim's failure (the gateway has no such listener),
+    not a reason it cannot be observed.
+    """
     request = t.http(t.health_port, host=t.address, path="/healthz/ready")
-    result = _run(request, t.timeouts)
-    ok = result.is_status(200)
-    why = "ok: ready" if ok else "expected 200 from the readiness endpoint"
-    if result.kind is Kind.TCP_REFUSED:
-        why = "nothing listens on the health port: the gateway has no :15021 listener"
-    # a refused health port is this claim's failure, not a reason it cannot be observed
-    return observe(
-        "gateway-health", ok, [_line(result, why)], [result], failures=frozenset({Kind.TCP_REFUSED})
+    return _observe(
+        "gateway-health",
+        t,
+        [
+            Probe(
+                request,
+                Expect.ok(200),
+                Expect.observed() | Expect.refused(),
+                "the gateway is not ready, or has no :15021 listener",
+            )
+        ],
     )
 
 

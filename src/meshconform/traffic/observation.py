@@ -1,15 +1,68 @@
-"""A claim evaluator's answer: holds, broken, or neither, with the evidence."""
+"""A claim evaluator's answer: holds, broken, or neither, with the evidence.
+
+An evaluator is a list of :class:`Probe`\\ s: a request, the named expectation that
+means the claim holds, and the one that is its documented failure. :func:`run`
+sends a probe through a transport until it converges (:func:`~.converge.converge`);
+:func:`observe` turns what was seen into an :class:`Observation`. Holds when every
+probe met ``holds``; broken when every probe met ``holds`` or ``fails`` and one
+met ``fails``; neither otherwise (the check reports it as unexpected).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.traffic.converge import converge
+from meshconform.traffic.expect import Expect, Expectation
+from meshconform.traffic.request import Request
+from meshconform.traffic.result import TrafficResult
+from meshconform.traffic.transport import Transport
+from meshconform.wait.waiters import Timeouts
 
-#: results that say nothing about the claim: the target could not be observed
-UNOBSERVABLE = frozenset({Kind.TCP_REFUSED, Kind.TIMEOUT, Kind.UNREACHABLE})
+
+@dataclass(frozen=True)
+class Probe:
+    """One request and the two named outcomes it can show for a claim.
+
+    ``fails`` defaults to :meth:`Expect.observed`: anything observable that is not
+    ``holds`` is the failure. ``meaning`` says in the evidence what a failure means
+    ("REGISTRY_ONLY is not enforced for HTTP").
+    """
+
+    request: Request
+    holds: Expectation
+    fails: Expectation = field(default_factory=Expect.observed)
+    meaning: str = ""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """What a probe converged on."""
+
+    probe: Probe
+    result: TrafficResult
+
+    @property
+    def verdict(self) -> bool | None:
+        """True: the claim's behaviour; False: its documented failure; None: neither."""
+        if self.probe.holds.met(self.result):
+            return True
+        if self.probe.fails.met(self.result):
+            return False
+        return None
+
+    @property
+    def line(self) -> str:
+        holds = self.probe.holds
+        if holds.met(self.result):
+            return f"ok: {holds.name}: {self.result}"
+        text = f"{holds.judge(self.result)} ({self.result.explanation})"
+        if self.verdict is None:
+            return f"{text}; neither {holds.name} nor {self.probe.fails.name}"
+        return f"{text}; {self.probe.meaning}" if self.probe.meaning else text
 
 
 @dataclass(frozen=True)
@@ -19,7 +72,11 @@ class Observation:
     claim_id: str
     outcome: Outcome | None
     evidence: tuple[str, ...]
-    results: tuple[ProbeResult, ...] = ()
+    seen: tuple[Seen, ...] = ()
+
+    @property
+    def results(self) -> tuple[TrafficResult, ...]:
+        return tuple(s.result for s in self.seen)
 
     @property
     def holds(self) -> bool:
@@ -30,26 +87,45 @@ class Observation:
         return "\n".join(self.evidence)
 
 
-def observe(
-    claim_id: str,
-    ok: bool,
-    lines: list[str],
-    results: list[ProbeResult],
-    *,
-    failures: frozenset[Kind] = frozenset(),
-) -> Observation:
-    """HOLDS/BROKEN from ``ok`` unless a probe could not reach its target at all.
+def run(
+    probe: Probe, transport: Transport, timeouts: Timeouts, *, wait_for: Outcome | None = None
+) -> Seen:
+    """Send ``probe`` until it converges: until the results agree (``wait_for`` None, for
+    configuration already in place), or until they show ``wait_for``'s expectation
+    (``holds`` or ``fails``) while configuration is still reaching the proxies."""
+    aim = None if wait_for is None else (probe.holds if wait_for is Outcome.HOLDS else probe.fails)
+    request = probe.request
+    result = converge(
+        f"{transport.name}: {request.describe()}",
+        lambda: transport.send(request),
+        timeouts,
+        until=aim,
+        interval=transport.interval,
+    )
+    return Seen(probe, result)
 
-    ``failures`` are kinds that count as the claim's failure for this claim even
-    though they would otherwise mean "not observable" (a refused health port).
-    """
-    blind = [r for r in results if r.kind in UNOBSERVABLE - failures]
-    if blind:
-        outcome: Outcome | None = None
-        lines = [*lines, "could not observe the claim: " + "; ".join(str(r) for r in blind)]
+
+def observe(claim_id: str, seen: Sequence[Seen]) -> Observation:
+    """HOLDS if every probe held, BROKEN if each held or failed as documented, else None."""
+    lines = [s.line for s in seen]
+    verdicts = [s.verdict for s in seen]
+    if all(v is True for v in verdicts):
+        outcome: Outcome | None = Outcome.HOLDS
+    elif all(v is not None for v in verdicts):
+        outcome = Outcome.BROKEN
     else:
-        outcome = Outcome.HOLDS if ok else Outcome.BROKEN
-    return Observation(claim_id, outcome, tuple(lines), tuple(results))
+        outcome = None
+        blind = [str(s.result) for s in seen if s.verdict is None]
+        lines.append("could not observe the claim: " + "; ".join(blind))
+    return Observation(claim_id, outcome, tuple(lines), tuple(seen))
+
+
+def awaited(check: ClaimCheck) -> Outcome:
+    """What a live check waits for: the catalog's expectation for this mode (its opposite
+    for a statement the catalog records as incorrect)."""
+    expected = check.expected is Outcome.HOLDS
+    holds = expected != (check.claim.incorrect is not None)
+    return Outcome.HOLDS if holds else Outcome.BROKEN
 
 
 def conclude(check: ClaimCheck, observation: Observation) -> None:

@@ -1,4 +1,8 @@
-"""One HTTP(S) request with the TCP address, Host header and SNI chosen separately.
+"""One HTTP(S) request with the TCP address, Host header and SNI chosen separately,
+and the host transport's way of making it (:func:`probe`).
+
+The same :class:`Request` is what the pod transport turns into a curl command
+(:func:`meshconform.traffic.curl.curl_command`).
 
 This is ``curl --resolve host:port:addr --cacert ca.pem https://host/path``
 (istio.io ops/common-problems/network-issues) without curl. It uses the
@@ -19,9 +23,10 @@ import ssl
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from meshconform.traffic.classify import Phase, classify_error
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.traffic.result import Kind, TrafficResult
 
 _BODY_LIMIT = 2048
 
@@ -56,8 +61,27 @@ class Request:
         return self.sni or self.host
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def default_port(self) -> int:
+        return 443 if self.tls else 80
+
+    @property
     def url(self) -> str:
-        return f"{'https' if self.tls else 'http'}://{self.host}{self.path}"
+        return f"{self.scheme}://{self.host}{self.path}"
+
+    @classmethod
+    def for_url(cls, url: str, **changes: object) -> Request:
+        """A request to ``url`` as a client would make it: connect where the name resolves."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        tls = parts.scheme == "https"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        base = cls(parts.hostname, parts.port or (443 if tls else 80), parts.hostname, path, tls)
+        return base.with_(**changes) if changes else base
 
     def describe(self) -> str:
         words = f"{self.method} {self.url} via {self.address}:{self.port}"
@@ -77,18 +101,20 @@ def _context(ca: Path | None, check_hostname: bool) -> ssl.SSLContext:
     return context
 
 
-def probe(request: Request) -> ProbeResult:
+def probe(request: Request) -> TrafficResult:
     """Make ``request`` once and classify what happened. Never raises for network errors."""
     start = time.perf_counter()
     address = f"{request.address}:{request.port}"
     phase = Phase.CONNECT
     conn: http.client.HTTPConnection | None = None
     raw: socket.socket | None = None
+    peer = ""
     try:
         raw = socket.create_connection((request.address, request.port), timeout=request.timeout)
         # as curl and urllib3 do: without it the request waits ~40 ms behind the
         # unacknowledged TLS Finished (Nagle plus delayed ACK)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = str(raw.getpeername()[0])
         sock: socket.socket = raw
         if request.tls:
             phase = Phase.HANDSHAKE
@@ -112,11 +138,14 @@ def probe(request: Request) -> ProbeResult:
         response.close()
     except (OSError, http.client.HTTPException) as error:
         kind, why = classify_error(error, phase, address=address, sni=request.server_name)
-        return ProbeResult(
+        return TrafficResult(
             kind=kind,
             target=request.describe(),
             explanation=why,
             elapsed_s=time.perf_counter() - start,
+            tls=request.tls,
+            error=f"{type(error).__name__}: {error}",
+            remote_ip=peer,
         )
     finally:
         if conn is not None:
@@ -126,7 +155,7 @@ def probe(request: Request) -> ProbeResult:
     elapsed = time.perf_counter() - start
     location = response.getheader("location")
     if 300 <= response.status < 400 and location:
-        return ProbeResult(
+        return TrafficResult(
             kind=Kind.REDIRECT,
             target=request.describe(),
             status=response.status,
@@ -134,12 +163,16 @@ def probe(request: Request) -> ProbeResult:
             body=body,
             elapsed_s=elapsed,
             explanation=f"answered {response.status} redirect to {location}",
+            tls=request.tls,
+            remote_ip=peer,
         )
-    return ProbeResult(
+    return TrafficResult(
         kind=Kind.HTTP_STATUS,
         target=request.describe(),
         status=response.status,
         body=body,
         elapsed_s=elapsed,
         explanation=f"answered HTTP {response.status} {response.reason}",
+        tls=request.tls,
+        remote_ip=peer,
     )

@@ -8,15 +8,12 @@ stay testable without one). Every wait goes through ``Kube.watch_until`` or
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from meshconform.claimcheck import ClaimCheck
-from meshconform.claims import Outcome
-from meshconform.live.kubeapi import KubeAPI
+from meshconform.live.kubeapi import ExecOutput, KubeAPI
 from meshconform.observe.jobs import (
     JobObservation,
     JobOutcome,
@@ -25,14 +22,9 @@ from meshconform.observe.jobs import (
     newest_pod,
 )
 from meshconform.observe.pods import container_state, describe_states
-from meshconform.traffic.converge import Flap, compress, record, relapsed
-from meshconform.traffic.curl import (
-    CurlResult,
-    InitProbeResult,
-    curl_command,
-    init_probe_result,
-    parse_curl,
-)
+from meshconform.traffic.curl import InitProbeResult, init_probe_result
+from meshconform.traffic.request import Request
+from meshconform.traffic.transport import PodExecTransport
 from meshconform.wait import kubewait
 from meshconform.wait.waiters import (
     Decision,
@@ -42,12 +34,10 @@ from meshconform.wait.waiters import (
     Timeouts,
     WaitFailed,
     WaitTimeout,
-    consecutive,
     wait_until,
 )
 
 T = TypeVar("T")
-R = TypeVar("R")
 Obj = Mapping[str, Any]
 Command = list[str]  # aliased: inside KubeAPI, ``list`` is the method
 
@@ -219,7 +209,11 @@ def get_job_outcome(
 
 @dataclass(frozen=True)
 class PodClient:
-    """A pod to exec curl in (the suite's ``client`` workload, or any pod with curl)."""
+    """A pod to send traffic from (the suite's ``client`` workload, or any pod with curl).
+
+    Its :attr:`transport` is the pod transport of :mod:`meshconform.traffic`: the
+    evaluators, expectations and convergence loop are the ones every tier uses.
+    """
 
     kube: KubeAPI
     namespace: str
@@ -227,103 +221,19 @@ class PodClient:
     timeouts: Timeouts
     container: str = "client"
 
-    def curl(self, url: str, **options: Any) -> CurlResult:
-        max_time = float(options.pop("max_time", self.timeouts.probe_request))
-        command = curl_command(url, max_time=max_time, **options)
-        out = self.kube.exec(
+    def exec(self, command: Command) -> ExecOutput:
+        return self.kube.exec(
             self.namespace,
             self.pod,
             command,
             container=self.container,
             timeout=self.timeouts.exec_command,
         )
-        return parse_curl(
-            out.rc, out.stdout, out.stderr, target=f"{self.namespace}/{self.pod}: GET {url}"
-        )
 
+    @property
+    def transport(self) -> PodExecTransport:
+        return PodExecTransport(self.exec, f"{self.namespace}/{self.pod}")
 
-Verdict = Callable[[R], bool | None]
-
-
-@dataclass
-class Settled(Generic[R]):
-    """Where a repeated traffic probe settled: ``observed`` True (the claim holds), False
-    (its documented failure), or None (neither, or never stable)."""
-
-    what: str
-    observed: bool | None
-    results: list[R] = field(default_factory=list)
-    evidence: list[str] = field(default_factory=list)
-
-
-def settle(
-    what: str,
-    attempt: Callable[[], R],
-    verdict: Verdict[R],
-    *,
-    expect: bool,
-    timeouts: Timeouts,
-    describe: Callable[[R], str] = str,
-    pause: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> Settled[R]:
-    """Repeat ``attempt`` until ``timeouts.consecutive_successes`` results in a row show the
-    expected outcome (``expect``: the claim holds, or its documented failure happens).
-
-    Configuration takes a moment to reach the proxies, so the expected outcome is
-    given ``traffic_consistency`` seconds to appear and stay. If it never settles, the
-    last attempts decide: all the opposite outcome means that outcome, anything else
-    is ``None`` (the check reports it as unexpected).
-    """
-    results: list[R] = []
-    labels: list[str] = []
-    oks: list[bool] = []
-
-    def once() -> tuple[bool, str]:
-        result = attempt()
-        results.append(result)
-        seen = verdict(result)
-        label = {True: "holds", False: "documented failure", None: "neither"}[seen]
-        labels.append(label)
-        oks.append(seen is expect)
-        return seen is expect, f"{describe(result)} [{label}]"
-
-    required = timeouts.consecutive_successes
-    try:
-        streak = consecutive(
-            what,
-            once,
-            required=required,
-            timeout=timeouts.traffic_consistency,
-            pause=pause,
-            clock=clock,
-        )
-    except WaitTimeout as timeout:
-        tail = results[-required:]
-        verdicts = {verdict(r) for r in tail}
-        observed = verdicts.pop() if len(verdicts) == 1 and len(tail) == required else None
-        return Settled(what, observed, results, [str(timeout)])
-    if relapsed(oks):  # the expected outcome was seen, then lost again: flaky, not a pass
-        record(Flap(what, compress(labels)))
-    return Settled(what, expect, results, [f"{what}: {required} in a row:", *streak])
-
-
-def conclude_settled(claim: ClaimCheck, *settled: Settled[Any]) -> None:
-    """Conclude a claim from one or more settled probes: holds only if all hold.
-
-    Any probe that settled on neither outcome makes the check raise
-    ``claim.unexpected`` with every probe's evidence.
-    """
-    for s in settled:
-        for line in s.evidence:
-            claim.note(line)
-    unsettled = [s.what for s in settled if s.observed is None]
-    if unsettled:
-        raise claim.unexpected("no stable documented outcome for: " + "; ".join(unsettled))
-    claim.conclude(Outcome.HOLDS if all(s.observed for s in settled) else Outcome.BROKEN)
-
-
-def expect_holds(claim: ClaimCheck) -> bool:
-    """What :func:`settle` should wait for: the catalog's expectation for this mode (its
-    opposite for a statement the catalog records as incorrect)."""
-    return (claim.expected is Outcome.HOLDS) != (claim.claim.incorrect is not None)
+    def request(self, url: str, **changes: object) -> Request:
+        """A request to ``url`` as the pod would make it, bounded by ``probe_request``."""
+        return Request.for_url(url, timeout=self.timeouts.probe_request, **changes)

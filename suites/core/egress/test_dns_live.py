@@ -2,7 +2,9 @@
 
 The client pods set ISTIO_META_DNS_CAPTURE per pod (proxy.istio.io/config), so the
 checks do not depend on the install's meshConfig; in ambient, ztunnel's DNS capture
-(cni.ambient.dnsCapture) applies. ``curl -v`` shows the address it tried.
+(cni.ambient.dnsCapture) applies. ``curl -v`` shows the address it tried (the pod
+transport records it as the result's ``tried``): expectation ``resolved-to(ADDR)``,
+with ``dns-failed`` the documented failure.
 Facts: shared/research/istio-behaviours.md 3.5.
 """
 
@@ -14,44 +16,25 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.claims import Outcome
 from meshconform.modes import Capability, Mode
-from meshconform.traffic.curl import CurlKind, CurlResult, resolved_addresses
 from meshconform.traffic.dns import auto_allocated
-from meshconform.wait.observed import PodClient, conclude_settled, expect_holds, settle
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Probe, Seen, awaited, conclude, observe, run
+from meshconform.wait.observed import PodClient
 from meshconform.wait.waiters import Timeouts, WaitFailed, WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 
 
-def _lookup(client: PodClient, host: str) -> tuple[CurlResult, list[str]]:
-    """One request to ``host``; the addresses curl tried (empty if it could not resolve)."""
-    out = client.kube.exec(client.namespace, client.pod,
-                           ["curl", "-sv", "-o", "/dev/null", "--connect-timeout", "3",
-                            "--max-time", "5", f"http://{host}/get"],
-                           container=client.container, timeout=client.timeouts.exec_command)
-    result = CurlResult(exit_code=out.rc, status=None, target=f"{client.pod}: GET http://{host}",
-                        error=next((ln for ln in out.stderr.splitlines()
-                                    if ln.startswith("curl: (")), ""))
-    return result, resolved_addresses(out.stderr)
-
-
-def _resolves_to(client: PodClient, host: str, address: str) -> Any:
-    def attempt() -> tuple[CurlResult, list[str]]:
-        return _lookup(client, host)
-
-    def verdict(seen: tuple[CurlResult, list[str]]) -> bool | None:
-        result, tried = seen
-        if tried and tried[0] == address:
-            return True
-        if result.kind is CurlKind.DNS_FAILED:
-            return False
-        return None  # resolved to something else: neither outcome
-
-    def describe(seen: tuple[CurlResult, list[str]]) -> str:
-        result, tried = seen
-        return f"{result.target}: tried {tried or 'nothing'}; {result.describe()}"
-
-    return attempt, verdict, describe
+def _lookup(client: PodClient, host: str, address: str, timeouts: Timeouts,
+            wait_for: Outcome) -> Seen:
+    """Requests to ``host`` from the pod (``curl -v`` shows the address tried) until they
+    show ``wait_for``: ``resolved-to(address)`` holds, ``dns-failed`` is the failure; a
+    name resolved to anything else is neither."""
+    probe = Probe(client.request(f"http://{host}/get"), Expect.resolved_to(address),
+                  Expect.dns_failed())
+    return run(probe, client.transport, timeouts, wait_for=wait_for)
 
 
 @pytest.mark.claim("dns-proxy-resolves-service-entry")
@@ -71,23 +54,16 @@ def test_dns_proxy_resolves_service_entry(mesh_ns: str, plain_ns: str, apply: An
     apply("egress/service-entry-dns-address.yaml", mesh_ns, HOST=host, ADDRESS=address,
           ENDPOINT=outside.external_ip)
     client = client_in(mesh_ns)
-    attempt, verdict, describe = _resolves_to(client, host, address)
-    captured = settle(f"{host} from a pod with DNS capture", attempt, verdict,
-                      expect=expect_holds(claim), timeouts=timeouts, describe=describe)
+    captured = _lookup(client, host, address, timeouts, awaited(claim))
     contrast_ns = mesh_ns if mode.has(Capability.SIDECAR) else plain_ns
     bare = client_in(contrast_ns, manifest="workloads/client-no-dns-capture.yaml",
                      app="client-nodns")
-    attempt, verdict, describe = _resolves_to(bare, host, address)
-    uncaptured = settle(f"{host} from a pod without DNS capture", attempt,
-                        lambda seen: verdict(seen) is False, expect=True, timeouts=timeouts,
-                        describe=describe)
-    if not uncaptured.observed:
-        for line in uncaptured.evidence:
-            claim.note(line)
-        raise claim.unexpected(f"{host} resolves without DNS capture too, so capture is not "
-                               "what resolved it")
-    claim.note(f"without capture: {uncaptured.evidence[-1]}")
-    conclude_settled(claim, captured)
+    uncaptured = _lookup(bare, host, address, timeouts, Outcome.BROKEN)
+    claim.note(f"without capture: {uncaptured.line}")
+    if uncaptured.verdict is not False:
+        raise claim.unexpected(f"{host} does not fail to resolve without DNS capture, so "
+                               "capture is not what resolved it")
+    conclude(claim, observe(claim.claim.id, [captured]))
 
 
 @pytest.mark.claim("dns-auto-allocate")
@@ -113,8 +89,5 @@ def test_dns_auto_allocate(mesh_ns: str, apply: Any, kube: Any, client_in: Any,
         claim.conclude(False, f"no address allocated: {error}")
         return
     claim.note(f"status.addresses: {host} -> {address}")
-    client = client_in(mesh_ns)
-    attempt, verdict, describe = _resolves_to(client, host, address)
-    conclude_settled(claim, settle(f"{host} resolves to {address}", attempt, verdict,
-                                   expect=expect_holds(claim), timeouts=timeouts,
-                                   describe=describe))
+    seen = _lookup(client_in(mesh_ns), host, address, timeouts, awaited(claim))
+    conclude(claim, observe(claim.claim.id, [seen]))

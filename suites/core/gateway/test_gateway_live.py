@@ -16,10 +16,9 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.evidence import Evidence
 from meshconform.traffic import gateway as gw
-from meshconform.traffic.converge import stable, until
-from meshconform.traffic.observation import conclude, observe
-from meshconform.traffic.request import probe
-from meshconform.traffic.result import Kind, ProbeResult
+from meshconform.traffic.converge import converge
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Probe, conclude, observe, run
 from meshconform.wait.waiters import WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.gateway]
@@ -34,22 +33,21 @@ def _programmed(target: gw.GatewayTarget, claim: ClaimCheck, *, backend: bool = 
     evaluators then judge a settled gateway. Not answering in time is recorded, and the
     evaluator's own probes decide the verdict.
 
-    ``backend``: wait for the backend's 200. Otherwise any answer of the host's route
-    counts (a 503 while the backend is not up, or where it cannot run: the controlplane
-    cluster); a 404 means the route is not there yet.
+    ``backend``: wait for the backend's ``ok(200)``. Otherwise ``routed`` counts (a 503
+    while the backend is not up, or where it cannot run: the controlplane cluster); a
+    404 means the route is not there yet.
     """
     request = target.https()
-
-    def served(result: ProbeResult) -> bool:
-        if result.kind is not Kind.HTTP_STATUS:
-            return False
-        return result.status == 200 if backend else result.status != 404
-
+    served = Expect.ok(200) if backend else Expect.routed()
     try:
-        until(f"route for {target.host} programmed", lambda: probe(request), served,
-              target.timeouts)
+        result = converge(f"route for {target.host} programmed",
+                          lambda: target.transport.send(request), target.timeouts, until=served,
+                          interval=target.transport.interval)
     except WaitTimeout as error:
-        claim.note(f"the route never answered {'200' if backend else 'for its host'}: {error}")
+        claim.note(f"the route never settled on {served}: {error}")
+        return
+    if not served.met(result):
+        claim.note(f"the route never answered: {served.judge(result)}")
 
 
 @pytest.mark.claim("gateway-routes-by-host")
@@ -66,16 +64,10 @@ def test_gateway_routes_by_host(gateway_target: gw.GatewayTarget, other_host_of:
     _programmed(gateway_target, claim, backend=True)
     observation = gw.routes_by_host(gateway_target)
     other = other_host_of(gateway_target)
-    request = gateway_target.https(host=other)
-    second: ProbeResult = stable(request.describe(), lambda: probe(request),
-                                 gateway_target.timeouts)
-    ok = second.is_status(418)
-    combined = observe(
-        "gateway-routes-by-host", observation.holds and ok,
-        [*observation.evidence,
-         f"{second} [{'ok: routed by its own VirtualService' if ok else 'expected 418'}]"],
-        [*observation.results, second])
-    conclude(claim, combined)
+    second = run(Probe(gateway_target.https(host=other), Expect.status(418),
+                       meaning="the second host is not routed by its own VirtualService"),
+                 gateway_target.transport, gateway_target.timeouts)
+    conclude(claim, observe("gateway-routes-by-host", [*observation.seen, second]))
 
 
 @pytest.mark.claim("gateway-tls-simple")

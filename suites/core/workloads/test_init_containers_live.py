@@ -18,11 +18,15 @@ from meshconform.modes import Capability, Mode
 from meshconform.observe.pods import ProxyShape, injection_shape
 from meshconform.static.evaluate import init_container_order as init_order
 from meshconform.static.inject import PodShape
-from meshconform.traffic.curl import INIT_FAILURE_MEANING, InitProbeResult, reached
+from meshconform.traffic.curl import INIT_FAILURE_MEANING, InitProbeResult
+from meshconform.traffic.expect import Expect
 from meshconform.wait.observed import get_init_probe
 from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
+
+#: the init container's request reached the server (2xx)
+REACHED = Expect.ok()
 
 
 def _probe(apply: Any, kube: Any, namespace: str, manifest: str, pod: str,
@@ -50,7 +54,7 @@ def test_init_container_network(mesh_ns: str, apply: Any, kube: Any, strict_echo
     pod = kube.get("v1", "Pod", "mc-init-net", mesh_ns) or {}
     if mode.has(Capability.SIDECAR) and injection_shape(pod).shape is ProxyShape.ABSENT:
         raise claim.unexpected("the pod has no istio-proxy: the namespace is not injected")
-    if reached(result.curl):
+    if REACHED.met(result.curl):
         claim.conclude(True)
     elif result.kind in INIT_FAILURE_MEANING:
         claim.conclude(False, INIT_FAILURE_MEANING[result.kind])
@@ -82,7 +86,7 @@ def test_init_container_bypass_workaround(mesh_ns: str, apply: Any, kube: Any,
                "mc-init-net-exclude", timeouts, claim, TARGET_URL=url,
                EXCLUDE_CIDR=f"{outside.echo_cluster_ip}/32"),
     ]
-    failed = [r for r in results if not reached(r.curl)]
+    failed = [r for r in results if not REACHED.met(r.curl)]
     odd = [r for r in failed if r.kind not in INIT_FAILURE_MEANING]
     if odd:
         raise claim.unexpected("a workaround pod ended neither reached nor with a documented "
@@ -117,7 +121,7 @@ def _hostname_probe(apply: Any, kube: Any, namespace: str, manifest: str, pod: s
     """Run one init-container probe against the plaintext echo BY HOSTNAME and conclude."""
     url = f"http://echo.{outside.namespace}.svc.cluster.local/get"
     result = _probe(apply, kube, namespace, manifest, pod, timeouts, claim, TARGET_URL=url)
-    if reached(result.curl):
+    if REACHED.met(result.curl):
         claim.conclude(True)
     elif result.kind in INIT_FAILURE_MEANING:
         claim.conclude(False, INIT_FAILURE_MEANING[result.kind])

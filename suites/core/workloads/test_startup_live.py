@@ -17,7 +17,8 @@ from meshconform.modes import Capability
 from meshconform.observe.pods import container_state, describe_states, start_order
 from meshconform.static.evaluate import holds_app
 from meshconform.static.inject import PodShape
-from meshconform.traffic.curl import logged_curl, reached
+from meshconform.traffic.curl import logged_curl
+from meshconform.traffic.expect import Expect
 from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
@@ -57,11 +58,11 @@ def test_proxy_ready_before_app(mesh_ns: str, apply: Any, kube: Any, strict_echo
     pod = kube.get("v1", "Pod", "mc-hold", mesh_ns) or {}
     order = start_order(pod)
     app = container_state(pod, "app")
-    claim.note(f"first request: {first.describe()}")
+    claim.note(f"first request: {Expect.ok().judge(first)}; {first}")
     claim.note(f"start order: {order.explanation}")
     claim.note(describe_states(pod))
     restarted = app is not None and app.restart_count > 0
-    claim.conclude(reached(first) and order.proxy_first and not restarted)
+    claim.conclude(Expect.ok().met(first) and order.proxy_first and not restarted)
 
 
 @pytest.mark.claim("proxy-ready-before-app")

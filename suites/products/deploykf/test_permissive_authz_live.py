@@ -12,22 +12,20 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.claims import Outcome
 from meshconform.modes import Capability
-from meshconform.traffic.curl import CurlResult, rbac_denied_l7, reached
-from meshconform.wait.observed import conclude_settled, settle
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Probe, conclude, observe, run
+from meshconform.traffic.request import Request
 from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 
 
-def permissive_authz_verdict(result: CurlResult) -> bool | None:
-    """deployKF's statement: True (holds) when the plaintext request got through the DENY,
-    False when the policy was applied (403 RBAC: access denied), None otherwise."""
-    if rbac_denied_l7(result):
-        return False
-    if reached(result):
-        return True
-    return None
+def permissive_authz_probe(request: Request) -> Probe:
+    """deployKF's statement: holds (``ok``) when the plaintext request got through the DENY,
+    fails when the policy was applied (``denied-by-policy``: 403 RBAC: access denied)."""
+    return Probe(request, Expect.ok(), Expect.denied_by_policy())
 
 
 @pytest.mark.claim("deploykf-permissive-bypasses-authz")
@@ -47,15 +45,12 @@ def test_permissive_plaintext_meets_authorization_policy(mesh_ns: str, plain_ns:
     apply("security/authz-deny-path.yaml", mesh_ns)
     echo = echo_in(mesh_ns)
     outsider = client_in(plain_ns)
-    open_path = settle(f"plaintext client to {echo.url()}", lambda: outsider.curl(echo.url()),
-                       lambda r: True if reached(r) else None, expect=True,
-                       timeouts=timeouts, describe=CurlResult.describe)
-    for line in open_path.evidence:
-        claim.note(line)
-    if not open_path.observed:
+    open_path = run(Probe(outsider.request(echo.url()), Expect.ok()), outsider.transport,
+                    timeouts, wait_for=Outcome.HOLDS)
+    claim.note(f"plaintext client, open path: {open_path.line}")
+    if open_path.verdict is not True:
         raise claim.unexpected("a plaintext client does not reach echo at all under "
                                "PERMISSIVE, so a refusal on /deny would say nothing")
-    denied = settle(f"plaintext client to {echo.url('/deny')}",
-                    lambda: outsider.curl(echo.url("/deny")), permissive_authz_verdict,
-                    expect=False, timeouts=timeouts, describe=CurlResult.describe)
-    conclude_settled(claim, denied)
+    denied = run(permissive_authz_probe(outsider.request(echo.url("/deny"))),
+                 outsider.transport, timeouts, wait_for=Outcome.BROKEN)
+    conclude(claim, observe(claim.claim.id, [denied]))

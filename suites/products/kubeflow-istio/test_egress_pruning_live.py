@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.claims import Outcome
 from meshconform.modes import Capability
-from meshconform.traffic.curl import CurlKind, CurlResult, rbac_denied_l7, reached
-from meshconform.wait.observed import conclude_settled, expect_holds, settle
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Probe, awaited, conclude, observe, run
+from meshconform.traffic.request import Request
 from meshconform.wait.waiters import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
@@ -19,16 +21,13 @@ pytestmark = [pytest.mark.live, pytest.mark.security]
 UPSTREAM_RESET = "upstream connect error or disconnect/reset before headers"
 
 
-def pruned_egress_failure(result: CurlResult) -> bool | None:
-    """The documented failure (True): "RBAC: access denied", Envoy's upstream reset text, or a
-    reset; False when the request reached the service (mTLS kept); None otherwise."""
-    if rbac_denied_l7(result) or result.kind is CurlKind.RESET:
-        return True
-    if result.status == 503 and UPSTREAM_RESET in result.body:
-        return True
-    if reached(result):
-        return False
-    return None
+def pruned_egress_probe(request: Request) -> Probe:
+    """The documented failure is what holds here: ``denied-by-policy`` ("RBAC: access
+    denied"), Envoy's upstream reset text, or ``rejected-plaintext`` (a reset); ``ok`` (the
+    request reached the service, mTLS kept) is the non-conforming case."""
+    pruned = (Expect.denied_by_policy() | Expect.upstream_reset_text(UPSTREAM_RESET)
+              | Expect.rejected_plaintext())
+    return Probe(request, pruned, Expect.ok())
 
 
 @pytest.mark.claim("kubeflow-sidecar-egress-pruning")
@@ -46,16 +45,13 @@ def test_unlisted_namespace_is_reached_without_mtls(mesh_ns: str, apply: Any, cl
     """
     client = client_in(mesh_ns)
     url = strict_echo.url()
-    before = settle(f"client to {url} before the Sidecar", lambda: client.curl(url),
-                    lambda r: True if reached(r) else None, expect=True,
-                    timeouts=timeouts, describe=CurlResult.describe)
-    for line in before.evidence:
-        claim.note(line)
-    if not before.observed:
+    before = run(Probe(client.request(url), Expect.ok()), client.transport, timeouts,
+                 wait_for=Outcome.HOLDS)
+    claim.note(f"before the Sidecar: {before.line}")
+    if before.verdict is not True:
         raise claim.unexpected(f"{url} does not answer an in-mesh client before pruning: the "
                                "server is down, so a failure would say nothing about it")
     apply("products/kubeflow-istio/istio/sidecar-prune-egress-namespace.yaml", mesh_ns)
-    after = settle(f"client to {url} under Kubeflow's Sidecar", lambda: client.curl(url),
-                   pruned_egress_failure, expect=expect_holds(claim), timeouts=timeouts,
-                   describe=CurlResult.describe)
-    conclude_settled(claim, after)
+    after = run(pruned_egress_probe(client.request(url)), client.transport, timeouts,
+                wait_for=awaited(claim))
+    conclude(claim, observe(claim.claim.id, [after]))
