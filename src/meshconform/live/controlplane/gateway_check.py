@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -43,6 +43,9 @@ from meshconform.report import ClaimResult, RunInfo, write_report
 from meshconform.traffic.gateway import GATEWAY_EVALUATORS, GatewayTarget
 from meshconform.traffic.observation import Observation
 from meshconform.wait.waiters import Timeouts, WaitTimeout
+
+if TYPE_CHECKING:
+    from meshconform.live.controlplane.gateway_lab import GatewayLab
 
 KINDS = ("Gateway", "VirtualService", "DestinationRule", "Secret")
 ADMITTED = "istio-resources-admitted"
@@ -347,7 +350,8 @@ def add_gateway_check_command(sub: Any) -> dict[str, Any]:
     return {"gateway-check": run_gateway_check}
 
 
-def run_gateway_check(args: argparse.Namespace) -> int:
+def run_gateway_check(args: argparse.Namespace, lab: GatewayLab | None = None) -> int:
+    """The command; ``lab``: a running gateway lab to use (tests), else open (or reuse) one."""
     from meshconform.live.controlplane.gateway_lab import (  # noqa: PLC0415
         GatewayLab,
         GatewayRejected,
@@ -371,11 +375,15 @@ def run_gateway_check(args: argparse.Namespace) -> int:
     timeouts = Timeouts()
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    try:
-        lab = GatewayLab.open(release, keep=args.keep_lab, timeouts=timeouts)
-    except ProvisioningError as error:
-        raise UsageError(f"meshconform gateway-check: the gateway lab did not start: {error}",
-                         "See the log it quotes") from None
+    given = lab
+    if lab is None:
+        try:
+            lab = GatewayLab.open(release, keep=args.keep_lab, timeouts=timeouts)
+        except ProvisioningError as error:
+            raise UsageError(
+                f"meshconform gateway-check: the gateway lab did not start: {error}",
+                "See the log it quotes",
+            ) from None
     evidence = [*lab.evidence]
     try:
         timings.update(lab.timings)
@@ -395,7 +403,8 @@ def run_gateway_check(args: argparse.Namespace) -> int:
             why = "Envoy rejected the config istiod compiled:\n" + "\n".join(nack.messages)
             results = error_rows(mode, resources.hosts, why)
     finally:
-        lab.close()
+        if given is None:
+            lab.close()
     timings["total"] = round(time.perf_counter() - started, 3)
     for row in results:
         notes = "\n".join(f"[gateway lab] {n}" for n in [*resources.notes, *evidence])

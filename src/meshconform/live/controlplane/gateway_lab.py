@@ -68,6 +68,16 @@ STATE_FILE = "gwlab.json"
 #: the order a team applies them in: what is referenced exists before what references it
 APPLY_ORDER = ("Secret", "ServiceEntry", "DestinationRule", "Gateway", "VirtualService")
 CLUSTER_DOMAIN = "svc.cluster.local"
+#: on every object a scenario applies: what an interrupted scenario left is found and removed
+LAB_LABEL = "meshconform.io/gateway-lab"
+#: API versions the lab lists leftovers of
+LAB_KINDS = (
+    ("v1", "Secret"),
+    ("networking.istio.io/v1", "ServiceEntry"),
+    ("networking.istio.io/v1", "DestinationRule"),
+    ("networking.istio.io/v1", "Gateway"),
+    ("networking.istio.io/v1", "VirtualService"),
+)
 
 
 def lab_name(release: IstioRelease) -> str:
@@ -393,6 +403,7 @@ class GatewayLab:
                         f"Gateway {meta.get('name')}: selector {selector} replaced by "
                         f"{spec['selector']} (the gateway running here)"
                     )
+            meta.setdefault("labels", {})[LAB_LABEL] = "scenario"
             placed.append(obj)
         placed.sort(
             key=lambda o: (
@@ -457,6 +468,26 @@ class GatewayLab:
         with contextlib.suppress(WaitTimeout):
             wait_until("the scenario's config removed", gone, timeout, interval=0.1)
 
+    def _remove_leftovers(self) -> None:
+        """Objects an interrupted scenario left on a kept lab (found by :data:`LAB_LABEL`)."""
+        for api_version, kind in LAB_KINDS:
+            for obj in self.kube.list(api_version, kind, label_selector=LAB_LABEL):
+                meta = obj["metadata"]
+                with contextlib.suppress(Exception):
+                    self.kube.delete(api_version, kind, meta["name"], meta.get("namespace"))
+
+    def _wait_not_terminating(self, namespace: str) -> None:
+        """A namespace an earlier scenario deleted is gone before it is created again."""
+
+        def settled() -> Done[None] | Pending:
+            found = self.kube.get("v1", "Namespace", namespace)
+            phase = ((found or {}).get("status") or {}).get("phase")
+            return Pending(f"namespace {namespace} is terminating") if phase == "Terminating" else Done(None)
+
+        wait_until(
+            f"namespace {namespace} deleted", settled, self.timeouts.namespace_delete, interval=0.2
+        )
+
     @contextlib.contextmanager
     def serve(
         self,
@@ -507,10 +538,11 @@ class GatewayLab:
             namespaces = sorted(
                 {o["metadata"]["namespace"] for o in placed} - {self.gateway_namespace}
             )
-            existing = {ns for ns in namespaces if self.kube.get("v1", "Namespace", ns) is not None}
-            created = [ns for ns in namespaces if ns not in existing]
-            for ns in created:
-                self.kube.create_namespace(ns, {"app.kubernetes.io/part-of": "meshconform"})
+            self._remove_leftovers()
+            for ns in namespaces:
+                self._wait_not_terminating(ns)
+                if self.kube.get("v1", "Namespace", ns) is None:
+                    self.kube.create_namespace(ns, {LAB_LABEL: "namespace"})
             applied: list[dict[str, Any]] = []
             markers: list[str] = []
             try:
@@ -531,8 +563,10 @@ class GatewayLab:
                 yield Served(namespace, self.endpoint, applied, notes, backends, timings)
             finally:
                 self._delete(applied)
-                for ns in created:
-                    with contextlib.suppress(Exception):
-                        self.kube.delete_namespace(ns)
+                # the scenario's own namespace goes; namespaces the resources name stay
+                # (empty) for the next run: deleting them takes the namespace controller
+                # seconds, and the next run would have to wait for it
+                with contextlib.suppress(Exception):
+                    self.kube.delete_namespace(namespace)
                 if applied:
                     self._wait_gone(hosts or markers, 10.0)
