@@ -49,7 +49,8 @@ def test_http_server_without_https_redirect(envoy_gateway_with: Factory) -> None
 
 
 def test_virtual_service_redirect_to_wrong_scheme(envoy_gateway_with: Factory) -> None:
-    run = envoy_gateway_with(faults=ResourceFaults(vs_redirect=VirtualServiceRedirect("http", 80, 301)))
+    wrong = VirtualServiceRedirect("http", 80, 301)
+    run = envoy_gateway_with(faults=ResourceFaults(vs_redirect=wrong))
     seen = gateway.https_redirect(run.target)
     assert seen.outcome is Outcome.BROKEN
     (result,) = seen.results

@@ -125,6 +125,7 @@ def _secret_field(secret: Mapping[str, Any], key: str) -> bytes | None:
 def check_secrets(objects: Sequence[Mapping[str, Any]], ca_pem: bytes) -> list[str]:
     """Each Secret is a TLS Secret whose certificate verifies against the CA; notes on them."""
     from cryptography import x509  # noqa: PLC0415
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
 
     try:
         ca = x509.load_pem_x509_certificate(ca_pem)
@@ -148,7 +149,7 @@ def check_secrets(objects: Sequence[Mapping[str, Any]], ca_pem: bytes) -> list[s
             raise _usage(f"Secret {name}: tls.crt is not a PEM certificate", "Fix it") from None
         try:
             leaf.verify_directly_issued_by(ca)
-        except (ValueError, TypeError, Exception) as error:  # InvalidSignature has no message
+        except (ValueError, TypeError, InvalidSignature) as error:
             raise _usage(
                 f"Secret {name}: its certificate ({leaf.subject.rfc4514_string()}) does not "
                 f"verify against --ca ({ca.subject.rfc4514_string()}){_why(error)}",
@@ -352,11 +353,7 @@ def add_gateway_check_command(sub: Any) -> dict[str, Any]:
 
 def run_gateway_check(args: argparse.Namespace, lab: GatewayLab | None = None) -> int:
     """The command; ``lab``: a running gateway lab to use (tests), else open (or reuse) one."""
-    from meshconform.live.controlplane.gateway_lab import (  # noqa: PLC0415
-        GatewayLab,
-        GatewayRejected,
-        ResourceRejected,
-    )
+    from meshconform.live.controlplane.gateway_lab import GatewayLab  # noqa: PLC0415
 
     release = parse_istio([args.istio_version or DEFAULT_LAB_ISTIO])[0]
     if args.stop_lab:
@@ -374,7 +371,6 @@ def run_gateway_check(args: argparse.Namespace, lab: GatewayLab | None = None) -
     mode = get_mode(args.mesh_mode).name
     timeouts = Timeouts()
     started = time.perf_counter()
-    timings: dict[str, float] = {}
     given = lab
     if lab is None:
         try:
@@ -384,31 +380,17 @@ def run_gateway_check(args: argparse.Namespace, lab: GatewayLab | None = None) -
                 f"meshconform gateway-check: the gateway lab did not start: {error}",
                 "See the log it quotes",
             ) from None
-    evidence = [*lab.evidence]
     try:
-        timings.update(lab.timings)
-        try:
-            with lab.serve(resources.objects, hosts=resources.hosts) as served:
-                timings.update(served.timings)
-                evidence += served.notes
-                probe_start = time.perf_counter()
-                results = evaluate(resources, served.endpoint, ca, mode, timeouts)
-                timings["probe"] = round(time.perf_counter() - probe_start, 3)
-        except ResourceRejected as rejected:
-            results = [
-                admitted_row(mode, rejected.rejections),
-                *error_rows(mode, resources.hosts, "not probed: a resource was rejected"),
-            ]
-        except GatewayRejected as nack:
-            why = "Envoy rejected the config istiod compiled:\n" + "\n".join(nack.messages)
-            results = error_rows(mode, resources.hosts, why)
+        results, timings, evidence = _check(lab, resources, ca, mode, timeouts)
     finally:
         if given is None:
             lab.close()
     timings["total"] = round(time.perf_counter() - started, 3)
     for row in results:
         notes = "\n".join(f"[gateway lab] {n}" for n in [*resources.notes, *evidence])
-        row.evidence = f"{row.evidence}\n{notes}".strip() if row.verdict is not Verdict.PASS else row.evidence
+        row.evidence = (
+            f"{row.evidence}\n{notes}".strip() if row.verdict is not Verdict.PASS else row.evidence
+        )
     info = RunInfo(
         modes=[mode],
         tiers=[TIER],
@@ -424,6 +406,35 @@ def run_gateway_check(args: argparse.Namespace, lab: GatewayLab | None = None) -
     return 0 if ok else 1
 
 
+def _check(
+    lab: GatewayLab, resources: Resources, ca: Path, mode: str, timeouts: Timeouts
+) -> tuple[list[ClaimResult], dict[str, float], list[str]]:
+    """Serve the resources on the lab and probe them; rows, timings, the lab's evidence."""
+    from meshconform.live.controlplane.gateway_lab import (  # noqa: PLC0415
+        GatewayRejected,
+        ResourceRejected,
+    )
+
+    timings = dict(lab.timings)
+    evidence = [*lab.evidence]
+    try:
+        with lab.serve(resources.objects, hosts=resources.hosts) as served:
+            timings.update(served.timings)
+            evidence += served.notes
+            probe_start = time.perf_counter()
+            results = evaluate(resources, served.endpoint, ca, mode, timeouts)
+            timings["probe"] = round(time.perf_counter() - probe_start, 3)
+    except ResourceRejected as rejected:
+        results = [
+            admitted_row(mode, rejected.rejections),
+            *error_rows(mode, resources.hosts, "not probed: a resource was rejected"),
+        ]
+    except GatewayRejected as nack:
+        why = "Envoy rejected the config istiod compiled:\n" + "\n".join(nack.messages)
+        results = error_rows(mode, resources.hosts, why)
+    return results, timings, evidence
+
+
 def _print(
     results: Sequence[ClaimResult], fmt: str, resources: Resources, timings: Mapping[str, float]
 ) -> None:
@@ -434,8 +445,10 @@ def _print(
     for note in resources.notes:
         print(f"  {note}")
     for r in results:
-        print(f"{r.verdict.value.upper():5} {r.id} [{r.check}]: expected {r.expected}, "
-              f"observed {r.observed or 'nothing'}")
+        print(
+            f"{r.verdict.value.upper():5} {r.id} [{r.check}]: expected {r.expected}, "
+            f"observed {r.observed or 'nothing'}"
+        )
         if r.verdict is not Verdict.PASS:
             for line in r.evidence.splitlines():
                 if not line.startswith("[gateway lab]"):

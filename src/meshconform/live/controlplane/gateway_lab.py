@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import secrets
 import shutil
 import time
@@ -55,7 +56,7 @@ from meshconform.live.controlplane.gateway import (
     RunningGateway,
     reattach_gateway,
 )
-from meshconform.live.controlplane.processes import Processes
+from meshconform.live.controlplane.processes import Processes, pid_alive
 from meshconform.live.controlplane.provider import install_istio, nodes_for, sweep_stale
 from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
@@ -156,6 +157,13 @@ def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _running_gateway(plane: ControlPlane) -> RunningGateway:
+    gateway = reattach_gateway(plane)
+    if gateway is None:
+        raise ProvisioningError("the lab's ingress gateway is not running after the install")
+    return gateway
+
+
 @dataclass
 class Served:
     """One scenario's resources as the gateway serves them."""
@@ -197,10 +205,12 @@ class GatewayLab:
         release: IstioRelease,
         *,
         keep: bool = False,
+        reuse: bool = True,
         timeouts: Timeouts | None = None,
         root: Path | None = None,
     ) -> GatewayLab:
-        """Reuse the kept lab of ``release`` if it runs, else start one (kept if ``keep``).
+        """Reuse the kept lab of ``release`` if it runs (and ``reuse``), else start one (kept
+        if ``keep``).
 
         Missing binaries raise ToolMissingError (one line naming the fix); a failed start
         raises ProvisioningError after stopping what it started.
@@ -213,7 +223,9 @@ class GatewayLab:
         started = time.monotonic()
         lock = FileLock(str(root / f"{name}.lock"))
         with lock:
-            kept = cls._reuse(release, root / name, binaries.istiod, timeouts, lock)
+            kept = None
+            if reuse:
+                kept = cls._reuse(release, root / name, binaries.istiod, timeouts, lock)
             if kept is not None:
                 kept.timings["lab_reattach"] = round(time.monotonic() - started, 3)
                 return kept
@@ -243,9 +255,7 @@ class GatewayLab:
                     plane=plane,
                 )
                 installed = install_istio(cluster, binaries, release, [], timeouts)
-                gateway = reattach_gateway(plane)
-                if gateway is None:
-                    raise ProvisioningError("the lab's ingress gateway is not running")
+                gateway = _running_gateway(plane)
                 from meshconform.live.controlplane.gateway import (  # noqa: PLC0415
                     gateway_identity,
                 )
@@ -298,7 +308,7 @@ class GatewayLab:
             Processes.reattach(folder).stop(grace=5)
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        lab = cls(
+        return cls(
             release,
             plane,
             Kube(plane.kubeconfig, plane.name),
@@ -311,7 +321,6 @@ class GatewayLab:
             lock=lock,
             reused=True,
         )
-        return lab
 
     def close(self) -> None:
         """Stop the lab if this process started it and it is not kept."""
@@ -343,7 +352,7 @@ class GatewayLab:
 
     def admin(self, path: str) -> str:
         url = f"http://127.0.0.1:{self.gateway.ports.admin}{path}"
-        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=5) as answer:
             text: str = answer.read().decode("utf-8", "replace")
             return text
 
@@ -403,7 +412,7 @@ class GatewayLab:
                         f"Gateway {meta.get('name')}: selector {selector} replaced by "
                         f"{spec['selector']} (the gateway running here)"
                     )
-            meta.setdefault("labels", {})[LAB_LABEL] = "scenario"
+            meta.setdefault("labels", {})[LAB_LABEL] = str(os.getpid())
             placed.append(obj)
         placed.sort(
             key=lambda o: (
@@ -469,10 +478,14 @@ class GatewayLab:
             wait_until("the scenario's config removed", gone, timeout, interval=0.1)
 
     def _remove_leftovers(self) -> None:
-        """Objects an interrupted scenario left on a kept lab (found by :data:`LAB_LABEL`)."""
+        """Objects an interrupted run left on a kept lab: :data:`LAB_LABEL` names the PID of
+        the process that applied them, and that process is gone."""
         for api_version, kind in LAB_KINDS:
             for obj in self.kube.list(api_version, kind, label_selector=LAB_LABEL):
                 meta = obj["metadata"]
+                owner = str((meta.get("labels") or {}).get(LAB_LABEL, ""))
+                if owner.isdigit() and pid_alive(int(owner)):
+                    continue
                 with contextlib.suppress(Exception):
                     self.kube.delete(api_version, kind, meta["name"], meta.get("namespace"))
 
@@ -482,7 +495,11 @@ class GatewayLab:
         def settled() -> Done[None] | Pending:
             found = self.kube.get("v1", "Namespace", namespace)
             phase = ((found or {}).get("status") or {}).get("phase")
-            return Pending(f"namespace {namespace} is terminating") if phase == "Terminating" else Done(None)
+            return (
+                Pending(f"namespace {namespace} is terminating")
+                if phase == "Terminating"
+                else Done(None)
+            )
 
         wait_until(
             f"namespace {namespace} deleted", settled, self.timeouts.namespace_delete, interval=0.2
