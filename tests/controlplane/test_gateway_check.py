@@ -200,3 +200,58 @@ def test_webhook_rejection_is_reported_with_istiods_message(
     assert 'admission webhook "validation.istio.io" denied the request' in out, out
     # nothing of it stays applied
     assert gateway_lab.kube.get("networking.istio.io/v1", "Gateway", "shop", "shop") is None
+
+
+# ------------------------------------------------------------ host and backend selection
+
+
+def test_hosts_come_from_https_servers_with_wildcards_resolved(ca: TestCA) -> None:
+    from meshconform.live.controlplane.gateway_check import select_hosts  # noqa: PLC0415
+
+    objects = shop(ca.issue([HOST]), hosts=["shop/*.apps.example.test", HOST])
+    objects.append({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                    "metadata": {"name": "api", "namespace": "shop"},
+                    "spec": {"hosts": ["api.apps.example.test"], "gateways": ["shop/shop"],
+                             "http": [{"match": [{"uri": {"prefix": "/v1"}}],
+                                       "route": [{"destination": {"host": "api"}}]}]}})
+    found = select_hosts(objects)
+    assert found.hosts == ["gateway-check.apps.example.test", HOST]
+    assert found.paths[HOST] == "/"
+
+
+def test_a_server_for_any_host_probes_its_virtual_services_hosts(ca: TestCA) -> None:
+    from meshconform.live.controlplane.gateway_check import select_hosts  # noqa: PLC0415
+
+    found = select_hosts(shop(ca.issue([HOST]), hosts=["*"]))
+    assert found.hosts == [HOST]
+    assert "hosts '*'" in found.notes[0]
+
+
+def test_destinations_resolve_short_names_like_istiod() -> None:
+    from meshconform.live.controlplane.gateway_lab import destinations  # noqa: PLC0415
+
+    vs = {"spec": {"http": [{"route": [{"destination": {"host": "frontend",
+                                                        "port": {"number": 8080}}},
+                                       {"destination": {"host": "api.other.svc.cluster.local"}}]}],
+                   "tcp": [{"route": [{"destination": {"host": "db", "port": {"number": 5432}}}]}]}}
+    assert destinations(vs, "shop") == [("frontend.shop.svc.cluster.local", 8080),
+                                        ("api.other.svc.cluster.local", 80),
+                                        ("db.shop.svc.cluster.local", 5432)]
+
+
+def test_json_output_and_secret_keys_never_shown(gateway_lab: GatewayLab, ca: TestCA,
+                                                 tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    objects = shop(ca.issue([HOST]))
+    key = base64.b64decode(objects[0]["data"]["tls.key"]).decode()
+    folder = write(tmp_path / "res", objects)
+    code = run_gateway_check(args(folder, ca.cert_path, tmp_path / "r", fmt="json"),
+                             lab=gateway_lab)
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = json.loads(out)
+    assert {r["verdict"] for r in rows} == {"pass"}
+    body = key.splitlines()[1]
+    assert body not in out
+    assert body not in (tmp_path / "r" / "report.json").read_text()
+    assert body not in (tmp_path / "r" / "report.md").read_text()
