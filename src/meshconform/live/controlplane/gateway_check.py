@@ -382,6 +382,10 @@ def run_gateway_check(args: argparse.Namespace, lab: GatewayLab | None = None) -
             ) from None
     try:
         results, timings, evidence = _check(lab, resources, ca, mode, timeouts)
+    except ProvisioningError as error:
+        raise UsageError(
+            f"meshconform gateway-check: {error}", "Try again when it is free"
+        ) from None
     finally:
         if given is None:
             lab.close()

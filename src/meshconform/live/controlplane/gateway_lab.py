@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from meshconform.dataplane.upstreams import Upstream
 from meshconform.errors import ProvisioningError
@@ -157,6 +157,22 @@ def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+@contextlib.contextmanager
+def _held(lock: FileLock, timeout: float, name: str) -> Iterator[None]:
+    """The kept lab's lock, or an error naming why it is not free."""
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise ProvisioningError(
+            f"the gateway lab {name} is busy: another run has used it for over "
+            f"{timeout:.0f} s (a pytest session holds it while it runs)"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _running_gateway(plane: ControlPlane) -> RunningGateway:
     gateway = reattach_gateway(plane)
     if gateway is None:
@@ -222,7 +238,7 @@ class GatewayLab:
         name = lab_name(release)
         started = time.monotonic()
         lock = FileLock(str(root / f"{name}.lock"))
-        with lock:
+        with _held(lock, timeouts.deployment_ready, name):
             kept = None
             if reuse:
                 kept = cls._reuse(release, root / name, binaries.istiod, timeouts, lock)
@@ -520,8 +536,12 @@ class GatewayLab:
         Raises ResourceRejected (the API server's messages, nothing left applied) and
         GatewayRejected (Envoy's NACK messages).
         """
-        lock = self.lock if self.lock is not None else contextlib.nullcontext()
-        with lock, contextlib.ExitStack() as stack:
+        held = (
+            _held(self.lock, self.timeouts.deployment_ready, self.plane.name)
+            if self.lock is not None
+            else contextlib.nullcontext()
+        )
+        with held, contextlib.ExitStack() as stack:
             started = time.monotonic()
             namespace = f"mc-gwlab-{secrets.token_hex(4)}"
             notes: list[str] = []
