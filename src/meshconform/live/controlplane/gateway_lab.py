@@ -142,7 +142,10 @@ def standin_entry(name: str, host: str, port: int, local_port: int) -> dict[str,
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "ServiceEntry",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "meshconform"}},
+        "metadata": {
+            "name": name,
+            "labels": {"app.kubernetes.io/part-of": "meshconform", LAB_LABEL: str(os.getpid())},
+        },
         "spec": {
             "hosts": [host],
             "location": "MESH_INTERNAL",
