@@ -69,7 +69,8 @@ def tls_secret(name: str, cert: CertPair, ca_pem: bytes | None = None) -> dict[s
     return secret
 
 
-def _redirect_route(redirect: VirtualServiceRedirect, backend: str) -> dict[str, Any]:
+def _redirect_route(redirect: VirtualServiceRedirect) -> dict[str, Any]:
+    """The redirect on the port-80 server only (the HTTPS server keeps the route)."""
     action: dict[str, Any] = {"scheme": redirect.scheme, "redirectCode": redirect.code}
     if redirect.port not in (443, 80):
         action["port"] = redirect.port
@@ -104,7 +105,7 @@ def gateway_resources(
         services[1]["spec"]["hosts"] = ["*"]
     if faults.vs_redirect is not None:
         main = services[0]["spec"]
-        main["http"].insert(0, _redirect_route(faults.vs_redirect, backend))
+        main["http"].insert(0, _redirect_route(faults.vs_redirect))
     objects += [gateway, *services]
     return objects
 
