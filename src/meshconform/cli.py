@@ -132,6 +132,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
 
     from meshconform.bundle_cli import add_bundle_commands  # noqa: PLC0415
     from meshconform.live.controlplane.cli import add_controlplane_commands  # noqa: PLC0415
+    from meshconform.live.controlplane.gateway_check import (  # noqa: PLC0415
+        add_gateway_check_command,
+    )
     from meshconform.static.cli import add_static_commands  # noqa: PLC0415
     from meshconform.traffic.cli import add_probe_commands  # noqa: PLC0415
 
@@ -139,6 +142,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     handlers.update(add_probe_commands(sub))
     handlers.update(add_static_commands(sub))
     handlers.update(add_bundle_commands(sub))
+    handlers.update(add_gateway_check_command(sub))
     return parser, handlers
 
 

@@ -108,8 +108,8 @@ def b64(data: bytes) -> str:
 Edit = Callable[[list[dict[str, Any]]], None]
 
 
-def serve(plane: Plane, *, gateway_edit: Edit | None = None, cert_for: str | None = None
-          ) -> Iterator[gw.GatewayTarget]:
+def serve(plane: Plane, *, gateway_edit: Edit | None = None, cert_for: str | None = None,
+          expired: bool = False, ca_in_secret: bool = False) -> Iterator[gw.GatewayTarget]:
     """Apply the live checks' Gateway + VirtualServices (fixtures/gateway/) for fresh hosts,
     optionally altered (a resource fault), and yield the probe target once it is served."""
     kube = plane.cluster.kube
@@ -117,11 +117,15 @@ def serve(plane: Plane, *, gateway_edit: Edit | None = None, cert_for: str | Non
     ns = f"mc-gwfault-{suffix}"
     host, other = f"{suffix}.gw.meshconform.test", f"other-{suffix}.gw.meshconform.test"
     credential = f"mc-gw-{suffix}"
-    cert = plane.ca.issue([cert_for or host, other], stem=credential)
+    issue = plane.ca.issue_expired if expired else plane.ca.issue
+    cert = issue([cert_for or host, other], stem=credential)
     kube.create_namespace(ns, {})
-    kube.apply_all(manifests.load_manifests(
+    secret = manifests.load_manifests(
         "workloads/tls-secret.yaml", NAME=credential, TLS_CRT_B64=b64(cert.cert_pem()),
-        TLS_KEY_B64=b64(cert.key_pem())), ISTIO_NAMESPACE)
+        TLS_KEY_B64=b64(cert.key_pem()))
+    if ca_in_secret:
+        secret[0]["data"]["ca.crt"] = b64(plane.ca.cert_path.read_bytes())
+    kube.apply_all(secret, ISTIO_NAMESPACE)
     gateway = manifests.load_manifests("gateway/gateway.yaml", HOST=host, OTHER_HOST=other,
                                        CREDENTIAL=credential)
     if gateway_edit is not None:
@@ -188,6 +192,30 @@ def test_secret_with_another_hosts_certificate_fails_tls(plane: Plane) -> None:
         observation = gw.tls_simple(target)
         assert not observation.holds
         assert observation.results[0].kind is Kind.HOSTNAME_MISMATCH, observation.evidence
+
+
+def test_secret_with_expired_certificate_fails_tls(plane: Plane) -> None:
+    for target in serve(plane, expired=True):
+        observation = gw.tls_simple(target)
+        assert not observation.holds
+        # istiod hands the expired certificate to Envoy as it is; the client refuses it
+        assert observation.results[0].kind is Kind.CERT_EXPIRED, observation.evidence
+
+
+def _mutual(objs: list[dict[str, Any]]) -> None:
+    for server in objs[0]["spec"]["servers"]:
+        if server["port"]["protocol"] == "HTTPS":
+            server["tls"]["mode"] = "MUTUAL"
+
+
+def test_tls_mode_mutual_fails_tls_simple(plane: Plane) -> None:
+    for target in serve(plane, gateway_edit=_mutual, ca_in_secret=True):
+        observation = gw.tls_simple(target)
+        assert not observation.holds
+        # the handshake ends with Envoy asking for a client certificate the probe (like a
+        # browser on a SIMPLE server) does not have
+        assert observation.results[0].kind not in (Kind.HTTP_STATUS, Kind.REDIRECT), (
+            observation.evidence)
 
 
 def _any_host(objs: list[dict[str, Any]]) -> None:

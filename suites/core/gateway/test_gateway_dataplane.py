@@ -1,8 +1,9 @@
-"""Ingress gateway claims against the real Envoy, configured as istiod configures a gateway.
+"""Ingress gateway claims against istiod's config for Istio resources, served by real Envoy.
 
-The gateway is the same Envoy, configured the same way, in every mode (ambient
-included), so each claim runs and reports once (``mode_independent``, mode "any").
-Config and its differences from Istio: docs/dataplane.md.
+``envoy_gateway`` is fixtures/gateway/ (Gateway, VirtualServices, a TLS Secret) compiled by
+the real istiod on the gateway lab and served by pilot-agent + Envoy. The gateway is the
+same router proxy in every mode (ambient included), so each claim runs and reports once
+(``mode_independent``, mode "any"). Remaining differences from kind: docs/dataplane.md.
 """
 
 from __future__ import annotations

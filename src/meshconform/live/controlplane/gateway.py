@@ -309,6 +309,9 @@ def agent_env(  # noqa: PLR0917
         "proxyAdminPort": ports.admin,
         "statusPort": ports.agent,
         "terminationDrainDuration": "1s",
+        # Istio's bootstrap keeps only a few stats; the gateway's own listener counters
+        # (no_filter_chain_match, ssl.*) are what tells why a handshake failed
+        "proxyStatsMatcher": {"inclusionRegexps": [r"listener\.0\.0\.0\.0_.*"]},
     }
     return {
         "POD_NAME": pod_name,
