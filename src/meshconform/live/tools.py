@@ -309,9 +309,7 @@ class ToolResolver:
             return ResolvedTool(tool, path, f"env {var}", version)
         return self._checked(tool, path, f"env {var}", version, f"${var}")
 
-    def _from_source_cache(
-        self, tool: str, version: str, tried: list[str]
-    ) -> ResolvedTool | None:
+    def _from_source_cache(self, tool: str, version: str, tried: list[str]) -> ResolvedTool | None:
         if tool != "istioctl" or self._tier != "static" or self._istio is None:
             return None
         build = importlib.import_module("meshconform.istioctl_build")

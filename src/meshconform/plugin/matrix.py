@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from meshconform import paths
 from meshconform.claims import ANY_MODE, Outcome, get_catalog
 from meshconform.errors import UsageError
 from meshconform.evidence import FULL_DATA_PLANE, Evidence, missing_evidence
@@ -57,6 +58,27 @@ def item_claim_id(item: pytest.Item) -> str | None:
             "add it to src/meshconform/claims.yaml or fix the marker"
         )
     return claim_id
+
+
+def item_manifests(item: pytest.Item) -> tuple[str, ...]:
+    """The manifests the check applies (``claim(..., manifests=[...])``), paths under
+    fixtures/; a path that is not there is a usage error naming it."""
+    marker = item.get_closest_marker("claim")
+    if marker is None:
+        return ()
+    given = marker.kwargs.get("manifests", ())
+    if isinstance(given, str) or not all(isinstance(m, str) for m in given):
+        raise pytest.UsageError(
+            f"{item.nodeid}: manifests= takes a list of paths under fixtures/, got {given!r}"
+        )
+    root = paths.fixtures_dir()
+    for relpath in given:
+        if not (root / relpath).is_file():
+            raise pytest.UsageError(
+                f"{item.nodeid}: its claim marker names the manifest {relpath}, "
+                f"which is not in {root}; fix the path or add the file"
+            )
+    return tuple(given)
 
 
 def item_mode(item: pytest.Item) -> Mode | None:
@@ -123,6 +145,7 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> list[pytest.Item]
     for item in items:
         tier = item_tier(item)
         claim_id = item_claim_id(item)
+        item_manifests(item)
         if claim_id is not None and tier is None:
             raise pytest.UsageError(
                 f"{item.nodeid}: a check bound to a claim needs a tier "

@@ -54,7 +54,10 @@ def _resolves_to(client: PodClient, host: str, address: str) -> Any:
     return attempt, verdict, describe
 
 
-@pytest.mark.claim("dns-proxy-resolves-service-entry")
+@pytest.mark.claim("dns-proxy-resolves-service-entry", manifests=[
+    "egress/service-entry-dns-address.yaml",
+    "workloads/client-no-dns-capture.yaml",
+])
 def test_dns_proxy_resolves_service_entry(mesh_ns: str, plain_ns: str, apply: Any,
                                           client_in: Any, outside: Any, timeouts: Timeouts,
                                           claim: ClaimCheck, mode: Mode) -> None:
@@ -90,7 +93,7 @@ def test_dns_proxy_resolves_service_entry(mesh_ns: str, plain_ns: str, apply: An
     conclude_settled(claim, captured)
 
 
-@pytest.mark.claim("dns-auto-allocate")
+@pytest.mark.claim("dns-auto-allocate", manifests=["egress/service-entry-auto-allocate.yaml"])
 def test_dns_auto_allocate(mesh_ns: str, apply: Any, kube: Any, client_in: Any,
                            outside: Any, timeouts: Timeouts, claim: ClaimCheck) -> None:
     """A ServiceEntry without addresses MUST get an auto-allocated address

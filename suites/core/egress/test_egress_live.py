@@ -48,7 +48,7 @@ def _reached_or_blocked(blocked: Any) -> Any:
     return verdict
 
 
-@pytest.mark.claim("egress-registry-only-blocks")
+@pytest.mark.claim("egress-registry-only-blocks", manifests=["egress/sidecar-registry-only.yaml"])
 def test_registry_only_blocks_unknown_host(mesh_ns: str, apply: Any, client_in: Any,
                                            outside: Any, timeouts: Timeouts,
                                            claim: ClaimCheck) -> None:
@@ -79,7 +79,10 @@ def test_registry_only_blocks_unknown_host(mesh_ns: str, apply: Any, client_in: 
     conclude_settled(claim, http, tls)
 
 
-@pytest.mark.claim("egress-service-entry-allows-http")
+@pytest.mark.claim("egress-service-entry-allows-http", manifests=[
+    "egress/sidecar-registry-only.yaml",
+    "egress/service-entry-http.yaml",
+])
 def test_service_entry_allows_http(mesh_ns: str, apply: Any, client_in: Any, outside: Any,
                                    timeouts: Timeouts, claim: ClaimCheck) -> None:
     """Under REGISTRY_ONLY, a MESH_EXTERNAL ServiceEntry (HTTP, resolution DNS) MUST make its
@@ -99,7 +102,10 @@ def test_service_entry_allows_http(mesh_ns: str, apply: Any, client_in: Any, out
     conclude_settled(claim, http)
 
 
-@pytest.mark.claim("egress-service-entry-allows-tls")
+@pytest.mark.claim("egress-service-entry-allows-tls", manifests=[
+    "egress/sidecar-registry-only.yaml",
+    "egress/service-entry-tls.yaml",
+])
 def test_service_entry_allows_tls(mesh_ns: str, apply: Any, client_in: Any, outside: Any,
                                   timeouts: Timeouts, claim: ClaimCheck) -> None:
     """Under REGISTRY_ONLY, a MESH_EXTERNAL ServiceEntry (TLS on 443, resolution NONE) MUST

@@ -53,7 +53,9 @@ def _plaintext(client: PodClient, url: str, claim: ClaimCheck, timeouts: Timeout
                   describe=CurlResult.describe)
 
 
-@pytest.mark.claim("mtls-strict-rejects-plaintext")
+@pytest.mark.claim("mtls-strict-rejects-plaintext", manifests=[
+    "security/peer-authentication.yaml",
+])
 def test_mtls_strict_rejects_plaintext(mesh_ns: str, plain_ns: str, apply: Any,
                                        echo_in: Any, client_in: Any, timeouts: Timeouts,
                                        claim: ClaimCheck) -> None:
@@ -70,7 +72,9 @@ def test_mtls_strict_rejects_plaintext(mesh_ns: str, plain_ns: str, apply: Any,
                                        holds_when_rejected=True))
 
 
-@pytest.mark.claim("mtls-permissive-accepts-plaintext")
+@pytest.mark.claim("mtls-permissive-accepts-plaintext", manifests=[
+    "security/peer-authentication.yaml",
+])
 def test_mtls_permissive_accepts_plaintext(mesh_ns: str, plain_ns: str, apply: Any,
                                            echo_in: Any, client_in: Any, timeouts: Timeouts,
                                            claim: ClaimCheck) -> None:
@@ -86,7 +90,7 @@ def test_mtls_permissive_accepts_plaintext(mesh_ns: str, plain_ns: str, apply: A
                                        holds_when_rejected=False))
 
 
-@pytest.mark.claim("authz-deny")
+@pytest.mark.claim("authz-deny", manifests=["security/authz-deny.yaml"])
 def test_authz_deny(mesh_ns: str, apply: Any, echo_in: Any, client_in: Any,
                     timeouts: Timeouts, claim: ClaimCheck, mode: Mode) -> None:
     """An AuthorizationPolicy DENY matching a request MUST refuse it (403 "RBAC: access

@@ -30,7 +30,10 @@ def permissive_authz_verdict(result: CurlResult) -> bool | None:
     return None
 
 
-@pytest.mark.claim("deploykf-permissive-bypasses-authz")
+@pytest.mark.claim("deploykf-permissive-bypasses-authz", manifests=[
+    "security/peer-authentication.yaml",
+    "security/authz-deny-path.yaml",
+])
 @pytest.mark.requires(Capability.SIDECAR)
 def test_permissive_plaintext_meets_authorization_policy(mesh_ns: str, plain_ns: str,
                                                          apply: Any, echo_in: Any,
