@@ -28,6 +28,9 @@ from meshconform.modes import MODES
 #: a quoted path under fixtures/ in source code
 _FIXTURE_PATH = re.compile(r"""["']((?:[\w.-]+/)+[\w.-]+\.ya?ml)["']""")
 
+#: the mode's Istio overlay, under fixtures/ (fixtures/istio/<mode>.yaml)
+MODE_OVERLAY = "istio/<mode>.yaml"
+
 #: what a tier's verdict rests on, when the check does not say more
 TIER_EVIDENCE = {
     "static": "istioctl output, no cluster: `istioctl manifest generate` of the mode's "
@@ -160,9 +163,9 @@ class _ChainCollector:
         item_manifests: Callable[[pytest.Item], tuple[str, ...]],
     ) -> ChainCheck:
         func = getattr(item, "function", None)
-        check = ChainCheck(base, tier, manifests=list(item_manifests(item)))
-        if tier in ("static", "live"):  # Istio installed with the mode's overlay
-            check.manifests.append("istio/<mode>.yaml")
+        # static and live: Istio rendered or installed with the mode's overlay first
+        overlay = [MODE_OVERLAY] if tier in ("static", "live") else []
+        check = ChainCheck(base, tier, manifests=[*overlay, *item_manifests(item)])
         info = getattr(item, "_fixtureinfo", None)
         defs = getattr(info, "name2fixturedefs", {}) or {}
         for name in getattr(info, "names_closure", []):
@@ -242,8 +245,10 @@ def render_chain(chain: ClaimChain) -> str:
     for mode in MODES:
         e = c.expect[mode]
         lines.append(f"    {mode:20} {e.outcome!s:7} {e.note}".rstrip())
-    if c.workaround or c.workaround_note:
-        lines.append(f"  workaround: {', '.join(c.workaround) or '-'} {c.workaround_note}".rstrip())
+    if c.workaround:
+        lines.append(f"  workaround claims: {', '.join(c.workaround)}")
+    if c.workaround_note:
+        lines.append(f"  workaround note: {c.workaround_note}")
     lines += ["", f"checks ({len(chain.checks)}):"]
     if not chain.checks:
         lines.append("  none collected")

@@ -143,3 +143,29 @@ def test_every_manifest_a_check_applies_is_named_by_its_marker() -> None:
                 problems.append(f"{Path(path).name}::{node.name}: {missing}")
     assert seen > 20  # the scan finds the live checks' manifests
     assert not problems, problems
+
+
+def _architecture() -> str:
+    return (paths.repo_root() / "docs" / "architecture.md").read_text("utf-8")
+
+
+def test_the_architecture_pages_worked_example_is_what_plan_prints(egress_chain) -> None:  # type: ignore[no-untyped-def]
+    page = _architecture()
+    start = page.index("$ meshconform plan --claim egress-registry-only-blocks\n")
+    example = page[start:].split("\n", 1)[1].split("```", 1)[0]
+    assert example == render_chain(egress_chain)
+
+
+def test_the_architecture_page_names_every_package_and_plugin_module() -> None:
+    """The layout and the docs agree: every package of the library and every plugin module
+    appears in docs/architecture.md, and the README links the page."""
+    page = _architecture()
+    src = Path(__file__).resolve().parents[2] / "src" / "meshconform"
+    packages = sorted(p.parent.relative_to(src) for p in src.rglob("__init__.py"))
+    for package in packages:
+        if str(package) != ".":
+            assert f"{package.name}/" in page, package
+    for module in sorted((src / "plugin").glob("*.py")):
+        assert f"plugin/{module.name}" in page, module.name
+    readme = (paths.repo_root() / "README.md").read_text("utf-8")
+    assert "(docs/architecture.md)" in readme
