@@ -31,6 +31,9 @@ _FIXTURE_PATH = re.compile(r"""["']((?:[\w.-]+/)+[\w.-]+\.ya?ml)["']""")
 #: the mode's Istio overlay, under fixtures/ (fixtures/istio/<mode>.yaml)
 MODE_OVERLAY = "istio/<mode>.yaml"
 
+#: why a gateway probe check is not in an ordinary run
+PROBE_ONLY = "runs only with --probe-gateway HOST:PORT (a gateway you can reach)"
+
 #: what a tier's verdict rests on, when the check does not say more
 TIER_EVIDENCE = {
     "static": "istioctl output, no cluster: `istioctl manifest generate` of the mode's "
@@ -95,27 +98,43 @@ def _source(func: Callable[..., Any]) -> str:
         return ""
 
 
-def _module_functions(func: Callable[..., Any]) -> list[str]:
-    """The ``meshconform`` functions a check's code (and its nested functions) calls."""
-    found: list[str] = []
-    codes = [getattr(func, "__code__", None)]
+def _names(code: Any) -> list[str]:
+    """Every global or attribute name ``code`` and its nested functions use."""
     names: list[str] = []
+    codes = [code]
     while codes:
-        code = codes.pop()
-        if code is None:
+        current = codes.pop()
+        if current is None:
             continue
-        names += list(code.co_names)
-        codes += [c for c in code.co_consts if inspect.iscode(c)]
+        names += list(current.co_names)
+        codes += [c for c in current.co_consts if inspect.iscode(c)]
+    return names
+
+
+def _module_functions(func: Callable[..., Any]) -> list[str]:
+    """The ``meshconform`` functions a check's code calls, also through the helpers of its
+    own module (``_run_job`` and the like), read from the compiled code."""
     scope = getattr(func, "__globals__", {})
     modules = [
         v for v in scope.values() if inspect.ismodule(v) and v.__name__.startswith("meshconform.")
     ]
-    for name in names:
-        candidates = [scope.get(name), *(getattr(m, name, None) for m in modules)]
-        for value in candidates:
-            module = getattr(value, "__module__", "") or ""
-            if inspect.isfunction(value) and module.startswith("meshconform."):
-                found.append(f"{module}.{value.__qualname__}")
+    found: list[str] = []
+    pending = [func]
+    visited: set[int] = set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in visited:
+            continue
+        visited.add(id(current))
+        for name in _names(getattr(current, "__code__", None)):
+            for value in [scope.get(name), *(getattr(m, name, None) for m in modules)]:
+                if not inspect.isfunction(value):
+                    continue
+                module = value.__module__ or ""
+                if module.startswith("meshconform."):
+                    found.append(f"{module}.{value.__qualname__}")
+                elif module == func.__module__ and value is not func:
+                    pending.append(value)  # a helper beside the check
     return list(dict.fromkeys(found))
 
 
@@ -124,7 +143,18 @@ class _ChainCollector:
         self.claim_id = claim_id
         self.checks: dict[str, ChainCheck] = {}
 
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        """Every tier is selected, so only gateway probe checks are deselected here: they run
+        only against a reachable gateway. They belong to the chain all the same."""
+        for item in items:
+            if item.get_closest_marker("probe_gateway") is not None:
+                self._add(item, PROBE_ONLY)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            self._add(item, None)
+
+    def _add(self, item: pytest.Item, deselected: str | None) -> None:
         from meshconform.plugin.matrix import (  # noqa: PLC0415 - needs a configured plugin
             item_claim_id,
             item_evidence,
@@ -135,24 +165,26 @@ class _ChainCollector:
         )
         from meshconform.static.registry import find  # noqa: PLC0415
 
-        for item in session.items:
-            if item_claim_id(item) != self.claim_id:
-                continue
-            tier = item_tier(item) or ""
-            base = item.nodeid.split("[", 1)[0]
-            check = self.checks.get(base)
-            if check is None:
-                check = self.checks[base] = self._new(item, base, tier, find, item_manifests)
-                if tier == "live":
-                    check.evidence = "live cluster: " + ", ".join(
-                        sorted(str(e) for e in item_evidence(item))
-                    )
-            skip = item.get_closest_marker("skip")
-            mode = item_mode_name(item) or "-"
-            check.modes[mode] = str(skip.kwargs.get("reason", "")) if skip else None
-            release = item_release(item)
-            if release is not None and release.minor not in check.istio_versions:
-                check.istio_versions.append(release.minor)
+        if item_claim_id(item) != self.claim_id:
+            return
+        tier = item_tier(item) or ""
+        base = item.nodeid.split("[", 1)[0]
+        check = self.checks.get(base)
+        if check is None:
+            check = self.checks[base] = self._new(item, base, tier, find, item_manifests)
+            if deselected == PROBE_ONLY:
+                check.evidence = "requests to the reachable gateway given with --probe-gateway"
+            elif tier == "live":
+                check.evidence = "live cluster: " + ", ".join(
+                    sorted(str(e) for e in item_evidence(item))
+                )
+        skip = item.get_closest_marker("skip")
+        mode = item_mode_name(item) or "-"
+        reason = str(skip.kwargs.get("reason", "")) if skip else None
+        check.modes[mode] = deselected or reason
+        release = item_release(item)
+        if release is not None and release.minor not in check.istio_versions:
+            check.istio_versions.append(release.minor)
 
     def _new(
         self,
@@ -164,7 +196,8 @@ class _ChainCollector:
     ) -> ChainCheck:
         func = getattr(item, "function", None)
         # static and live: Istio rendered or installed with the mode's overlay first
-        overlay = [MODE_OVERLAY] if tier in ("static", "live") else []
+        probe = item.get_closest_marker("probe_gateway") is not None
+        overlay = [MODE_OVERLAY] if tier in ("static", "live") and not probe else []
         check = ChainCheck(base, tier, manifests=[*overlay, *item_manifests(item)])
         info = getattr(item, "_fixtureinfo", None)
         defs = getattr(info, "name2fixturedefs", {}) or {}

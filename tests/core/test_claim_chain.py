@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from meshconform import paths
-from meshconform.chain import claim_chain, fixture_files, render_chain
+from meshconform.chain import PROBE_ONLY, claim_chain, fixture_files, render_chain
 from meshconform.cli import main
 from meshconform.static.registry import get_static_check
 
@@ -62,6 +62,17 @@ def test_plan_claim_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert {"static", "live"} <= tiers
     live = [c for c in data["checks"] if c["tier"] == "live"]
     assert any("workloads/job.yaml" in c["manifests"] for c in live)
+    # the check's own helper (_run_job) is followed to the function that decides
+    assert any("meshconform.wait.observed.get_job_outcome" in c["evaluator"] for c in live)
+
+
+def test_a_gateway_probe_check_is_in_the_chain_though_only_probing_runs_it() -> None:
+    chain = claim_chain("gateway-health")
+    probe = [c for c in chain.checks if c.nodeid.endswith("test_probed_gateway_health")]
+    assert len(probe) == 1
+    assert probe[0].modes == {"any": PROBE_ONLY}
+    assert probe[0].manifests == []
+    assert "--probe-gateway" in probe[0].evidence
 
 
 def test_plan_claim_of_a_product_collects_with_that_product(
