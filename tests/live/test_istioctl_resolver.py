@@ -157,3 +157,36 @@ def test_the_preflight_names_an_istioctl_option_of_another_minor_in_one_line(
     lines = [line for line in output.splitlines() if "given by --istioctl" in line]
     assert len(lines) == 1, output
     assert "Traceback" not in output
+
+
+def test_the_controlplane_cluster_uses_the_given_istioctl(
+    tmp_path: Path, offline: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--cluster controlplane runs the istioctl built with its istiod, unless --istioctl
+    names another: that one renders and installs."""
+    from meshconform.live.controlplane import binaries  # noqa: PLC0415
+    from meshconform.options import parse_options  # noqa: PLC0415
+    from meshconform.plugin import live  # noqa: PLC0415
+
+    release = ISTIO_RELEASES["1.31"]
+    built = {name: make_exe(tmp_path / "built" / name, "x")
+             for name in ("kube", "etcd", "kwok", "istiod", "pilot-agent", "istioctl")}
+    monkeypatch.setattr(binaries, "provision", lambda release: binaries.ControlPlaneBinaries(
+        built["kube"], built["etcd"], built["kwok"], built["istiod"], built["pilot-agent"],
+        built["istioctl"]))
+    given = make_exe(tmp_path / "given" / "istioctl", f"client version: {release.release}")
+
+    def start(istioctl: Path | None) -> Path:
+        options = parse_options(
+            mesh_modes=["sidecar"], istio_versions=["1.31"], tiers=["live"],
+            cluster="controlplane", report_dir=str(tmp_path / "rep"),
+            binaries={"istioctl": str(istioctl) if istioctl else None})
+        config = pytest.Config.__new__(pytest.Config)
+        config.stash = pytest.Stash()
+        live.live_session_start(config, options)
+        state = config.stash[live.STATE]
+        assert state.binaries is not None
+        return state.binaries.istioctl
+
+    assert start(None) == built["istioctl"]
+    assert start(given) == given
