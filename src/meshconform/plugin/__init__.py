@@ -25,14 +25,6 @@ import pytest
 
 from meshconform.errors import UsageError
 from meshconform.plugin import matrix, results
-from meshconform.plugin.matrix import (
-    item_claim_id,
-    item_evidence,
-    item_mode,
-    item_mode_name,
-    item_tier,
-    skip_reason,
-)
 from meshconform.plugin.options import (
     MARKERS,
     OPTIONS_KEY,
@@ -43,17 +35,6 @@ from meshconform.plugin.options import (
     probe_target_from,
 )
 from meshconform.setups import install_sigterm_interrupt
-
-__all__ = [
-    "MARKERS",
-    "OPTIONS_KEY",
-    "item_claim_id",
-    "item_evidence",
-    "item_mode",
-    "item_mode_name",
-    "item_tier",
-    "skip_reason",
-]
 
 RESTORE_SIGTERM_KEY = pytest.StashKey[Callable[[], None]]()
 
