@@ -17,9 +17,9 @@ def _command(args: argparse.Namespace) -> str:
         argv += ["--mesh-mode", mode]
     for tier in args.tier or []:
         argv += ["--tier", tier]
-    for name in ("cluster", "kubeconfig", "context"):
+    for name in ("cluster", "kubeconfig", "context", "istioctl"):
         if getattr(args, name):
-            argv += [f"--{name}", getattr(args, name)]
+            argv += [f"--{name}", str(getattr(args, name))]
     return shlex.join(argv)
 
 
@@ -37,6 +37,7 @@ def _certify(args: argparse.Namespace) -> int:
         kubeconfig=args.kubeconfig,
         context=args.context,
         command=_command(args),
+        istioctl=args.istioctl,
     )
     print(
         f"meshconform: certifying {request.product} on Istio {request.istio}: "
@@ -135,6 +136,9 @@ def add_bundle_commands(subparsers: Any) -> dict[str, Any]:
     where.add_argument("--cluster", help="live tier: kind (default) or controlplane")
     where.add_argument("--kubeconfig", help="live tier: your own cluster (one mode)")
     certify.add_argument("--context", help="kubeconfig context (with --kubeconfig)")
+    certify.add_argument(
+        "--istioctl", type=Path, metavar="PATH", help="the istioctl every tier uses"
+    )
 
     validate = subparsers.add_parser(
         "validate-report", help="check that a certification bundle is complete and has no secrets"

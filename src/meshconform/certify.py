@@ -77,6 +77,8 @@ class CertifyRequest:
     context: str | None = None
     command: str = ""
     extra_pytest_args: tuple[str, ...] = field(default=())
+    #: ``--istioctl``: given to every tier's run (the one resolver honours it everywhere)
+    istioctl: Path | None = None
 
     @property
     def cluster_kind(self) -> str | None:
@@ -99,6 +101,7 @@ def check_request(
     kubeconfig: str | None = None,
     context: str | None = None,
     command: str = "",
+    istioctl: Path | None = None,
 ) -> CertifyRequest:
     """Check every input without touching the disk or a cluster; raise UsageError."""
     if not (paths.repo_root() / "suites").is_dir():
@@ -153,6 +156,7 @@ def check_request(
         kubeconfig=options.kubeconfig,
         context=context,
         command=command,
+        istioctl=istioctl.resolve() if istioctl is not None else None,
     )
 
 
@@ -182,6 +186,8 @@ def pytest_argv(request: CertifyRequest, tier: str) -> list[str]:
     ]
     if request.product:
         argv += ["--product", request.product]
+    if request.istioctl is not None:
+        argv += ["--istioctl", str(request.istioctl)]
     if tier == "live":
         if request.cluster:
             argv += ["--cluster", request.cluster]

@@ -69,7 +69,21 @@ def _claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan_claim(args: argparse.Namespace) -> int:
+    from meshconform.chain import claim_chain, render_chain  # noqa: PLC0415
+
+    extra = [f"--istio-version={v}" for v in (args.istio_version or [])]
+    chain = claim_chain(args.claim, extra)
+    if args.format == "json":
+        print(json.dumps(chain.to_json(), indent=2))
+    else:
+        print(render_chain(chain), end="")
+    return 0
+
+
 def _plan(args: argparse.Namespace) -> int:
+    if args.claim:
+        return _plan_claim(args)
     modes = parse_modes(args.mesh_mode or ["all"])
     if args.product == "all":
         versions = [r.minor for r in parse_istio(args.istio_version or [])]
@@ -119,6 +133,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     plan.add_argument("--tier", action="append")
     plan.add_argument("--istio-version", action="append")
     plan.add_argument("--product", help="a product, or 'all' for the product x mode matrix")
+    plan.add_argument(
+        "--claim",
+        metavar="ID",
+        help="print one claim's chain: claim -> checks per tier -> manifests -> evaluator "
+        "-> evidence (every tier and mode)",
+    )
     plan.add_argument("--format", choices=("text", "json"), default="text")
     handlers["plan"] = _plan
 

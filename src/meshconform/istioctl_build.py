@@ -16,6 +16,7 @@ from pathlib import Path
 
 from meshconform import gobuild
 from meshconform.errors import ToolMissingError, UsageError
+from meshconform.live.tools import istioctl_env_var
 from meshconform.versions import ISTIO_RELEASES, IstioRelease, get_istio_release
 
 #: the main packages each Istio wrapper module builds (tools/istio/<minor>/go.mod)
@@ -84,8 +85,9 @@ def go_install_istioctl(release: IstioRelease, *, timeout: float = 3600) -> Path
 
 
 def env_var(release: IstioRelease) -> str:
-    """``MESHCONFORM_ISTIOCTL_1_30``: an explicit istioctl for one release."""
-    return "MESHCONFORM_ISTIOCTL_" + release.minor.replace(".", "_")
+    """``MESHCONFORM_ISTIOCTL_1_30``: an explicit istioctl for one release (the resolver,
+    :mod:`meshconform.live.tools`, reads it)."""
+    return istioctl_env_var(release)
 
 
 def _parse_versions(value: str) -> list[IstioRelease]:

@@ -35,7 +35,7 @@ class _Collector:
         self.checks: list[PlannedCheck] = []
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from meshconform.plugin import (  # noqa: PLC0415 - needs a configured plugin
+        from meshconform.plugin.matrix import (  # noqa: PLC0415 - needs a configured plugin
             item_claim_id,
             item_mode_name,
             item_tier,

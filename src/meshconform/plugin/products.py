@@ -15,6 +15,7 @@ from meshconform.live.kubeapi import KubeAPI
 from meshconform.live.tools import ToolResolver
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
+from meshconform.plugin.results import phase_timings
 from meshconform.products.recipes import (
     InstallResult,
     ProductRecipe,
@@ -89,8 +90,6 @@ def installed_product(  # noqa: PLR0917 - pytest fixtures take fixtures position
     The duration is recorded as the ``product:<mode>`` phase of the report. The install
     is recorded in the cluster and removed at the end of the session (unless --keep).
     """
-    from meshconform.plugin import live  # noqa: PLC0415 - live tier only
-
     installs = request.config.stash.setdefault(INSTALLS, Remembered())
     name = cluster.name
 
@@ -107,9 +106,7 @@ def installed_product(  # noqa: PLR0917 - pytest fixtures take fixtures position
             timeouts.product_install,
             enroll_labels=mode.namespace_labels,
         )
-        state = request.config.stash.get(live.STATE, None)
-        if state is not None:
-            state.timings[f"product:{mode.name}"] = result.duration_s
+        phase_timings(request.config)[f"product:{mode.name}"] = result.duration_s
         return result
 
     # a failed install is remembered: every product check of the cluster ends error at once

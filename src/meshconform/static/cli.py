@@ -77,6 +77,14 @@ def add_static_commands(subparsers: Any) -> dict[str, Any]:
         default=None,
         help="check this product's static claims (its recipe's registry) instead of the core",
     )
+    static.add_argument(
+        "--istioctl",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the istioctl to use (it must report the --istio-version's minor); default: "
+        "resolve it as every tier does (MESHCONFORM_ISTIOCTL_<MINOR>, cache, release, build)",
+    )
     static.add_argument("--report-dir", type=Path, default=Path("meshconform-report"))
     static.add_argument(
         "--format",
@@ -114,10 +122,16 @@ def run_static_command(args: argparse.Namespace) -> int:
             extra,
             replace_overlay=args.replace_overlay,
             kubernetes=kubernetes,
+            istioctl=args.istioctl,
         )
     else:
         run = run_static(
-            releases, modes, extra, replace_overlay=args.replace_overlay, kubernetes=kubernetes
+            releases,
+            modes,
+            extra,
+            replace_overlay=args.replace_overlay,
+            kubernetes=kubernetes,
+            istioctl=args.istioctl,
         )
     info = RunInfo(
         modes=[m.name for m in modes],

@@ -1,8 +1,9 @@
-"""Resolve and run the istioctl of one pinned Istio release for the static tier.
+"""Run the istioctl of one pinned Istio release for the static tier.
 
-Order: ``MESHCONFORM_ISTIOCTL_<MINOR>`` (e.g. MESHCONFORM_ISTIOCTL_1_30), the suite's
-go-install cache, the official release binary (an istioctl on PATH that reports exactly
-that release, the tool cache, or a checksum-verified download: tools.py), then ``go install``.
+:func:`get_istioctl` finds it with the resolver every tier shares (``live/tools.py``):
+``--istioctl``, ``MESHCONFORM_ISTIOCTL_<MINOR>`` (e.g. MESHCONFORM_ISTIOCTL_1_30), the
+suite's go-install cache, the official release binary (an istioctl on PATH that reports
+exactly that release, the tool cache, or a checksum-verified download), then ``go install``.
 An istioctl of unknown version from PATH is never used here.
 Every call is timed (:data:`CALLS`), so the benchmark can report suite overhead.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshconform.errors import IstioctlError, ToolMissingError
-from meshconform.istioctl_build import cached_istioctl, env_var, go_install_istioctl
+from meshconform.istioctl_build import env_var
 from meshconform.live.tools import ToolResolver
 from meshconform.versions import IstioRelease
 
@@ -123,33 +124,38 @@ class Istioctl:
         return proc
 
 
-def get_istioctl(release: IstioRelease, *, build: bool = True) -> Istioctl:
-    """The istioctl for ``release``, or raise ToolMissingError with the exact reason."""
-    var = env_var(release)
-    explicit = os.environ.get(var)
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ToolMissingError(
-                f"{var}={explicit} is not a file",
-                f"Point {var} at an istioctl {release.minor} binary",
-            )
-        return Istioctl(path, release, f"env {var}")
-    cached = cached_istioctl(release)
-    if cached:
-        return Istioctl(cached, release, SOURCE_CACHE)
-    # An official release binary of exactly this version: on PATH (version-checked), in the
-    # tool cache, or downloaded and checksum-verified. Better evidence than a branch build.
+#: ResolvedTool.source -> Istioctl.source, where the report's wording differs
+_SOURCES = {"go cache": SOURCE_CACHE, "go": SOURCE_BUILD, "option": "option --istioctl"}
+
+
+def get_istioctl(
+    release: IstioRelease,
+    *,
+    build: bool = True,
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Istioctl:
+    """The istioctl for ``release``, or raise ToolMissingError with the exact reason.
+
+    Found by the one resolver every tier uses (:class:`meshconform.live.tools.ToolResolver`,
+    static order): ``explicit`` (``--istioctl``), ``MESHCONFORM_ISTIOCTL_<MINOR>``,
+    ``MESHCONFORM_ISTIOCTL``, the go-install cache, the release binary (PATH at that
+    version, tool cache, checksum-verified download), then ``go install`` if ``build``.
+    """
+    resolver = ToolResolver(
+        {"istioctl": explicit}, istio=release, allow_build=build, environ=environ, tier="static"
+    )
     try:
-        found = ToolResolver(istio=release, allow_build=False).resolve("istioctl")
+        found = resolver.resolve("istioctl")
     except ToolMissingError as missing:
-        release_problem = missing.problem
-    else:
-        return Istioctl(found.path, release, f"{found.source} (release {found.version})")
-    if not build:
+        if build or explicit is not None or missing.problem.startswith(env_var(release)):
+            raise
         raise ToolMissingError(
-            f"no istioctl {release.minor}: not in the go-install cache; {release_problem}",
-            f"Run 'python -m meshconform.istioctl_build --istio-version {release.minor}' "
-            f"or set {var}",
-        )
-    return Istioctl(go_install_istioctl(release), release, SOURCE_BUILD)
+            f"no istioctl {release.minor}: {missing.problem}",
+            f"Run 'python -m meshconform.istioctl_build --istio-version {release.minor}', "
+            f"set {env_var(release)} or pass --istioctl",
+        ) from None
+    source = _SOURCES.get(found.source, found.source)
+    if found.source in ("PATH", "cache", "download", "env"):
+        source = f"{found.source} (release {found.version})"
+    return Istioctl(found.path, release, source)

@@ -1,7 +1,8 @@
 """Run every static claim for (Istio versions x modes) and return report rows.
 
-Used by ``meshconform static`` and the benchmark; the pytest checks use the same
-facts and evaluators through the plugin's fixtures.
+Used by ``meshconform static`` and the benchmark. The checks come from the static
+registry (:mod:`meshconform.static.registry`), the same one the pytest static suites
+read through the plugin's ``static_check`` and ``product_check`` fixtures.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from meshconform.modes import Mode
 from meshconform.report import ClaimResult
 from meshconform.static.analyze import analyze, istio_resources
 from meshconform.static.evaluate import Evaluation
-from meshconform.static.facts import STATIC_CLAIMS, StaticFacts
+from meshconform.static.facts import StaticFacts
 from meshconform.static.istioctl import Istioctl, IstioctlError, get_istioctl
+from meshconform.static.registry import core_checks, product_checks
 from meshconform.static.schema import validate_install, validate_objects
 from meshconform.versions import DEFAULT_KUBERNETES, IstioRelease
 
@@ -43,7 +45,7 @@ class StaticRun:
 
 
 def _claim_rows(facts: StaticFacts, version: str) -> list[ClaimResult]:
-    checks = {cid: STATIC_CLAIMS[cid][1] for cid in get_catalog() if cid in STATIC_CLAIMS}
+    checks = {cid: check.evaluate for cid, check in core_checks().items()}
     return evaluate_rows(checks, facts, facts.mode, version, "static.run")
 
 
@@ -195,8 +197,7 @@ def _error_rows(mode: Mode, version: str, reason: str) -> list[ClaimResult]:
             version,
             "static.run",
         )
-        for cid in catalog
-        if cid in STATIC_CLAIMS
+        for cid in core_checks()
     ]
     rows += [
         ClaimResult(
@@ -220,25 +221,25 @@ def _error_rows(mode: Mode, version: str, reason: str) -> list[ClaimResult]:
     return rows
 
 
-def run_static(
+def _obtain_istioctls(
     releases: Sequence[IstioRelease],
     modes: Sequence[Mode],
-    extra: Sequence[Path] = (),
-    *,
-    replace_overlay: bool = False,
-    kubernetes: str = DEFAULT_KUBERNETES,
-    workers: int | None = None,
-) -> StaticRun:
-    """Every static claim for every (release, mode); an unobtainable istioctl is an ERROR row."""
-    results: list[ClaimResult] = []
-    builds: dict[str, str] = {}
+    claim_ids: Sequence[str],
+    origin: str,
+    explicit: Path | None,
+) -> tuple[list[tuple[Istioctl, Mode]], list[ClaimResult], dict[str, str]]:
+    """The istioctl of each release (the one resolver, honouring ``explicit``): a job per
+    (istioctl, mode), and for a release without one an ERROR row per claim and mode
+    carrying the reason."""
     jobs: list[tuple[Istioctl, Mode]] = []
+    rows: list[ClaimResult] = []
+    builds: dict[str, str] = {}
     for release in releases:
         try:
-            istioctl = get_istioctl(release)
+            istioctl = get_istioctl(release, explicit=explicit)
         except ToolMissingError as error:
             builds[release.minor] = f"unavailable: {error.problem}"
-            results += [
+            rows += [
                 ClaimResult(
                     cid,
                     mode.name,
@@ -249,14 +250,31 @@ def run_static(
                     str(error),
                     0.0,
                     release.minor,
-                    "static.run",
+                    origin,
                 )
                 for mode in modes
-                for cid in STATIC_CLAIMS
+                for cid in claim_ids
             ]
             continue
         builds[release.minor] = istioctl.build
         jobs += [(istioctl, mode) for mode in modes]
+    return jobs, rows, builds
+
+
+def run_static(
+    releases: Sequence[IstioRelease],
+    modes: Sequence[Mode],
+    extra: Sequence[Path] = (),
+    *,
+    replace_overlay: bool = False,
+    kubernetes: str = DEFAULT_KUBERNETES,
+    workers: int | None = None,
+    istioctl: Path | None = None,
+) -> StaticRun:
+    """Every static claim for every (release, mode); an unobtainable istioctl is an ERROR row."""
+    jobs, results, builds = _obtain_istioctls(
+        releases, modes, list(core_checks()), "static.run", istioctl
+    )
     with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
         for rows in pool.map(
             lambda job: run_mode(
@@ -277,43 +295,19 @@ def run_product_static(
     replace_overlay: bool = False,
     kubernetes: str = DEFAULT_KUBERNETES,
     workers: int | None = None,
+    istioctl: Path | None = None,
 ) -> StaticRun:
-    """The product's static claims (its recipe's registry, as the pytest suite uses it) for
-    every (release, mode). With ``extra`` files the product's own mesh requirements are
+    """The product's static claims (from the static registry, as the pytest suite runs them)
+    for every (release, mode). With ``extra`` files the product's own mesh requirements are
     NOT overlaid: the checks then judge whether that configuration meets them."""
-    from meshconform.products import get_source  # noqa: PLC0415
     from meshconform.products.checks import ProductFacts  # noqa: PLC0415 - product side
     from meshconform.products.recipes import load_recipe  # noqa: PLC0415
 
     recipe = load_recipe(product)
-    checks = dict(get_source(product).static_checks)
-    results: list[ClaimResult] = []
-    builds: dict[str, str] = {}
-    jobs: list[tuple[Istioctl, Mode]] = []
-    for release in releases:
-        try:
-            istioctl = get_istioctl(release)
-        except ToolMissingError as error:
-            builds[release.minor] = f"unavailable: {error.problem}"
-            results += [
-                ClaimResult(
-                    cid,
-                    mode.name,
-                    "static",
-                    Verdict.ERROR,
-                    str(get_catalog()[cid].expect[mode.name].outcome),
-                    None,
-                    str(error),
-                    0.0,
-                    release.minor,
-                    "static.product",
-                )
-                for mode in modes
-                for cid in checks
-            ]
-            continue
-        builds[release.minor] = istioctl.build
-        jobs += [(istioctl, mode) for mode in modes]
+    checks = {cid: check.evaluate for cid, check in product_checks(product).items()}
+    jobs, results, builds = _obtain_istioctls(
+        releases, modes, list(checks), "static.product", istioctl
+    )
 
     def one(job: tuple[Istioctl, Mode]) -> list[ClaimResult]:
         istioctl, mode = job

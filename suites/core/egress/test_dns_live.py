@@ -37,7 +37,10 @@ def _lookup(client: PodClient, host: str, address: str, timeouts: Timeouts,
     return run(probe, client.transport, timeouts, wait_for=wait_for)
 
 
-@pytest.mark.claim("dns-proxy-resolves-service-entry")
+@pytest.mark.claim("dns-proxy-resolves-service-entry", manifests=[
+    "egress/service-entry-dns-address.yaml",
+    "workloads/client-no-dns-capture.yaml",
+])
 def test_dns_proxy_resolves_service_entry(mesh_ns: str, plain_ns: str, apply: Any,
                                           client_in: Any, outside: Any, timeouts: Timeouts,
                                           claim: ClaimCheck, mode: Mode) -> None:
@@ -66,7 +69,7 @@ def test_dns_proxy_resolves_service_entry(mesh_ns: str, plain_ns: str, apply: An
     conclude(claim, observe(claim.claim.id, [captured]))
 
 
-@pytest.mark.claim("dns-auto-allocate")
+@pytest.mark.claim("dns-auto-allocate", manifests=["egress/service-entry-auto-allocate.yaml"])
 def test_dns_auto_allocate(mesh_ns: str, apply: Any, kube: Any, client_in: Any,
                            outside: Any, timeouts: Timeouts, claim: ClaimCheck) -> None:
     """A ServiceEntry without addresses MUST get an auto-allocated address

@@ -37,7 +37,7 @@ def _target(client: Any, outside: Any, timeouts: Timeouts) -> egress.EgressTarge
                                timeouts=timeouts, transport=client.transport)
 
 
-@pytest.mark.claim("egress-registry-only-blocks")
+@pytest.mark.claim("egress-registry-only-blocks", manifests=["egress/sidecar-registry-only.yaml"])
 def test_registry_only_blocks_unknown_host(mesh_ns: str, apply: Any, client_in: Any,
                                            outside: Any, timeouts: Timeouts,
                                            claim: ClaimCheck) -> None:
@@ -57,7 +57,10 @@ def test_registry_only_blocks_unknown_host(mesh_ns: str, apply: Any, client_in: 
     conclude(claim, egress.registry_only_blocks(target, wait_for=awaited(claim)))
 
 
-@pytest.mark.claim("egress-service-entry-allows-http")
+@pytest.mark.claim("egress-service-entry-allows-http", manifests=[
+    "egress/sidecar-registry-only.yaml",
+    "egress/service-entry-http.yaml",
+])
 def test_service_entry_allows_http(mesh_ns: str, apply: Any, client_in: Any, outside: Any,
                                    timeouts: Timeouts, claim: ClaimCheck) -> None:
     """Under REGISTRY_ONLY, a MESH_EXTERNAL ServiceEntry (HTTP, resolution DNS) MUST make its
@@ -72,7 +75,10 @@ def test_service_entry_allows_http(mesh_ns: str, apply: Any, client_in: Any, out
     conclude(claim, egress.service_entry_allows_http(target, wait_for=awaited(claim)))
 
 
-@pytest.mark.claim("egress-service-entry-allows-tls")
+@pytest.mark.claim("egress-service-entry-allows-tls", manifests=[
+    "egress/sidecar-registry-only.yaml",
+    "egress/service-entry-tls.yaml",
+])
 def test_service_entry_allows_tls(mesh_ns: str, apply: Any, client_in: Any, outside: Any,
                                   timeouts: Timeouts, claim: ClaimCheck) -> None:
     """Under REGISTRY_ONLY, a MESH_EXTERNAL ServiceEntry (TLS on 443, resolution NONE) MUST

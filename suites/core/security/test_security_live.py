@@ -40,7 +40,9 @@ def _judge(client: PodClient, url: str, claim: ClaimCheck, timeouts: Timeouts,
     conclude(claim, observe(claim.claim.id, [seen]))
 
 
-@pytest.mark.claim("mtls-strict-rejects-plaintext")
+@pytest.mark.claim("mtls-strict-rejects-plaintext", manifests=[
+    "security/peer-authentication.yaml",
+])
 def test_mtls_strict_rejects_plaintext(mesh_ns: str, plain_ns: str, apply: Any,
                                        echo_in: Any, client_in: Any, timeouts: Timeouts,
                                        claim: ClaimCheck) -> None:
@@ -58,7 +60,9 @@ def test_mtls_strict_rejects_plaintext(mesh_ns: str, plain_ns: str, apply: Any,
     _judge(outsider, echo.url(), claim, timeouts, Expect.rejected_plaintext(), Expect.ok())
 
 
-@pytest.mark.claim("mtls-permissive-accepts-plaintext")
+@pytest.mark.claim("mtls-permissive-accepts-plaintext", manifests=[
+    "security/peer-authentication.yaml",
+])
 def test_mtls_permissive_accepts_plaintext(mesh_ns: str, plain_ns: str, apply: Any,
                                            echo_in: Any, client_in: Any, timeouts: Timeouts,
                                            claim: ClaimCheck) -> None:
@@ -75,7 +79,7 @@ def test_mtls_permissive_accepts_plaintext(mesh_ns: str, plain_ns: str, apply: A
     _judge(outsider, echo.url(), claim, timeouts, Expect.ok(), Expect.rejected_plaintext())
 
 
-@pytest.mark.claim("authz-deny")
+@pytest.mark.claim("authz-deny", manifests=["security/authz-deny.yaml"])
 def test_authz_deny(mesh_ns: str, apply: Any, echo_in: Any, client_in: Any,
                     timeouts: Timeouts, claim: ClaimCheck, mode: Mode) -> None:
     """An AuthorizationPolicy DENY matching a request MUST refuse it (403 "RBAC: access

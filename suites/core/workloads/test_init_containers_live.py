@@ -39,7 +39,7 @@ def _probe(apply: Any, kube: Any, namespace: str, manifest: str, pod: str,
     return result
 
 
-@pytest.mark.claim("init-container-network")
+@pytest.mark.claim("init-container-network", manifests=["workloads/init-network.yaml"])
 def test_init_container_network(mesh_ns: str, apply: Any, kube: Any, strict_echo: Any,
                                 timeouts: Timeouts, claim: ClaimCheck, mode: Mode) -> None:
     """An application init container's request to a mesh service under STRICT mTLS MUST
@@ -63,7 +63,10 @@ def test_init_container_network(mesh_ns: str, apply: Any, kube: Any, strict_echo
                                "neither success nor a documented failure")
 
 
-@pytest.mark.claim("init-container-bypass-workaround")
+@pytest.mark.claim("init-container-bypass-workaround", manifests=[
+    "workloads/init-network-uid1337.yaml",
+    "workloads/init-network-exclude.yaml",
+])
 @pytest.mark.requires(Capability.CNI)
 def test_init_container_bypass_workaround(mesh_ns: str, apply: Any, kube: Any,
                                           outside: Any, timeouts: Timeouts,
@@ -94,7 +97,7 @@ def test_init_container_bypass_workaround(mesh_ns: str, apply: Any, kube: Any,
     claim.conclude(not failed)
 
 
-@pytest.mark.claim("init-container-network")
+@pytest.mark.claim("init-container-network", manifests=["workloads/init-network.yaml"])
 @pytest.mark.requires(Capability.SIDECAR)
 @pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
 def test_init_container_injected_order(mesh_ns: str, apply: Any, claim: ClaimCheck) -> None:
@@ -130,7 +133,9 @@ def _hostname_probe(apply: Any, kube: Any, namespace: str, manifest: str, pod: s
                                "neither success nor a documented failure")
 
 
-@pytest.mark.claim("init-container-bypass-hostname-uid1337")
+@pytest.mark.claim("init-container-bypass-hostname-uid1337", manifests=[
+    "workloads/init-network-host-uid1337.yaml",
+])
 @pytest.mark.requires(Capability.CNI)
 def test_init_container_hostname_uid1337(mesh_ns: str, apply: Any, kube: Any, outside: Any,
                                          timeouts: Timeouts, claim: ClaimCheck) -> None:
@@ -145,7 +150,9 @@ def test_init_container_hostname_uid1337(mesh_ns: str, apply: Any, kube: Any, ou
                     "mc-init-host-uid1337", outside, timeouts, claim)
 
 
-@pytest.mark.claim("init-container-bypass-hostname-exclude-ranges")
+@pytest.mark.claim("init-container-bypass-hostname-exclude-ranges", manifests=[
+    "workloads/init-network-host-exclude.yaml",
+])
 @pytest.mark.requires(Capability.CNI)
 def test_init_container_hostname_exclude_ranges(mesh_ns: str, apply: Any, kube: Any,
                                                 outside: Any, timeouts: Timeouts,

@@ -37,7 +37,7 @@ def _kubelets(kube: Any) -> list[str]:
             for n in kube.list("v1", "Node")]
 
 
-@pytest.mark.claim("injection-not-by-default")
+@pytest.mark.claim("injection-not-by-default", manifests=["workloads/shape-pod.yaml"])
 @pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
 def test_injection_not_by_default(mesh_ns: str, plain_ns: str, apply: Any,
                                   claim: ClaimCheck) -> None:
@@ -57,7 +57,7 @@ def test_injection_not_by_default(mesh_ns: str, plain_ns: str, apply: Any,
     claim.conclude(plain.shape is ProxyShape.ABSENT and not plain.status_annotation)
 
 
-@pytest.mark.claim("native-sidecar-injected-as-init")
+@pytest.mark.claim("native-sidecar-injected-as-init", manifests=["workloads/shape-pod.yaml"])
 @pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
 def test_native_sidecar_injected_as_init(mesh_ns: str, apply: Any, kube: Any,
                                          timeouts: Timeouts, claim: ClaimCheck,
@@ -87,7 +87,7 @@ def test_native_sidecar_injected_as_init(mesh_ns: str, apply: Any, kube: Any,
     claim.conclude(ok and running)
 
 
-@pytest.mark.claim("classic-sidecar-forced")
+@pytest.mark.claim("classic-sidecar-forced", manifests=["workloads/shape-pod.yaml"])
 @pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
 def test_classic_sidecar_forced(mesh_ns: str, apply: Any, kube: Any,
                                 claim: ClaimCheck) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability
-from meshconform.static import evaluate
-from meshconform.static.facts import StaticFacts
+from meshconform.plugin.static import StaticCheckRun
 
 pytestmark = [pytest.mark.static, pytest.mark.workloads]
 
 
 @pytest.mark.claim("classic-sidecar-forced")
 @pytest.mark.requires(Capability.CLASSIC_SIDECAR)
-def test_classic_sidecar_forced_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+def test_classic_sidecar_forced_static(static_check: StaticCheckRun) -> None:
     """In classic modes istio-proxy MUST be a regular container even on Kubernetes >= 1.33.
 
     Documented: pilot/pkg/features ENABLE_NATIVE_SIDECARS (default auto since 1.27);
@@ -23,32 +21,28 @@ def test_classic_sidecar_forced_static(static_facts: StaticFacts, claim: ClaimCh
     ENABLE_NATIVE_SIDECARS=false, and kube-inject with the env istiod would have on the
     pinned kind nodes yields a regular istio-proxy container.
     """
-    result = evaluate.classic_sidecar_forced(static_facts.install, static_facts.shape("job"))
-    claim.conclude(result.outcome, result.evidence)
+    static_check()
 
 
 @pytest.mark.claim("native-sidecar-injected-as-init")
 @pytest.mark.requires(Capability.NATIVE_SIDECAR)
-def test_native_sidecar_injected_as_init_static(static_facts: StaticFacts,
-                                                claim: ClaimCheck) -> None:
+def test_native_sidecar_injected_as_init_static(static_check: StaticCheckRun) -> None:
     """In native-sidecar mode istio-proxy MUST be an init container with restartPolicy Always.
 
     Documented: Testkube "Using Istio"; injection-template.yaml; webhook.go reorderPod.
     Static evidence: restartPolicy Always, a startupProbe, and a place before the app's
     init containers.
     """
-    result = evaluate.native_sidecar_injected_as_init(static_facts.shape("init-network"))
-    claim.conclude(result.outcome, result.evidence)
+    static_check()
 
 
 @pytest.mark.claim("injection-not-by-default")
 @pytest.mark.requires(Capability.SIDECAR)
-def test_injection_not_by_default_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+def test_injection_not_by_default_static(static_check: StaticCheckRun) -> None:
     """A pod in a namespace with no injection label MUST NOT get an istio-proxy.
 
     Documented: deployKF "Namespace Injection"; mutatingwebhook.yaml. Static evidence:
     no generated injection webhook selects an unlabelled pod in an unlabelled namespace,
     and enableNamespacesByDefault is false.
     """
-    result = evaluate.injection_not_by_default(static_facts.install)
-    claim.conclude(result.outcome, result.evidence)
+    static_check()

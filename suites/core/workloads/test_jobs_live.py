@@ -33,7 +33,7 @@ def _run_job(apply: Any, kube: Any, namespace: str, manifest: str, name: str,
     return seen
 
 
-@pytest.mark.claim("job-completes")
+@pytest.mark.claim("job-completes", manifests=["workloads/job.yaml"])
 def test_job_completes(mesh_ns: str, apply: Any, kube: Any, timeouts: Timeouts,
                        claim: ClaimCheck, mode: Mode) -> None:
     """A Job whose pod runs in an enrolled namespace MUST reach the Complete condition.
@@ -55,7 +55,10 @@ def test_job_completes(mesh_ns: str, apply: Any, kube: Any, timeouts: Timeouts,
                                f"{seen.outcome.value}")
 
 
-@pytest.mark.claim("job-completes-without-injection")
+@pytest.mark.claim("job-completes-without-injection", manifests=[
+    "workloads/job-no-inject.yaml",
+    "workloads/job-no-inject-annotation.yaml",
+])
 @pytest.mark.requires(Capability.SIDECAR)
 def test_job_completes_without_injection(mesh_ns: str, apply: Any, kube: Any,
                                          timeouts: Timeouts, claim: ClaimCheck) -> None:
@@ -76,7 +79,9 @@ def test_job_completes_without_injection(mesh_ns: str, apply: Any, kube: Any,
                        for s in seen))
 
 
-@pytest.mark.claim("job-completes-with-quitquitquit")
+@pytest.mark.claim("job-completes-with-quitquitquit", manifests=[
+    "workloads/job-quitquitquit.yaml",
+])
 @pytest.mark.requires(Capability.CLASSIC_SIDECAR)
 def test_job_completes_with_quitquitquit(mesh_ns: str, apply: Any, kube: Any,
                                          timeouts: Timeouts, claim: ClaimCheck) -> None:
@@ -97,7 +102,11 @@ def test_job_completes_with_quitquitquit(mesh_ns: str, apply: Any, kube: Any,
     claim.conclude(seen.outcome is JobOutcome.COMPLETE and stopped)
 
 
-@pytest.mark.claim("job-completes-without-injection")
+@pytest.mark.claim("job-completes-without-injection", manifests=[
+    "workloads/job.yaml",
+    "workloads/job-no-inject.yaml",
+    "workloads/job-no-inject-annotation.yaml",
+])
 @pytest.mark.requires(Capability.SIDECAR)
 @pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS)
 def test_job_opt_out_pods_not_injected(mesh_ns: str, apply: Any, kube: Any,
@@ -129,7 +138,9 @@ def test_job_opt_out_pods_not_injected(mesh_ns: str, apply: Any, kube: Any,
                        for j in ("mc-job-no-inject", "mc-job-no-inject-ann")))
 
 
-@pytest.mark.claim("job-completes-with-envoy-quitquitquit")
+@pytest.mark.claim("job-completes-with-envoy-quitquitquit", manifests=[
+    "workloads/job-envoy-quitquitquit.yaml",
+])
 @pytest.mark.requires(Capability.CLASSIC_SIDECAR)
 def test_job_completes_with_envoy_quitquitquit(mesh_ns: str, apply: Any, kube: Any,
                                                timeouts: Timeouts, claim: ClaimCheck) -> None:

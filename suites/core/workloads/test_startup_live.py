@@ -35,7 +35,7 @@ def _app_started(pod: dict[str, Any] | None) -> Decision[None]:
     return Pending(describe_states(pod))
 
 
-@pytest.mark.claim("proxy-ready-before-app")
+@pytest.mark.claim("proxy-ready-before-app", manifests=["workloads/hold-app.yaml"])
 @pytest.mark.requires(Capability.SIDECAR)
 def test_proxy_ready_before_app(mesh_ns: str, apply: Any, kube: Any, strict_echo: Any,
                                 timeouts: Timeouts, claim: ClaimCheck) -> None:
@@ -65,7 +65,7 @@ def test_proxy_ready_before_app(mesh_ns: str, apply: Any, kube: Any, strict_echo
     claim.conclude(Expect.ok().met(first) and order.proxy_first and not restarted)
 
 
-@pytest.mark.claim("proxy-ready-before-app")
+@pytest.mark.claim("proxy-ready-before-app", manifests=["workloads/hold-app.yaml"])
 @pytest.mark.requires(Capability.SIDECAR)
 @pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD)
 def test_hold_annotation_injected_shape(mesh_ns: str, apply: Any, claim: ClaimCheck) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability
-from meshconform.static import evaluate
-from meshconform.static.facts import StaticFacts
+from meshconform.plugin.static import StaticCheckRun
 
 pytestmark = [pytest.mark.static, pytest.mark.workloads]
 
 
 @pytest.mark.claim("proxy-ready-before-app")
 @pytest.mark.requires(Capability.SIDECAR)
-def test_proxy_ready_before_app_static(static_facts: StaticFacts, claim: ClaimCheck) -> None:
+def test_proxy_ready_before_app_static(static_check: StaticCheckRun) -> None:
     """With holdApplicationUntilProxyStarts, the app MUST start only after the proxy is ready.
 
     Documented: deployKF "bring your own Istio"; Testkube enterprise chart;
@@ -23,6 +21,4 @@ def test_proxy_ready_before_app_static(static_facts: StaticFacts, claim: ClaimCh
     meshConfig.defaultConfig.holdApplicationUntilProxyStarts=true: classic: istio-proxy
     first with a postStart 'pilot-agent wait'; native: istio-proxy's startupProbe.
     """
-    result = evaluate.proxy_ready_before_app(static_facts.shape("hold-app"),
-                                             static_facts.shape("hold-mesh-wide"))
-    claim.conclude(result.outcome, result.evidence)
+    static_check()

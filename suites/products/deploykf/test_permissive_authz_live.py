@@ -28,7 +28,10 @@ def permissive_authz_probe(request: Request) -> Probe:
     return Probe(request, Expect.ok(), Expect.denied_by_policy())
 
 
-@pytest.mark.claim("deploykf-permissive-bypasses-authz")
+@pytest.mark.claim("deploykf-permissive-bypasses-authz", manifests=[
+    "security/peer-authentication.yaml",
+    "security/authz-deny-path.yaml",
+])
 @pytest.mark.requires(Capability.SIDECAR)
 def test_permissive_plaintext_meets_authorization_policy(mesh_ns: str, plain_ns: str,
                                                          apply: Any, echo_in: Any,

@@ -30,7 +30,9 @@ def pruned_egress_probe(request: Request) -> Probe:
     return Probe(request, pruned, Expect.ok())
 
 
-@pytest.mark.claim("kubeflow-sidecar-egress-pruning")
+@pytest.mark.claim("kubeflow-sidecar-egress-pruning", manifests=[
+    "products/kubeflow-istio/istio/sidecar-prune-egress-namespace.yaml",
+])
 @pytest.mark.requires(Capability.SIDECAR)
 def test_unlisted_namespace_is_reached_without_mtls(mesh_ns: str, apply: Any, client_in: Any,
                                                     strict_echo: Any, timeouts: Timeouts,
