@@ -32,7 +32,7 @@ def test_the_chain_has_a_check_per_tier_with_its_manifests_and_evaluator(egress_
     live = by_tier["live"]
     assert "egress/sidecar-registry-only.yaml" in live.manifests
     assert "workloads/client.yaml" in live.fixture_manifests["client_in"]
-    assert "meshconform.traffic.curl.registry_blocked_http" in live.evaluator
+    assert "meshconform.traffic.egress.registry_only_blocks" in live.evaluator
     assert live.evidence.startswith("live cluster: ")
     assert "traffic" in live.evidence
     # the central skip shows per mode: the dataplane models a sidecar only
