@@ -143,7 +143,7 @@ def test_envoy_launcher_dies_with_its_parent(tmp_path: Path) -> None:
     import subprocess  # noqa: PLC0415
     import time  # noqa: PLC0415
 
-    from meshconform.live.controlplane.processes import pid_alive  # noqa: PLC0415
+    from meshconform.live.controlplane.processes import wait_gone  # noqa: PLC0415
 
     sleep = shutil.which("sleep")
     assert sleep is not None
@@ -162,6 +162,4 @@ def test_envoy_launcher_dies_with_its_parent(tmp_path: Path) -> None:
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     parent.stdout.close()
-    while pid_alive(child):
-        assert time.monotonic() < deadline, f"pid {child} outlived its parent"
-        time.sleep(0.05)
+    assert wait_gone(child, 10), f"pid {child} outlived its parent"
