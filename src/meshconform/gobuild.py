@@ -197,3 +197,17 @@ def build_seconds(spec: GoBuild) -> float | None:
         return float(path.read_text("utf-8").strip())
     except (OSError, ValueError):
         return None
+
+
+def provision(spec: GoBuild, timeout: float = 3600) -> tuple[bool, str]:
+    """Build ``spec`` unless cached: (available, one line saying cached/built/refused)."""
+    if cached(spec):
+        seconds = build_seconds(spec)
+        took = f", built in {seconds:.0f}s" if seconds is not None else ""
+        return True, f"cached ({build_dir(spec)}{took})"
+    started = time.monotonic()
+    try:
+        build(spec, timeout=timeout)
+    except ToolMissingError as error:
+        return False, f"refused: {error.problem}. {error.fix}"
+    return True, f"built in {time.monotonic() - started:.0f}s ({build_dir(spec)})"

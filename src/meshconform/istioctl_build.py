@@ -17,7 +17,7 @@ from pathlib import Path
 from meshconform import gobuild
 from meshconform.errors import ToolMissingError, UsageError
 from meshconform.live.tools import istioctl_env_var
-from meshconform.versions import ISTIO_RELEASES, IstioRelease, get_istio_release
+from meshconform.versions import IstioRelease, parse_releases
 
 #: the main packages each Istio wrapper module builds (tools/istio/<minor>/go.mod)
 PACKAGES = {
@@ -90,10 +90,14 @@ def env_var(release: IstioRelease) -> str:
     return istioctl_env_var(release)
 
 
-def _parse_versions(value: str) -> list[IstioRelease]:
-    if value == "all":
-        return list(ISTIO_RELEASES.values())
-    return [get_istio_release(v) for v in value.split(",") if v.strip()]
+def provision_release(release: IstioRelease, timeout: float = 3600) -> tuple[bool, str]:
+    """Build ``release``'s Istio binaries unless cached: (available, one line)."""
+    if not (gobuild.tools_dir() / "istio" / release.minor / "go.mod").is_file():
+        return (
+            False,
+            f"refused: no wrapper module tools/istio/{release.minor} ({release.go_ref_note})",
+        )
+    return gobuild.provision(istio_build(release), timeout=timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,23 +109,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
     try:
-        releases = _parse_versions(args.istio_version)
+        releases = parse_releases(args.istio_version)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
     available = 0
     for release in releases:
-        if cached_istioctl(release):
-            print(f"{release.minor}: cached: {cached_istioctl(release)}")
-            available += 1
-            continue
-        try:
-            path = go_install_istioctl(release, timeout=args.timeout)
-        except ToolMissingError as error:
-            print(f"{release.minor}: refused: {error.problem}")
-            continue
-        print(f"{release.minor}: built: {path}")
-        available += 1
+        built, line = provision_release(release, timeout=args.timeout)
+        print(f"{release.minor}: {line}")
+        available += built
     return 0 if available else 1
 
 

@@ -163,6 +163,13 @@ def get_istio_release(minor_or_patch: str) -> IstioRelease:
     return release
 
 
+def parse_releases(value: str) -> list[IstioRelease]:
+    """``1.30``, ``1.30,1.31`` or ``all``: the releases a provisioning command builds."""
+    if value == "all":
+        return list(ISTIO_RELEASES.values())
+    return [get_istio_release(v) for v in value.split(",") if v.strip()]
+
+
 def node_image(kubernetes: str) -> str:
     """Return the pinned kind node image for a Kubernetes minor, or raise a UsageError."""
     image = KIND_NODE_IMAGES.get(kubernetes)

@@ -68,7 +68,7 @@ def test_go_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_provision_command_reports_cached(capsys: pytest.CaptureFixture[str]) -> None:
     """CI provisions first; here the cached version is reported, nothing is built."""
     assert main(["--istio-version", "1.31"]) == 0
-    assert capsys.readouterr().out.startswith("1.31: cached: ")
+    assert capsys.readouterr().out.startswith("1.31: cached (")
 
 
 def test_provision_command_bad_version(capsys: pytest.CaptureFixture[str]) -> None:

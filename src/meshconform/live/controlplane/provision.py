@@ -10,32 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 
 from meshconform import gobuild, istioctl_build
 from meshconform.errors import ToolMissingError, UsageError
 from meshconform.live.controlplane.binaries import KUBE, KWOK, find_etcd
-from meshconform.versions import ISTIO_RELEASES, IstioRelease, get_istio_release
-
-
-def _releases(value: str) -> list[IstioRelease]:
-    if value == "all":
-        return list(ISTIO_RELEASES.values())
-    return [get_istio_release(v) for v in value.split(",") if v.strip()]
-
-
-def _one(spec: gobuild.GoBuild) -> tuple[bool, str]:
-    if gobuild.cached(spec):
-        seconds = gobuild.build_seconds(spec)
-        took = f", built in {seconds:.0f}s" if seconds is not None else ""
-        return True, f"cached ({gobuild.build_dir(spec)}{took})"
-    started = time.monotonic()
-    try:
-        gobuild.build(spec)
-    except ToolMissingError as error:
-        return False, f"refused: {error.problem}. {error.fix}"
-    return True, f"built in {time.monotonic() - started:.0f}s ({gobuild.build_dir(spec)})"
+from meshconform.versions import parse_releases
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--istio-version", default="all", help="1.30, 1.30,1.31 or all")
     args = parser.parse_args(argv)
     try:
-        releases = _releases(args.istio_version)
+        releases = parse_releases(args.istio_version)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
@@ -57,15 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"etcd: missing: {error.problem}. {error.fix}")
         ok = False
     for spec in (KUBE, KWOK):
-        built, line = _one(spec)
+        built, line = gobuild.provision(spec)
         ok = ok and built
         print(f"{spec.title}: {line}")
     istio_ok = 0
     for release in releases:
-        if not (gobuild.tools_dir() / "istio" / release.minor / "go.mod").is_file():
-            print(f"Istio {release.minor}: refused: no wrapper module ({release.go_ref_note})")
-            continue
-        built, line = _one(istioctl_build.istio_build(release))
+        built, line = istioctl_build.provision_release(release)
         istio_ok += built
         print(f"Istio {release.minor}: {line}")
     return 0 if ok and istio_ok else 1
