@@ -127,3 +127,25 @@ def test_stale_throwaway_folders_are_swept(tmp_path: Path) -> None:
         assert young.is_dir()
     finally:
         procs.stop()
+
+
+def test_a_running_plane_of_the_same_name_is_never_removed(tmp_path: Path) -> None:
+    """Subprocesses of a run inherit its run id, so two planes can get one name: the second
+    must refuse, not delete the first one's folder (its PKI) under its running processes."""
+    from meshconform.live.controlplane.cluster import start_control_plane  # noqa: PLC0415
+
+    folder = tmp_path / "meshconform-cp-gwlab-1.31-abcd1234"
+    folder.mkdir()
+    (folder / "pki").mkdir()
+    (folder / "pki" / "ca.crt").write_text("a CA", "utf-8")
+    procs = Processes(folder)
+    procs.start("etcd", [sys.executable, "-c", "import time; time.sleep(600)"])
+    procs.save()
+    try:
+        with pytest.raises(ProvisioningError, match="is running \\(etcd"):
+            start_control_plane(folder.name, None,  # type: ignore[arg-type]
+                                nodes=(), kubelet_version="v1.35.4", ready_timeout=1,
+                                folder=folder)
+        assert (folder / "pki" / "ca.crt").is_file()
+    finally:
+        procs.stop(grace=1)

@@ -276,6 +276,13 @@ def start_control_plane(
     """
     folder = folder or state_root() / name
     if folder.exists():
+        running = [p.name for p in Processes.reattach(folder).procs if p.alive()]
+        if running:
+            raise ProvisioningError(
+                f"control plane {name} is running ({', '.join(running)} in {folder}): "
+                "another run uses this name. Stop it (meshconform controlplane stop) or "
+                "wait for that run to end"
+            )
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     processes = Processes(folder, die_with_parent=die_with_parent)

@@ -250,7 +250,9 @@ class GatewayLab:
                 return kept
             sweep_stale(root, name)
             if not keep:
-                name = f"{name}-{run_id()[:8]}"
+                # the run id alone is not enough: subprocesses of a run inherit it, and
+                # a second lab of that name would remove this one's folder under it
+                name = f"{name}-{run_id()[:8]}-{os.getpid()}"
             folder = root / name
             plane = start_control_plane(
                 name,
