@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,
@@ -70,7 +70,7 @@ def test_timeouts_scale_every_bound_but_the_streak_length() -> None:
 
 def test_the_deadline_itself_ends_the_wait() -> None:
     """Mutation survivors: ``>=`` against the deadline, and how much history is shown."""
-    from meshconform.wait.waiters import Pending, WaitTimeout, consecutive, wait_until  # noqa: PLC0415
+    from meshconform.wait import Pending, WaitTimeout, consecutive, wait_until  # noqa: PLC0415
     from tests.clock import FakeClock  # noqa: PLC0415
 
     clock = FakeClock()

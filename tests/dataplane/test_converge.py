@@ -8,7 +8,7 @@ import pytest
 
 from meshconform.traffic.converge import stable, until
 from meshconform.traffic.result import Kind, ProbeResult
-from meshconform.wait.waiters import Timeouts, WaitTimeout
+from meshconform.wait import Timeouts, WaitTimeout
 
 FAST = Timeouts(traffic_consistency=0.3, consecutive_successes=3)
 

@@ -17,7 +17,7 @@ import pytest
 from meshconform.traffic import converge
 from meshconform.traffic.converge import compress, disagreed, relapsed, stable, until
 from meshconform.traffic.request import Request, probe
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 FAST = Timeouts(traffic_consistency=5.0, consecutive_successes=3)
 
@@ -108,7 +108,7 @@ CHECK = '''
 import pytest
 from meshconform.traffic.converge import stable
 from meshconform.traffic.request import Request, probe
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 
 @pytest.mark.dataplane
@@ -142,7 +142,7 @@ def test_the_report_says_flaky_never_pass(pytester: pytest.Pytester, flapping: F
 
 def test_in_pod_traffic_that_relapses_before_settling_is_recorded() -> None:
     """The in-pod curl loop (observe.waits.settle) follows the same rule as ``until``."""
-    from meshconform.wait.observed import settle  # noqa: PLC0415
+    from meshconform.wait.probes import settle  # noqa: PLC0415
     from tests.clock import FakeClock  # noqa: PLC0415
 
     clock = FakeClock()

@@ -17,8 +17,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from meshconform.live.kube import Kube
-from meshconform.wait import kubewait
-from meshconform.wait.waiters import WaitFailed, WaitTimeout
+from meshconform.wait import WaitFailed, WaitTimeout, conditions
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -103,7 +102,7 @@ def kube(tmp_path: Path) -> Kube:
 def _watch(kube: Kube, dyn: ScriptedDynamic, timeout: float = 3.0) -> Any:
     kube._dyn = dyn
     return kube.watch_until("pod mc-a/echo-1 Ready", "v1", "Pod", "echo-1", "mc-a",
-                            kubewait.pod_ready, timeout)
+                            conditions.pod_ready, timeout)
 
 
 def test_a_watch_event_that_cannot_succeed_fails_at_once(kube: Kube) -> None:
@@ -133,7 +132,7 @@ def test_410_gone_relists_and_watches_from_the_new_version(kube: Kube) -> None:
 
 
 def test_a_timeout_names_the_last_state(kube: Kube) -> None:
-    with pytest.raises(WaitTimeout, match="last seen: Pod mc-a/echo-1 Pending"):
+    with pytest.raises(WaitTimeout, match="last seen: pod mc-a/echo-1 phase Pending"):
         _watch(kube, ScriptedDynamic([("10", PENDING)]), timeout=0.3)
 
 
@@ -142,7 +141,7 @@ def test_bookmarks_and_deletion_are_judged_correctly(kube: Kube) -> None:
         {"type": "BOOKMARK", "raw_object": {"metadata": {"resourceVersion": "11"}}},
         {"type": "DELETED", "raw_object": PENDING}]})
     kube._dyn = dyn
-    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", kubewait.gone, 3) is None
+    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", conditions.gone, 3) is None
 
 
 def test_the_api_is_asked_for_exactly_the_one_object(kube: Kube) -> None:
@@ -160,4 +159,4 @@ def test_the_api_is_asked_for_exactly_the_one_object(kube: Kube) -> None:
 def test_an_object_that_does_not_exist_yet_is_judged_as_none(kube: Kube) -> None:
     dyn = ScriptedDynamic([("10", {})])
     kube._dyn = dyn
-    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", kubewait.gone, 3) is None
+    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", conditions.gone, 3) is None

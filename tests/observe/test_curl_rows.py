@@ -13,7 +13,7 @@ from meshconform.traffic.curl import (
     parse_curl,
 )
 from meshconform.traffic.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
-from meshconform.wait.waiters import Done, Failed, Pending
+from meshconform.wait import Done, Failed, Pending
 from tests.observe import podjson as pj
 
 

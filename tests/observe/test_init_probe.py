@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from meshconform.wait.observed import get_init_probe, init_container_done
-from meshconform.wait.waiters import Done, Failed, Pending, Timeouts, WaitFailed
+from meshconform.wait import Done, Failed, Pending, Timeouts, WaitFailed
+from meshconform.wait.conditions import init_container_done
+from meshconform.wait.workloads import get_init_probe
 from tests.observe import podjson as pj
 from tests.observe.scripted import ScriptedKube
 

@@ -23,8 +23,8 @@ from meshconform.traffic.curl import (
     resolved_addresses,
 )
 from meshconform.traffic.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
-from meshconform.wait.observed import settle
-from meshconform.wait.waiters import Done, Failed, Pending, Timeouts
+from meshconform.wait import Done, Failed, Pending, Timeouts
+from meshconform.wait.probes import settle
 from tests.clock import FakeClock
 from tests.observe import podjson as pj
 

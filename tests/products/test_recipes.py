@@ -353,7 +353,7 @@ def test_deploykf_permissive_statement_is_shown_incorrect_not_held():
     from meshconform.claims import Verdict, get_catalog  # noqa: PLC0415
     from meshconform.report import ClaimResult  # noqa: PLC0415
     from meshconform.traffic.curl import CurlResult  # noqa: PLC0415
-    from meshconform.wait.observed import expect_holds  # noqa: PLC0415
+    from meshconform.wait.probes import expect_holds  # noqa: PLC0415
 
     module_path = paths.repo_root() / "suites/products/deploykf/test_permissive_authz_live.py"
     namespace: dict[str, object] = {}

@@ -61,7 +61,7 @@ from meshconform.modes import Mode
 from meshconform.options import RunOptions
 from meshconform.products.recipes import refuse_foreign_products
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 if TYPE_CHECKING:
     from meshconform.live.controlplane.binaries import ControlPlaneBinaries

@@ -17,8 +17,8 @@ from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.curl import CurlKind, CurlResult, resolved_addresses
 from meshconform.traffic.dns import auto_allocated
-from meshconform.wait.observed import PodClient, conclude_settled, expect_holds, settle
-from meshconform.wait.waiters import Timeouts, WaitFailed, WaitTimeout
+from meshconform.wait import Timeouts, WaitFailed, WaitTimeout
+from meshconform.wait.probes import PodClient, conclude_settled, expect_holds, settle
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 

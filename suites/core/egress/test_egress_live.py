@@ -20,8 +20,8 @@ from meshconform.traffic.curl import (
     registry_blocked_http,
     registry_blocked_tls,
 )
-from meshconform.wait.observed import conclude_settled, expect_holds, settle
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.probes import conclude_settled, expect_holds, settle
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 

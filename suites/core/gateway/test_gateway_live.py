@@ -20,7 +20,7 @@ from meshconform.traffic.converge import stable, until
 from meshconform.traffic.observation import conclude, observe
 from meshconform.traffic.request import probe
 from meshconform.traffic.result import Kind, ProbeResult
-from meshconform.wait.waiters import WaitTimeout
+from meshconform.wait import WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.gateway]
 

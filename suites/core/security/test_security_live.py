@@ -21,8 +21,8 @@ from meshconform.traffic.curl import (
     reached,
     rejected_plaintext,
 )
-from meshconform.wait.observed import PodClient, Settled, conclude_settled, expect_holds, settle
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.probes import PodClient, Settled, conclude_settled, expect_holds, settle
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 

@@ -18,7 +18,7 @@ from meshconform.observe.pods import container_state, describe_states, start_ord
 from meshconform.static.evaluate import holds_app
 from meshconform.static.inject import PodShape
 from meshconform.traffic.curl import logged_curl, reached
-from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
+from meshconform.wait import Decision, Done, Failed, Pending, Timeouts, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

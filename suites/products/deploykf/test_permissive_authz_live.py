@@ -14,8 +14,8 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.modes import Capability
 from meshconform.traffic.curl import CurlResult, rbac_denied_l7, reached
-from meshconform.wait.observed import conclude_settled, settle
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.probes import conclude_settled, settle
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 
