@@ -198,10 +198,12 @@ def test_pod_conditions_say_what_they_saw() -> None:
     assert conditions.pod_running_or_failed(starting) == Pending(
         "pod mc-a/p phase Pending [app=waiting:ContainerCreating]")
     assert conditions.pod_ready(None) == Pending("pod does not exist yet")
-    assert conditions.pod_ready(running) == Pending("pod mc-a/p phase Running [app=running(not ready)]")
+    assert conditions.pod_ready(running) == Pending(
+        "pod mc-a/p phase Running [app=running(not ready)]")
     ready = copy.deepcopy(running)
     ready["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
-    assert conditions.pod_ready(ready) == Done(ready, "pod mc-a/p phase Running [app=running(not ready)]")
+    assert conditions.pod_ready(ready) == Done(
+        ready, "pod mc-a/p phase Running [app=running(not ready)]")
     done = pod([], phase="Succeeded")
     assert conditions.pod_ready(done) == Failed(
         "pod mc-a/p phase Succeeded [no container status yet]: completed, will never be Ready")

@@ -1,4 +1,4 @@
-"""A scripted cluster for the wiring of ``meshconform.wait.workloads`` (a pure-function test double).
+"""A scripted cluster for the wiring of ``meshconform.wait.workloads`` (a test double).
 
 ``world(t)`` says what the API would answer ``t`` seconds after the app exited: the Job
 and the pods. ``observe`` streams the object now and at every scripted event time before

@@ -153,6 +153,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--timeout-scale", type=float, default=1.0, help="multiply every timeout (slow machines)"
     )
+    group.addoption(
+        "--timeout-override",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="set one field of Timeouts, e.g. pod_ready=300 (repeatable; after --timeout-scale)",
+    )
     for tool in ("kind", "kubectl", "istioctl", "helm"):
         group.addoption(
             f"--{tool}",
@@ -202,6 +209,7 @@ def _options_from(config: pytest.Config) -> RunOptions:
         report_dir=get("report_dir"),
         artifacts_dir=get("artifacts_dir"),
         timeout_scale=get("timeout_scale"),
+        timeout_overrides=get("timeout_override"),
         binaries={t: get(t) for t in ("kind", "kubectl", "istioctl", "helm")},
         known_products=known_products(),
         cluster=get("cluster"),
@@ -449,7 +457,7 @@ def run_options(pytestconfig: pytest.Config) -> RunOptions:
 
 @pytest.fixture(scope="session")
 def timeouts(run_options: RunOptions) -> Timeouts:
-    return Timeouts().scaled(run_options.timeout_scale)
+    return run_options.timeouts
 
 
 @pytest.fixture(scope="session")

@@ -175,7 +175,7 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
     if not options.live:
         return
     controller = not hasattr(config, "workerinput")
-    timeouts = Timeouts().scaled(options.timeout_scale)
+    timeouts = options.timeouts
     release = options.istio[0]
     resolvers = {release.release: ToolResolver(options.binaries, istio=release)}
     server_version = None
