@@ -35,22 +35,34 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module -> (file to mutate, the in-process tests that exercise it)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "observe.jobs": ("src/meshconform/observe/jobs.py", ("tests/observe",)),
-    "observe.pods": ("src/meshconform/observe/pods.py", ("tests/observe",)),
+    "observe.pods": (
+        "src/meshconform/observe/pods.py",
+        ("tests/observe", "tests/live/test_wait_conditions.py",
+         "tests/live/test_wait_conditions_rows.py"),
+    ),
     "observe.curl": ("src/meshconform/traffic/curl.py", ("tests/observe",)),
     "observe.dns": ("src/meshconform/traffic/dns.py", ("tests/observe",)),
-    "observe.waits": ("src/meshconform/wait/observed.py", ("tests/observe",)),
-    "waiters": (
-        "src/meshconform/wait/waiters.py",
+    "wait.loop": (
+        "src/meshconform/wait/loop.py",
         ("tests/core/test_waiters.py", "tests/observe", "tests/live/test_kube_watch.py"),
     ),
-    "kubewait": (
-        "src/meshconform/wait/kubewait.py",
+    "wait.timeouts": (
+        "src/meshconform/wait/timeouts.py",
+        ("tests/core/test_timeouts.py", "tests/core/test_waiters.py"),
+    ),
+    "wait.conditions": (
+        "src/meshconform/wait/conditions.py",
         (
-            "tests/live/test_kubewait.py",
-            "tests/live/test_kubewait_rows.py",
+            "tests/live/test_wait_conditions.py",
+            "tests/live/test_wait_conditions_rows.py",
             "tests/observe",
             "tests/live/test_kube_watch.py",
         ),
+    ),
+    "wait.workloads": ("src/meshconform/wait/workloads.py", ("tests/observe",)),
+    "wait.probes": (
+        "src/meshconform/wait/probes.py",
+        ("tests/observe", "tests/dataplane/test_flaky.py", "tests/products/test_recipes.py"),
     ),
     "kube": (
         "src/meshconform/live/kube.py",
