@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +16,7 @@ from meshconform.wait import (
     WaitFailed,
     WaitTimeout,
     consecutive,
+    until,
     wait_until,
 )
 from tests.clock import FakeClock
@@ -97,3 +99,47 @@ def test_the_deadline_itself_ends_the_wait() -> None:
     assert tries[-1] == 4.0
     shown = str(caught.value).split("last attempts:\n  ", 1)[1].split("\n  ")
     assert shown == [f"no: try {n}" for n in range(4, 10)]
+
+
+def test_a_stream_that_ends_unjudged_times_out_saying_nothing_was_seen() -> None:
+    """A watch stream ends at its own deadline; with nothing judged the timeout says so."""
+    with pytest.raises(WaitTimeout) as caught:
+        until("pod x Ready", iter([]), Done, 5)
+    assert str(caught.value) == (
+        "pod x Ready: not reached within 5s; last seen: nothing observed yet")
+
+
+def test_every_way_out_of_the_loop_closes_the_stream() -> None:
+    closed: list[str] = []
+
+    def stream(*decisions: Decision[str]) -> Iterator[Decision[str]]:
+        try:
+            yield from decisions
+        finally:
+            closed.append("closed")
+
+    assert until("x", stream(Pending("a"), Done("v")), lambda d: d, 5) == "v"
+    with pytest.raises(WaitFailed):
+        until("x", stream(Failed("gone")), lambda d: d, 5)
+    clock = FakeClock()
+    with pytest.raises(WaitTimeout):
+        until("x", stream(Pending("a"), Pending("b")), lambda d: (clock.pause(9), d)[1], 5,
+              clock=clock)
+    assert closed == ["closed", "closed", "closed"]
+    # a stream without close() (a list's iterator) is fine too
+    with pytest.raises(WaitTimeout, match=r"last seen: b$"):
+        until("x", [Pending("a"), Pending("b")], lambda d: d, 5)
+
+
+def test_failed_and_timeout_messages_name_the_wait() -> None:
+    clock = FakeClock()
+    with pytest.raises(WaitFailed) as failed:
+        wait_until("pod mc/app", lambda: Failed("container app: CrashLoopBackOff"), 30,
+                   clock=clock, pause=clock.pause)
+    assert str(failed.value) == (
+        "pod mc/app: cannot succeed any more: container app: CrashLoopBackOff")
+    with pytest.raises(WaitTimeout) as caught:
+        consecutive("get /", lambda: (False, "503"), 2, 1, clock=clock, pause=clock.pause)
+    assert str(caught.value) == (
+        "get /: no 2 consecutive successes within 1s; last attempts:\n  no: 503\n  no: 503\n"
+        "  no: 503")

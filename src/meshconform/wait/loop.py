@@ -79,8 +79,8 @@ def until(
     with the last Pending state; also when the stream ends by itself, which a watch
     stream does at its own deadline).
 
-    ``explain_timeout`` words the timeout from the last state (default: "not reached
-    within Ns; last seen: ..."). The stream is closed when the wait ends.
+    ``explain_timeout`` words the timeout from the last state, after ``what:`` (default:
+    "not reached within Ns; last seen: ..."). The stream is closed when the wait ends.
     """
     deadline = clock() + timeout
     last = NOTHING_SEEN
@@ -100,7 +100,7 @@ def until(
         if close is not None:
             close()
     if explain_timeout is not None:
-        raise WaitTimeout(explain_timeout(last))
+        raise WaitTimeout(f"{what}: {explain_timeout(last)}")
     raise WaitTimeout(f"{what}: not reached within {timeout:.0f}s; last seen: {last}")
 
 
@@ -163,8 +163,7 @@ def consecutive(
         timeout,
         clock=clock,
         explain_timeout=lambda last: (
-            f"{what}: no {required} consecutive successes within {timeout:.0f}s; "
-            f"last attempts:\n  {last}"
+            f"no {required} consecutive successes within {timeout:.0f}s; last attempts:\n  {last}"
         ),
     )
 
