@@ -59,7 +59,10 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/live/test_kube_watch.py",
         ),
     ),
-    "wait.workloads": ("src/meshconform/wait/workloads.py", ("tests/observe",)),
+    "wait.workloads": (
+        "src/meshconform/wait/workloads.py",
+        ("tests/observe", "tests/live/test_wait_workloads.py"),
+    ),
     "wait.probes": (
         "src/meshconform/wait/probes.py",
         ("tests/observe", "tests/dataplane/test_flaky.py", "tests/products/test_recipes.py"),
