@@ -65,7 +65,7 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "wait.probes": (
         "src/meshconform/wait/probes.py",
-        ("tests/observe", "tests/dataplane/test_flaky.py", "tests/products/test_recipes.py"),
+        ("tests/live/test_wait_probes.py", "tests/observe", "tests/dataplane/test_flaky.py"),
     ),
     "kube": (
         "src/meshconform/live/kube.py",
