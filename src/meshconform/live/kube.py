@@ -255,6 +255,8 @@ class Kube:
         name: str,
         namespace: str | None,
         timeout: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> Iterator[dict[str, Any] | None]:
         """Stream one object as it changes: the object as listed (``None`` while it does
         not exist), then once per watch event, for ``timeout`` seconds.
@@ -267,7 +269,7 @@ class Kube:
         """
         resource = self._resource(api_version, kind)
         selector = f"metadata.name={name}"
-        deadline = time.monotonic() + timeout
+        deadline = clock() + timeout
         while True:
             listing = _to_dict(
                 self.dynamic.get(resource, namespace=namespace, field_selector=selector)
@@ -275,7 +277,7 @@ class Kube:
             items = listing.get("items") or []
             yield items[0] if items else None
             version = (listing.get("metadata") or {}).get("resourceVersion")
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock()
             if remaining <= 0:
                 return
             try:
