@@ -9,6 +9,7 @@ error channel, and the exit code is compared with the client's own ``returncode`
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,13 +126,28 @@ def test_exec_reports_a_command_that_could_not_start(
 
 
 class HangingSocket(ReplaySocket):
-    """Replays its frames, then stays open and silent (a command that does not end)."""
+    """Replays its frames, then stays open and silent (a command that does not end) for
+    ``hang`` seconds, then closes: a client that ignored its own timeout ends, late."""
+
+    def __init__(self, frames: list[tuple[int, bytes]], hang: float) -> None:
+        super().__init__(frames)
+        self._silent = False
+        self._closer = threading.Timer(hang, self._peer.send, (b"x",))
+        self._closer.start()
 
     def recv_data_frame(self, _control: bool) -> tuple[int, Frame]:
-        if not self._frames:
-            self.sock.recv(1)  # nothing readable any more
-            return ABNF.OPCODE_PING, Frame(b"")
-        return super().recv_data_frame(_control)
+        if self._frames:
+            return super().recv_data_frame(_control)
+        self.sock.recv(1)  # nothing readable until the closer writes
+        if self._silent:
+            self.connected = False
+            return ABNF.OPCODE_CLOSE, Frame(b"")
+        self._silent = True
+        return ABNF.OPCODE_PING, Frame(b"")
+
+    def close(self, **kwargs: Any) -> None:
+        self._closer.cancel()
+        super().close(**kwargs)
 
 
 def _recording_stream(seen: dict[str, Any], frames: list[tuple[int, bytes]]) -> Any:
@@ -162,7 +178,7 @@ def test_an_exec_that_does_not_end_is_a_timeout_with_its_output(
     def hanging(*_: Any, **__: Any) -> ws_client.WSClient:
         client = replayed([])
         client.sock.close()
-        client.sock = HangingSocket([(1, b"x" * 600 + b"tail")])
+        client.sock = HangingSocket([(1, b"x" * 600 + b"tail")], hang=3)
         return client
 
     monkeypatch.setattr(kube_module, "stream", hanging)
