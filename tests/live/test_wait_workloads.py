@@ -24,7 +24,7 @@ from meshconform.wait.workloads import (
 from tests.observe import podjson as pj
 from tests.observe.scripted import Obj, ScriptedKube, World
 
-TIMEOUTS = Timeouts().overridden({"pod_ready": 111, "job_complete": 222, "proxy_linger": 7})
+TIMEOUTS = Timeouts().overridden({"pod_ready": 1.5, "job_complete": 222, "proxy_linger": 7})
 
 
 class RecordingKube(ScriptedKube):
@@ -86,13 +86,13 @@ def test_a_ready_pod_is_watched_by_name_for_pod_ready_seconds() -> None:
     starting = _pod("echo-1", "2026-03-01T10:00:00Z")
     ready = _pod("echo-1", "2026-03-01T10:00:00Z")
     ready["status"]["conditions"].append({"type": "Ready", "status": "True"})
-    kube = RecordingKube(lambda t: (None, [ready if t >= 3 else starting]), events=(3,))
+    kube = RecordingKube(lambda t: (None, [ready if t >= 2 else starting]), events=(2,))
     got = get_ready_pod(kube, "mc-ns", "app=echo", TIMEOUTS)  # type: ignore[arg-type]
     assert got == ready
     assert type(got) is dict
     assert kube.calls == [("list", "v1", "Pod", "mc-ns", "app=echo"),
-                          ("observe", "v1", "Pod", "echo-1", "mc-ns", 111)]
-    assert kube.waits == [("pod mc-ns/echo-1 Ready", 111)]
+                          ("observe", "v1", "Pod", "echo-1", "mc-ns", 1.5)]
+    assert kube.waits == [("pod mc-ns/echo-1 Ready", 1.5)]
 
 
 def _probe_pod(probe: dict[str, Any]) -> dict[str, Any]:
@@ -109,9 +109,9 @@ def test_the_init_probe_reads_its_own_container_and_log() -> None:
     result = get_init_probe(kube, "mc-ns", "init-net", TIMEOUTS,  # type: ignore[arg-type]
                             container="check")
     assert (result.container, result.curl.exit_code, result.curl.status) == ("check", 22, 403)
-    assert kube.calls == [("observe", "v1", "Pod", "init-net", "mc-ns", 111),
+    assert kube.calls == [("observe", "v1", "Pod", "init-net", "mc-ns", 1.5),
                           ("logs", "mc-ns", "init-net", "check", None, False)]
-    assert kube.waits == [("init container check of mc-ns/init-net to finish", 111)]
+    assert kube.waits == [("init container check of mc-ns/init-net to finish", 1.5)]
 
 
 def test_the_init_probe_container_is_called_probe_by_default() -> None:
