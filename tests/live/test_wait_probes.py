@@ -70,7 +70,7 @@ def _settle(results: list[bool | None], expect: bool, consistency: float = 2.0,
 
 def test_a_settled_probe_shows_its_streak_with_labels() -> None:
     got = _settle([None, False, True, True, True], expect=True)
-    assert got.observed is True
+    assert (got.what, got.observed) == ("GET /", True)
     assert got.results == [None, False, True, True, True]
     assert got.evidence == ["GET /: 3 in a row:", "r=True [holds]", "r=True [holds]",
                             "r=True [holds]"]

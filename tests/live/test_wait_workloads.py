@@ -178,3 +178,13 @@ def test_a_hung_classic_sidecar_is_decided_after_the_window_from_the_objects_now
     seen = get_job_outcome(kube, "mc-ns", "mc-job", TIMEOUTS, clock=kube.clock)  # type: ignore[arg-type]
     assert seen.outcome is JobOutcome.HUNG_ON_SIDECAR
     assert "allowed 12s; hang window 12s" in seen.explanation
+
+
+def test_a_hang_is_decided_by_the_job_watch_at_the_first_event_past_the_window() -> None:
+    """The Job watch judges each event with the newest pod's own window (12 s here): an
+    event 13 s after the app exited decides the hang then, not at the watch's end."""
+    kube = RecordingKube(_job_world(pj.job(), pj.running(name="istio-proxy")), events=(13,))
+    seen = get_job_outcome(kube, "mc-ns", "mc-job", TIMEOUTS, clock=kube.clock)  # type: ignore[arg-type]
+    assert seen.outcome is JobOutcome.HUNG_ON_SIDECAR
+    assert "was still running 13s later (allowed 12s; hang window 12s" in seen.explanation
+    assert kube.t == 13

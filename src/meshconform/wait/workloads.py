@@ -100,7 +100,7 @@ def job_condition(
         pods = kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
         window = linger_window(newest_pod(pods), timeouts.proxy_linger)
         seen = job_outcome(obj, pods, now=clock(), linger=window)
-        return Done(seen, seen.explanation) if seen.final else Pending(seen.explanation)
+        return Done(seen) if seen.final else Pending(seen.explanation)
 
     return condition
 
