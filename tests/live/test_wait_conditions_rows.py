@@ -217,3 +217,47 @@ def test_gone_and_with_pods_say_what_is_left() -> None:
     assert conditions.with_pods(Failed("x"), [pod([], phase="Failed")]) == Failed("x")
     by_type = conditions._conditions({"status": {"conditions": [{"status": "True"}]}})
     assert by_type == {"": {"status": "True"}}
+
+
+def test_a_deployment_scaled_to_zero_is_ready_with_its_status_all_omitted() -> None:
+    """``replicas: 0``: the API omits every zero count; Available is True."""
+    zero = deployment({"replicas": 0}, {"observedGeneration": 1}, AVAILABLE)
+    assert conditions.deployment_ready(zero) == Done(
+        zero, "Deployment mc-a/echo: 0/0 ready, 0 updated, 0 available")
+
+
+def test_the_app_of_a_job_has_exited_once_it_terminated_or_the_pod_ended() -> None:
+    exited = conditions.app_exited()
+    assert exited(None) == Pending("pod does not exist yet")
+    running = pod([{"name": "app", "ready": True, "state": {"running": {}}}], phase="Running")
+    assert exited(running) == Pending("pod mc-a/p phase Running [app=running]")
+    done = pod([{"name": "app", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
+                {"name": "istio-proxy", "ready": True, "state": {"running": {}}}],
+               phase="Running")
+    assert exited(done) == Done(
+        done, "pod mc-a/p phase Running [app=terminated:Completed(exit 0), istio-proxy=running]")
+    for phase in ("Succeeded", "Failed"):  # the pod ended, whatever its statuses say
+        ended = pod([], phase=phase)
+        assert exited(ended) == Done(ended, f"pod mc-a/p phase {phase} [no container status yet]")
+    crashing = pod([waiting("app", "CrashLoopBackOff", "back-off 10s")])
+    assert exited(crashing) == Failed("pod mc-a/p container app: CrashLoopBackOff: back-off 10s")
+    # another container's name: the app it waits for is the one it was given
+    assert exited(pod([{"name": "main", "state": {"terminated": {"exitCode": 0}}}])) == Pending(
+        "pod mc-a/p phase Pending [main=terminated(exit 0)]")
+    main = conditions.app_exited("main")
+    assert isinstance(main(pod([{"name": "main", "state": {"terminated": {"exitCode": 0}}}])),
+                      Done)
+
+
+def test_an_init_container_is_done_once_it_terminated() -> None:
+    probe_done = conditions.init_container_done("probe")
+    assert probe_done(None) == Pending("pod does not exist yet")
+    waiting_pod = pod([waiting("probe", "PodInitializing")])
+    assert probe_done(waiting_pod) == Pending(
+        "pod mc-a/p phase Pending [probe=waiting:PodInitializing]")
+    finished = pod([{"name": "probe", "state": {"terminated": {"exitCode": 7,
+                                                                "reason": "Error"}}}])
+    decision = probe_done(finished)
+    assert decision == Done(finished, "pod mc-a/p phase Pending [probe=terminated:Error(exit 7)]")
+    assert isinstance(decision, Done)
+    assert decision.value is not finished  # a copy: the wait's result is the caller's
