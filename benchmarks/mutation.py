@@ -178,7 +178,7 @@ def configure(dest: Path, source: str, tests: tuple[str, ...]) -> None:
             'source_paths = ["src/"]\n'
             f'only_mutate = ["{source}", "*{source.removeprefix("src/")}"]\n'
             f"pytest_add_cli_args_test_selection = [{selection}]\n"
-            'also_copy = ["fixtures", "clusters", "suites", "conftest.py", "tests"]\n'
+            'also_copy = ["fixtures", "clusters", "suites", "conftest.py", "tests", "docs"]\n'
         )
 
 

@@ -41,12 +41,15 @@ def test_the_last_override_of_a_field_wins_and_spaces_are_allowed() -> None:
     assert parse_overrides([]) == {}
     assert Timeouts().overridden({}) == Timeouts()
     assert Timeouts().overridden({"exec_command": 7}).exec_command == 7.0
+    assert Timeouts().overridden({"probe_request": 2.5}).probe_request == 2.5  # not rounded
+    assert parse_overrides(["probe_request=0.5"]) == {"probe_request": 0.5}  # under a second
 
 
 @pytest.mark.parametrize(("text", "problem"), [
     ("pod_ready", "expected NAME=SECONDS, got 'pod_ready'"),
     ("=30", "expected NAME=SECONDS, got '=30'"),
     ("pod_ready=soon", "pod_ready: 'soon' is not a number of seconds"),
+    ("pod_ready=30=1", "pod_ready: '30=1' is not a number of seconds"),
     ("pod_redy=30", "unknown timeout 'pod_redy'; the fields are: cluster_create, "),
     ("pod_ready=0", "timeout pod_ready must be a positive number of seconds, got 0.0"),
     ("pod_ready=-5", "timeout pod_ready must be a positive number of seconds, got -5.0"),
