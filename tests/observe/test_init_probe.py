@@ -1,4 +1,4 @@
-"""The init-container probe wait (``observe.waits.get_init_probe``) fails fast.
+"""The init-container probe wait (``wait.workloads.get_init_probe``) fails fast.
 
 Break 4 of issue 10 ("init-container fail-fast disabled"): an init container that can
 never run (the CNI's istio-validation crash-looping, an image that cannot be pulled)
