@@ -73,7 +73,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "claimcheck": (
         "src/meshconform/claimcheck.py",
-        ("tests/observe", "tests/core/test_claimcheck.py"),
+        (
+            "tests/observe",
+            "tests/core/test_claimcheck.py",
+            "tests/core/test_claimcheck_incorrect.py",
+        ),
     ),
     "probes.classify": (
         "src/meshconform/traffic/classify.py",

@@ -118,14 +118,21 @@ def test_every_way_out_of_the_loop_closes_the_stream() -> None:
         finally:
             closed.append("closed")
 
-    assert until("x", stream(Pending("a"), Done("v")), lambda d: d, 5) == "v"
+    # each stream stays referenced here: it is the loop, not garbage collection, that
+    # closes it (a watch left open holds a connection to the API server)
+    done = stream(Pending("a"), Done("v"))
+    assert until("x", done, lambda d: d, 5) == "v"
+    assert closed == ["closed"]
+    failed = stream(Failed("gone"))
     with pytest.raises(WaitFailed):
-        until("x", stream(Failed("gone")), lambda d: d, 5)
+        until("x", failed, lambda d: d, 5)
+    assert closed == ["closed", "closed"]
     clock = FakeClock()
+    pending = stream(Pending("a"), Pending("b"))
     with pytest.raises(WaitTimeout):
-        until("x", stream(Pending("a"), Pending("b")), lambda d: (clock.pause(9), d)[1], 5,
-              clock=clock)
+        until("x", pending, lambda d: (clock.pause(9), d)[1], 5, clock=clock)
     assert closed == ["closed", "closed", "closed"]
+    assert [done, failed, pending]  # still referenced
     # a stream without close() (a list's iterator) is fine too
     with pytest.raises(WaitTimeout, match=r"last seen: b$"):
         until("x", [Pending("a"), Pending("b")], lambda d: d, 5)
