@@ -31,7 +31,7 @@ from meshconform.live.controlplane.binaries import provision
 from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.modes import get_mode
 from meshconform.versions import get_istio_release, node_image
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 READY_TARGET = 20.0
 RUN_TARGET = 60.0

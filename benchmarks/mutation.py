@@ -35,22 +35,37 @@ ROOT = Path(__file__).resolve().parents[1]
 #: module -> (file to mutate, the in-process tests that exercise it)
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     "observe.jobs": ("src/meshconform/observe/jobs.py", ("tests/observe",)),
-    "observe.pods": ("src/meshconform/observe/pods.py", ("tests/observe",)),
+    "observe.pods": (
+        "src/meshconform/observe/pods.py",
+        ("tests/observe", "tests/live/test_wait_conditions.py",
+         "tests/live/test_wait_conditions_rows.py"),
+    ),
     "observe.curl": ("src/meshconform/traffic/curl.py", ("tests/observe",)),
     "observe.dns": ("src/meshconform/traffic/dns.py", ("tests/observe",)),
-    "observe.waits": ("src/meshconform/wait/observed.py", ("tests/observe",)),
-    "waiters": (
-        "src/meshconform/wait/waiters.py",
+    "wait.loop": (
+        "src/meshconform/wait/loop.py",
         ("tests/core/test_waiters.py", "tests/observe", "tests/live/test_kube_watch.py"),
     ),
-    "kubewait": (
-        "src/meshconform/wait/kubewait.py",
+    "wait.timeouts": (
+        "src/meshconform/wait/timeouts.py",
+        ("tests/core/test_timeouts.py", "tests/core/test_waiters.py"),
+    ),
+    "wait.conditions": (
+        "src/meshconform/wait/conditions.py",
         (
-            "tests/live/test_kubewait.py",
-            "tests/live/test_kubewait_rows.py",
+            "tests/live/test_wait_conditions.py",
+            "tests/live/test_wait_conditions_rows.py",
             "tests/observe",
             "tests/live/test_kube_watch.py",
         ),
+    ),
+    "wait.workloads": (
+        "src/meshconform/wait/workloads.py",
+        ("tests/observe", "tests/live/test_wait_workloads.py"),
+    ),
+    "wait.probes": (
+        "src/meshconform/wait/probes.py",
+        ("tests/live/test_wait_probes.py", "tests/observe", "tests/dataplane/test_flaky.py"),
     ),
     "kube": (
         "src/meshconform/live/kube.py",
@@ -58,7 +73,11 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "claimcheck": (
         "src/meshconform/claimcheck.py",
-        ("tests/observe", "tests/core/test_claimcheck.py"),
+        (
+            "tests/observe",
+            "tests/core/test_claimcheck.py",
+            "tests/core/test_claimcheck_incorrect.py",
+        ),
     ),
     "probes.classify": (
         "src/meshconform/traffic/classify.py",
@@ -163,7 +182,7 @@ def configure(dest: Path, source: str, tests: tuple[str, ...]) -> None:
             'source_paths = ["src/"]\n'
             f'only_mutate = ["{source}", "*{source.removeprefix("src/")}"]\n'
             f"pytest_add_cli_args_test_selection = [{selection}]\n"
-            'also_copy = ["fixtures", "clusters", "suites", "conftest.py", "tests"]\n'
+            'also_copy = ["fixtures", "clusters", "suites", "conftest.py", "tests", "docs"]\n'
         )
 
 

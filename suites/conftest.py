@@ -34,9 +34,9 @@ from meshconform.options import RunOptions
 from meshconform.plugin.live import note_namespace
 from meshconform.setups import Remembered
 from meshconform.traffic.gateway import GatewayTarget
-from meshconform.wait import kubewait
-from meshconform.wait.observed import PodClient, get_ready_pod
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts, conditions
+from meshconform.wait.probes import PodClient
+from meshconform.wait.workloads import get_ready_pod
 
 #: host names of the external servers; .test is reserved (RFC 2606), so never real
 EXTERNAL_HTTP_HOST = "http.external.meshconform.test"
@@ -107,7 +107,7 @@ def _deploy(kube: Any, relpath: str, namespace: str, timeouts: Timeouts,
         if obj["kind"] == "Deployment":
             name = obj["metadata"]["name"]
             kube.watch_until(f"deployment {namespace}/{name} available", "apps/v1",
-                             "Deployment", name, namespace, kubewait.deployment_ready,
+                             "Deployment", name, namespace, conditions.deployment_ready,
                              timeout=timeouts.deployment_ready)
 
 
@@ -181,7 +181,7 @@ def echo_in(kube: Any, apply: Callable[..., list[dict[str, Any]]],
     def make(namespace: str) -> Echo:
         apply("workloads/echo.yaml", namespace)
         kube.watch_until(f"deployment {namespace}/echo available", "apps/v1", "Deployment",
-                         "echo", namespace, kubewait.deployment_ready,
+                         "echo", namespace, conditions.deployment_ready,
                          timeout=timeouts.deployment_ready)
         return Echo(namespace)
 

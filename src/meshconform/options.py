@@ -21,6 +21,7 @@ from meshconform.versions import (
     get_istio_release,
     node_image,
 )
+from meshconform.wait.timeouts import Timeouts, parse_overrides
 
 TIERS = ("static", "dataplane", "live")
 DEFAULT_TIERS = ("static", "dataplane")
@@ -42,6 +43,8 @@ class RunOptions:
     report_dir: Path = Path("meshconform-report")
     artifacts_dir: Path = Path("meshconform-report/artifacts")
     timeout_scale: float = 1.0
+    #: --timeout-override NAME=SECONDS, checked: fields of Timeouts set after the scale
+    timeout_overrides: tuple[tuple[str, float], ...] = ()
     #: explicit binary paths (--kind, --istioctl, ...); None = resolve (tools.py)
     binaries: dict[str, Path | None] = field(default_factory=dict)
     #: --cluster kind|controlplane; --kubeconfig makes it KUBECONFIG
@@ -56,6 +59,12 @@ class RunOptions:
     @property
     def existing_cluster(self) -> bool:
         return self.kubeconfig is not None
+
+    @property
+    def timeouts(self) -> Timeouts:
+        """The run's wait bounds: the defaults times ``--timeout-scale``, then each
+        ``--timeout-override`` as given (an explicit value is not scaled)."""
+        return Timeouts().scaled(self.timeout_scale).overridden(dict(self.timeout_overrides))
 
 
 def parse_tiers(values: Sequence[str]) -> tuple[str, ...]:
@@ -104,6 +113,7 @@ def parse_options(
     report_dir: str | None = None,
     artifacts_dir: str | None = None,
     timeout_scale: float = 1.0,
+    timeout_overrides: Sequence[str] = (),
     binaries: dict[str, str | None] | None = None,
     known_products: Sequence[str] = (),
     cluster: str | None = None,
@@ -144,6 +154,7 @@ def parse_options(
         raise UsageError(
             f"--timeout-scale must be positive, got {timeout_scale}", "Use e.g. 2 on a slow machine"
         )
+    overrides = _parse_timeout_overrides(timeout_overrides)
     cluster_kind, configs = _parse_live_inputs(
         cluster, kubeconfig_path, istio_config, keep_cluster=keep_cluster, tiers=tier_list
     )
@@ -172,10 +183,22 @@ def parse_options(
         report_dir=report,
         artifacts_dir=Path(artifacts_dir) if artifacts_dir else report / "artifacts",
         timeout_scale=timeout_scale,
+        timeout_overrides=overrides,
         binaries=tools,
         cluster=cluster_kind,
         istio_config=configs,
     )
+
+
+def _parse_timeout_overrides(values: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    try:
+        return tuple(parse_overrides(values).items())
+    except ValueError as error:
+        raise UsageError(
+            f"--timeout-override: {error}",
+            "Pass NAME=SECONDS with a field of Timeouts, e.g. --timeout-override pod_ready=300 "
+            "(docs/live-checks.md lists them)",
+        ) from None
 
 
 def _parse_live_inputs(

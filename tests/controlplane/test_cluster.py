@@ -20,8 +20,8 @@ from meshconform.live.controlplane.cluster import ControlPlane, NodeSpec, start_
 from meshconform.live.controlplane.processes import pid_alive
 from meshconform.live.kube import Kube
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, get_istio_release
-from meshconform.wait.observed import get_pod_name
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.workloads import get_pod_name
 
 from .conftest import TEST_ISTIO
 
@@ -83,7 +83,7 @@ def test_job_controller_and_scheduler_work(kube: Kube) -> None:
 
 
 def _scheduled(pod: dict[str, Any] | None) -> Any:
-    from meshconform.wait.waiters import Done, Pending  # noqa: PLC0415
+    from meshconform.wait import Done, Pending  # noqa: PLC0415
 
     if pod is not None and (pod.get("spec") or {}).get("nodeName"):
         return Done(pod)

@@ -35,7 +35,7 @@ from meshconform.traffic import gateway as gw
 from meshconform.traffic.request import probe
 from meshconform.traffic.result import Kind, TrafficResult
 from meshconform.versions import get_istio_release
-from meshconform.wait.waiters import Done, Pending, Timeouts, wait_until
+from meshconform.wait import Done, Pending, Timeouts, wait_until
 
 from .conftest import TEST_ISTIO
 

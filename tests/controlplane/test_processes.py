@@ -13,7 +13,7 @@ import pytest
 
 from meshconform.errors import ProvisioningError
 from meshconform.live.controlplane.processes import Processes, free_port, pid_alive, wait_gone
-from meshconform.wait.waiters import Done, Pending, wait_until
+from meshconform.wait import Done, Pending, wait_until
 
 
 def _gone(pid: int) -> bool:

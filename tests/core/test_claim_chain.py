@@ -63,7 +63,7 @@ def test_plan_claim_json(capsys: pytest.CaptureFixture[str]) -> None:
     live = [c for c in data["checks"] if c["tier"] == "live"]
     assert any("workloads/job.yaml" in c["manifests"] for c in live)
     # the check's own helper (_run_job) is followed to the function that decides
-    assert any("meshconform.wait.observed.get_job_outcome" in c["evaluator"] for c in live)
+    assert any("meshconform.wait.workloads.get_job_outcome" in c["evaluator"] for c in live)
 
 
 def test_a_gateway_probe_check_is_in_the_chain_though_only_probing_runs_it() -> None:

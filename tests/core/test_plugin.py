@@ -158,7 +158,7 @@ def test_session_end_runs_after_pytest_tears_down_session_fixtures() -> None:
 
 SETUP_TROUBLE = '''
 import pytest
-from meshconform.wait.waiters import WaitFailed, WaitTimeout
+from meshconform.wait import WaitFailed, WaitTimeout
 
 
 @pytest.mark.static
@@ -197,7 +197,7 @@ def test_setup_trouble_is_error_and_only_a_contradiction_is_fail(
 
 
 def test_wait_errors_are_not_assertions() -> None:
-    from meshconform.wait.waiters import WaitFailed, WaitTimeout  # noqa: PLC0415
+    from meshconform.wait import WaitFailed, WaitTimeout  # noqa: PLC0415
 
     assert not issubclass(WaitTimeout, AssertionError)
     assert not issubclass(WaitFailed, AssertionError)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,
@@ -15,6 +16,7 @@ from meshconform.wait.waiters import (
     WaitFailed,
     WaitTimeout,
     consecutive,
+    until,
     wait_until,
 )
 from tests.clock import FakeClock
@@ -70,7 +72,7 @@ def test_timeouts_scale_every_bound_but_the_streak_length() -> None:
 
 def test_the_deadline_itself_ends_the_wait() -> None:
     """Mutation survivors: ``>=`` against the deadline, and how much history is shown."""
-    from meshconform.wait.waiters import Pending, WaitTimeout, consecutive, wait_until  # noqa: PLC0415
+    from meshconform.wait import Pending, WaitTimeout, consecutive, wait_until  # noqa: PLC0415
     from tests.clock import FakeClock  # noqa: PLC0415
 
     clock = FakeClock()
@@ -97,3 +99,54 @@ def test_the_deadline_itself_ends_the_wait() -> None:
     assert tries[-1] == 4.0
     shown = str(caught.value).split("last attempts:\n  ", 1)[1].split("\n  ")
     assert shown == [f"no: try {n}" for n in range(4, 10)]
+
+
+def test_a_stream_that_ends_unjudged_times_out_saying_nothing_was_seen() -> None:
+    """A watch stream ends at its own deadline; with nothing judged the timeout says so."""
+    with pytest.raises(WaitTimeout) as caught:
+        until("pod x Ready", iter([]), Done, 5)
+    assert str(caught.value) == (
+        "pod x Ready: not reached within 5s; last seen: nothing observed yet")
+
+
+def test_every_way_out_of_the_loop_closes_the_stream() -> None:
+    closed: list[str] = []
+
+    def stream(*decisions: Decision[str]) -> Iterator[Decision[str]]:
+        try:
+            yield from decisions
+        finally:
+            closed.append("closed")
+
+    # each stream stays referenced here: it is the loop, not garbage collection, that
+    # closes it (a watch left open holds a connection to the API server)
+    done = stream(Pending("a"), Done("v"))
+    assert until("x", done, lambda d: d, 5) == "v"
+    assert closed == ["closed"]
+    failed = stream(Failed("gone"))
+    with pytest.raises(WaitFailed):
+        until("x", failed, lambda d: d, 5)
+    assert closed == ["closed", "closed"]
+    clock = FakeClock()
+    pending = stream(Pending("a"), Pending("b"))
+    with pytest.raises(WaitTimeout):
+        until("x", pending, lambda d: (clock.pause(9), d)[1], 5, clock=clock)
+    assert closed == ["closed", "closed", "closed"]
+    assert [done, failed, pending]  # still referenced
+    # a stream without close() (a list's iterator) is fine too
+    with pytest.raises(WaitTimeout, match=r"last seen: b$"):
+        until("x", [Pending("a"), Pending("b")], lambda d: d, 5)
+
+
+def test_failed_and_timeout_messages_name_the_wait() -> None:
+    clock = FakeClock()
+    with pytest.raises(WaitFailed) as failed:
+        wait_until("pod mc/app", lambda: Failed("container app: CrashLoopBackOff"), 30,
+                   clock=clock, pause=clock.pause)
+    assert str(failed.value) == (
+        "pod mc/app: cannot succeed any more: container app: CrashLoopBackOff")
+    with pytest.raises(WaitTimeout) as caught:
+        consecutive("get /", lambda: (False, "503"), 2, 1, clock=clock, pause=clock.pause)
+    assert str(caught.value) == (
+        "get /: no 2 consecutive successes within 1s; last attempts:\n  no: 503\n  no: 503\n"
+        "  no: 503")

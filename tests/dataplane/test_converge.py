@@ -11,7 +11,7 @@ from meshconform.traffic.converge import converge
 from meshconform.traffic.curl import curl_result
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.result import Kind, TrafficResult
-from meshconform.wait.waiters import Timeouts, WaitTimeout
+from meshconform.wait import Timeouts, WaitTimeout
 from tests.clock import FakeClock
 
 FAST = Timeouts(traffic_consistency=0.3, consecutive_successes=3)

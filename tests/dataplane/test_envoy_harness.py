@@ -13,7 +13,7 @@ import pytest
 
 from meshconform.dataplane import xds
 from meshconform.dataplane.envoy import running_envoy, start_envoy
-from meshconform.wait.waiters import Done, Pending, WaitFailed, wait_until
+from meshconform.wait import Done, Pending, WaitFailed, wait_until
 
 
 def _gone(pid: int) -> bool:

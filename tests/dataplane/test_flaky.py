@@ -18,7 +18,7 @@ from meshconform.traffic import converge as convergence
 from meshconform.traffic.converge import compress, converge, disagreed, relapsed
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.request import Request, probe
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 FAST = Timeouts(traffic_consistency=5.0, consecutive_successes=3)
 
@@ -109,7 +109,7 @@ CHECK = '''
 import pytest
 from meshconform.traffic.converge import converge
 from meshconform.traffic.request import Request, probe
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 
 @pytest.mark.dataplane

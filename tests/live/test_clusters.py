@@ -23,7 +23,7 @@ from meshconform.live.clusters import (
 )
 from meshconform.modes import MODES
 from meshconform.versions import DEFAULT_KUBERNETES, node_image
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 KIND = Path("/opt/bin/kind")
 

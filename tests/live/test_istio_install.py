@@ -21,7 +21,7 @@ from meshconform.live.istio import (
 from meshconform.live.kube import parse_exec_status
 from meshconform.modes import MODES
 from meshconform.versions import ISTIO_HUB, ISTIO_RELEASES
-from meshconform.wait.waiters import Done, Failed, Pending
+from meshconform.wait import Done, Failed, Pending
 
 
 def test_install_command_line() -> None:

@@ -8,6 +8,7 @@ condition's Failed, re-list after 410 Gone, re-list when a watch round ends. Iss
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from meshconform.live.kube import Kube
-from meshconform.wait import kubewait
-from meshconform.wait.waiters import WaitFailed, WaitTimeout
+from meshconform.wait import WaitFailed, WaitTimeout, conditions
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -103,7 +103,7 @@ def kube(tmp_path: Path) -> Kube:
 def _watch(kube: Kube, dyn: ScriptedDynamic, timeout: float = 3.0) -> Any:
     kube._dyn = dyn
     return kube.watch_until("pod mc-a/echo-1 Ready", "v1", "Pod", "echo-1", "mc-a",
-                            kubewait.pod_ready, timeout)
+                            conditions.pod_ready, timeout)
 
 
 def test_a_watch_event_that_cannot_succeed_fails_at_once(kube: Kube) -> None:
@@ -133,7 +133,7 @@ def test_410_gone_relists_and_watches_from_the_new_version(kube: Kube) -> None:
 
 
 def test_a_timeout_names_the_last_state(kube: Kube) -> None:
-    with pytest.raises(WaitTimeout, match="last seen: Pod mc-a/echo-1 Pending"):
+    with pytest.raises(WaitTimeout, match="last seen: pod mc-a/echo-1 phase Pending"):
         _watch(kube, ScriptedDynamic([("10", PENDING)]), timeout=0.3)
 
 
@@ -142,7 +142,7 @@ def test_bookmarks_and_deletion_are_judged_correctly(kube: Kube) -> None:
         {"type": "BOOKMARK", "raw_object": {"metadata": {"resourceVersion": "11"}}},
         {"type": "DELETED", "raw_object": PENDING}]})
     kube._dyn = dyn
-    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", kubewait.gone, 3) is None
+    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", conditions.gone, 3) is None
 
 
 def test_the_api_is_asked_for_exactly_the_one_object(kube: Kube) -> None:
@@ -160,4 +160,70 @@ def test_the_api_is_asked_for_exactly_the_one_object(kube: Kube) -> None:
 def test_an_object_that_does_not_exist_yet_is_judged_as_none(kube: Kube) -> None:
     dyn = ScriptedDynamic([("10", {})])
     kube._dyn = dyn
-    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", kubewait.gone, 3) is None
+    assert kube.watch_until("gone", "v1", "Pod", "echo-1", "mc-a", conditions.gone, 3) is None
+
+
+def _stream(kube: Kube, dyn: ScriptedDynamic, timeout: float, count: int,
+            clock: Any = time.monotonic) -> list[Any]:
+    kube._dyn = dyn
+    return list(itertools.islice(
+        kube.observe("v1", "Pod", "echo-1", "mc-a", timeout, clock=clock), count))
+
+
+def test_observe_streams_the_listing_then_each_event_then_lists_again(kube: Kube) -> None:
+    """Bookmarks and watch errors are not observations; a deletion is None; when the
+    watch round ends the object is listed again."""
+    dyn = ScriptedDynamic([("10", PENDING)], events={"10": [
+        {"type": "BOOKMARK", "raw_object": {"kind": "Pod", "metadata": {"resourceVersion": "11"}}},
+        {"type": "ERROR", "raw_object": {"kind": "Status", "code": 500}},
+        {"type": "MODIFIED", "raw_object": READY},
+        {"type": "DELETED", "raw_object": READY},
+        {"type": "ADDED", "raw_object": CRASHING}]})
+    assert _stream(kube, dyn, 30, 5) == [PENDING, READY, None, CRASHING, PENDING]
+    assert dyn.list_calls == 2
+
+
+def test_observe_stops_at_its_deadline_without_watching(kube: Kube) -> None:
+    now = iter([100.0, 100.0])  # the deadline is now: the listing is all there is
+    dyn = ScriptedDynamic([("10", PENDING)])
+    assert _stream(kube, dyn, 0, 3, clock=lambda: next(now)) == [PENDING]
+    assert dyn.watch_versions == []
+
+
+def test_a_watch_round_is_never_shorter_than_a_second_nor_longer_than_the_resync(
+        kube: Kube) -> None:
+    dyn = ScriptedDynamic([("10", PENDING)])
+    assert _stream(kube, dyn, 1, 2, clock=lambda: 100.0) == [PENDING, PENDING]
+    assert dyn.watch_args[0][1]["timeout"] == 1  # one second left: a one-second round
+    times = iter([0.0, 0.7])
+    dyn = ScriptedDynamic([("10", PENDING)])
+    assert _stream(kube, dyn, 1, 2, clock=lambda: next(times)) == [PENDING, PENDING]
+    assert dyn.watch_args[0][1]["timeout"] == 1  # 0.3 s left still watches for 1 s
+    dyn = ScriptedDynamic([("10", PENDING)])
+    _stream(kube, dyn, 300, 2, clock=lambda: 0.0)
+    assert dyn.watch_args[0][1]["timeout"] == 10
+
+
+def test_the_remaining_time_counts_down_from_the_deadline(kube: Kube) -> None:
+    times = iter([0.0, 5.0, 28.5, 30.0])
+    dyn = ScriptedDynamic([("10", PENDING)])
+    assert _stream(kube, dyn, 30, 5, clock=lambda: next(times)) == [PENDING] * 3
+    assert [kwargs["timeout"] for _, kwargs in dyn.watch_args] == [10, 1]
+
+
+def test_an_api_error_other_than_410_ends_the_wait(kube: Kube) -> None:
+    class Forbidden(ScriptedDynamic):
+        def watch(self, resource: Any, *, resource_version: str, **kwargs: Any
+                  ) -> Iterator[dict[str, Any]]:
+            raise ApiException(status=403, reason="Forbidden")
+
+    with pytest.raises(ApiException, match="Forbidden"):
+        _stream(kube, Forbidden([("10", PENDING)]), 30, 3)
+
+
+def test_a_failure_names_the_wait_and_the_pod(kube: Kube) -> None:
+    with pytest.raises(WaitFailed) as caught:
+        _watch(kube, ScriptedDynamic([("10", CRASHING)]))
+    assert str(caught.value) == (
+        "pod mc-a/echo-1 Ready: cannot succeed any more: pod mc-a/echo-1 container echo: "
+        "CrashLoopBackOff: back-off 40s restarting failed container")

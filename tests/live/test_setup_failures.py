@@ -14,7 +14,7 @@ from meshconform.errors import ProvisioningError
 from meshconform.live.clusters import Cluster, ClusterPool, Kind
 from meshconform.modes import MODES
 from meshconform.setups import Remembered, SetupFailed
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 KIND = Path("/opt/bin/kind")
 

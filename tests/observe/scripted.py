@@ -1,19 +1,20 @@
-"""A scripted cluster for the wiring of ``observe.waits`` (a pure-function test double).
+"""A scripted cluster for the wiring of ``meshconform.wait.workloads`` (a test double).
 
 ``world(t)`` says what the API would answer ``t`` seconds after the app exited: the Job
-and the pods. ``watch_until`` evaluates the condition now and at every scripted event
-time before its deadline, advancing the shared clock; with no further event it lets its
-whole timeout pass (a hung pod produces no events) and raises ``WaitTimeout``. It never
+and the pods. ``observe`` streams the object now and at every scripted event time before
+its deadline, advancing the shared clock; with no further event it lets its whole
+timeout pass (a hung pod produces no events). ``watch_until`` is the real wait loop
+(:func:`meshconform.wait.until`) over that stream, as in ``Kube``. It never
 stands in for Istio or Kubernetes behaviour: every object is what a test wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshconform.wait.waiters import Done, Failed, WaitFailed, WaitTimeout
+from meshconform.wait import until
 
 Obj = dict[str, Any]
 World = Callable[[float], tuple[Obj | None, list[Obj]]]
@@ -41,18 +42,20 @@ class ScriptedKube:
              label_selector: str | None = None) -> list[Obj]:
         return self.world(self.t)[1] if kind == "Pod" else []
 
+    def observe(self, api_version: str, kind: str, name: str, namespace: str | None,
+                timeout: float) -> Iterator[Obj | None]:
+        """The object now and at every scripted event time before the deadline; then the
+        rest of the timeout passes with no event (a hung pod produces none)."""
+        deadline = self.t + timeout
+        for t in [self.t] + [e for e in self.events if self.t < e <= deadline]:
+            self.t = t
+            yield self.get(api_version, kind, name, namespace)
+        self.t = deadline
+
     def watch_until(self, what: str, api_version: str, kind: str, name: str,
                     namespace: str | None, condition: Callable[[Any], Any],
                     timeout: float) -> Any:
+        """What ``Kube.watch_until`` is: the real wait loop over this stream."""
         self.waits.append((what, timeout))
-        deadline = self.t + timeout
-        times = [self.t] + [e for e in self.events if self.t < e <= deadline]
-        for t in times:
-            self.t = t
-            decision = condition(self.get(api_version, kind, name, namespace))
-            if isinstance(decision, Done):
-                return decision.value
-            if isinstance(decision, Failed):
-                raise WaitFailed(f"{what}: {decision.state}")
-        self.t = deadline
-        raise WaitTimeout(f"{what}: not reached within {timeout:.0f}s")
+        return until(what, self.observe(api_version, kind, name, namespace, timeout),
+                     condition, timeout, clock=lambda: self.t)

@@ -16,7 +16,7 @@ from meshconform.traffic.curl import (
 from meshconform.traffic.dns import allocated_addresses, auto_allocated, in_auto_allocate_pool
 from meshconform.traffic.request import Request
 from meshconform.traffic.result import Kind, TrafficResult, Via
-from meshconform.wait.waiters import Done, Failed, Pending
+from meshconform.wait import Done, Failed, Pending
 from tests.observe import podjson as pj
 
 

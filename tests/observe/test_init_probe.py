@@ -1,4 +1,4 @@
-"""The init-container probe wait (``observe.waits.get_init_probe``) fails fast.
+"""The init-container probe wait (``wait.workloads.get_init_probe``) fails fast.
 
 Break 4 of issue 10 ("init-container fail-fast disabled"): an init container that can
 never run (the CNI's istio-validation crash-looping, an image that cannot be pulled)
@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from meshconform.wait.observed import get_init_probe, init_container_done
-from meshconform.wait.waiters import Done, Failed, Pending, Timeouts, WaitFailed
+from meshconform.wait import Done, Failed, Pending, Timeouts, WaitFailed
+from meshconform.wait.conditions import init_container_done
+from meshconform.wait.workloads import get_init_probe
 from tests.observe import podjson as pj
 from tests.observe.scripted import ScriptedKube
 

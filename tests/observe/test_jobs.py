@@ -142,7 +142,7 @@ def _native_job_world(grace: int, drain: str | None, proxy_stops_at: float | Non
 
 def test_hang_window_is_derived_from_the_pods_grace_and_drain() -> None:
     from meshconform.observe.jobs import linger_window  # noqa: PLC0415
-    from meshconform.wait.waiters import Timeouts  # noqa: PLC0415
+    from meshconform.wait import Timeouts  # noqa: PLC0415
 
     _, (pod,) = _native_job_world(5, "20s", None)(0)
     window = linger_window(pod, allowance=10)
@@ -159,8 +159,8 @@ def test_hang_window_is_derived_from_the_pods_grace_and_drain() -> None:
 def test_a_native_proxy_draining_longer_than_ten_seconds_is_not_a_hang() -> None:
     """The proxy drains for 20 s (its pod's own setting) and stops at 18 s: a fixed 10 s
     window called that a hang; the pod's window (30 s) waits for the Job to complete."""
-    from meshconform.wait.observed import get_job_outcome  # noqa: PLC0415
-    from meshconform.wait.waiters import Timeouts  # noqa: PLC0415
+    from meshconform.wait import Timeouts  # noqa: PLC0415
+    from meshconform.wait.workloads import get_job_outcome  # noqa: PLC0415
     from tests.observe.scripted import ScriptedKube  # noqa: PLC0415
 
     kube = ScriptedKube(_native_job_world(5, "20s", proxy_stops_at=18), events=[18])
@@ -169,8 +169,8 @@ def test_a_native_proxy_draining_longer_than_ten_seconds_is_not_a_hang() -> None
 
 
 def test_a_native_hang_names_the_window_and_its_reasoning() -> None:
-    from meshconform.wait.observed import get_job_outcome  # noqa: PLC0415
-    from meshconform.wait.waiters import Timeouts  # noqa: PLC0415
+    from meshconform.wait import Timeouts  # noqa: PLC0415
+    from meshconform.wait.workloads import get_job_outcome  # noqa: PLC0415
     from tests.observe.scripted import ScriptedKube  # noqa: PLC0415
 
     kube = ScriptedKube(_native_job_world(5, "20s", proxy_stops_at=None))
@@ -184,8 +184,8 @@ def test_a_slow_kubelet_is_not_a_hang_with_the_default_timeouts() -> None:
     """Break 3 (issue 10): the Job linger window set to 0. The Job fixtures' pods (grace
     5 s, default 5 s drain) on a slow 2-core kubelet: istio-proxy is reported terminated
     12 s after the app. That is within the window (5 s + 10 s allowance): Complete."""
-    from meshconform.wait.observed import get_job_outcome  # noqa: PLC0415
-    from meshconform.wait.waiters import Timeouts  # noqa: PLC0415
+    from meshconform.wait import Timeouts  # noqa: PLC0415
+    from meshconform.wait.workloads import get_job_outcome  # noqa: PLC0415
     from tests.observe.scripted import ScriptedKube  # noqa: PLC0415
 
     kube = ScriptedKube(_native_job_world(5, None, proxy_stops_at=12), events=[12])
@@ -200,6 +200,6 @@ def test_a_slow_kubelet_is_not_a_hang_with_the_default_timeouts() -> None:
 
 def linger_window_of(pod: dict):
     from meshconform.observe.jobs import linger_window  # noqa: PLC0415
-    from meshconform.wait.waiters import Timeouts  # noqa: PLC0415
+    from meshconform.wait import Timeouts  # noqa: PLC0415
 
     return linger_window(pod, Timeouts().proxy_linger)

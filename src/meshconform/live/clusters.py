@@ -41,7 +41,7 @@ from meshconform.evidence import ClusterKind
 from meshconform.live.kube import Kube
 from meshconform.modes import Mode
 from meshconform.setups import Remembered, first_failure
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 if TYPE_CHECKING:
     from meshconform.live.controlplane.cluster import ControlPlane

@@ -37,10 +37,10 @@ from meshconform.live.clusters import (
 )
 from meshconform.live.kube import Kube
 from meshconform.modes import Mode
+from meshconform.observe.pods import describe_pod
 from meshconform.static.install import as_istio_operator
 from meshconform.versions import ISTIO_HUB, IstioRelease
-from meshconform.wait import kubewait
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,
@@ -48,6 +48,7 @@ from meshconform.wait.waiters import (
     Timeouts,
     WaitFailed,
     WaitTimeout,
+    conditions,
     wait_until,
 )
 
@@ -341,7 +342,7 @@ class IstioInstaller:
                     kube,
                     "Deployment",
                     ISTIOD,
-                    kubewait.deployment_ready,
+                    conditions.deployment_ready,
                     self.timeouts.deployment_ready,
                 ),
             ),
@@ -353,7 +354,7 @@ class IstioInstaller:
                     kube,
                     "Deployment",
                     GATEWAY,
-                    kubewait.deployment_ready,
+                    conditions.deployment_ready,
                     self.timeouts.deployment_ready,
                 ),
             ),
@@ -375,7 +376,7 @@ class IstioInstaller:
 
     def _daemonset_step(self, kube: Kube, name: str) -> Callable[[], None]:
         return lambda: self._workload(
-            kube, "DaemonSet", name, kubewait.daemonset_ready, self.timeouts.daemonset_ready
+            kube, "DaemonSet", name, conditions.daemonset_ready, self.timeouts.daemonset_ready
         )
 
     def _crds(self, kube: Kube) -> None:
@@ -391,7 +392,7 @@ class IstioInstaller:
                 "CustomResourceDefinition",
                 name,
                 None,
-                kubewait.crd_established,
+                conditions.crd_established,
                 self.timeouts.crd_established,
             )
 
@@ -407,8 +408,10 @@ class IstioInstaller:
             decision = ready(obj)
             if obj is None or not isinstance(decision, Pending):
                 return decision
-            pods = kube.list("v1", "Pod", ISTIO_NAMESPACE, label_selector=kubewait.selector_of(obj))
-            return kubewait.with_pods(decision, pods)
+            pods = kube.list(
+                "v1", "Pod", ISTIO_NAMESPACE, label_selector=conditions.selector_of(obj)
+            )
+            return conditions.with_pods(decision, pods)
 
         kube.watch_until(
             f"{kind} {ISTIO_NAMESPACE}/{name} ready",
@@ -461,9 +464,7 @@ def diagnose(kube: Kube, namespace: str = ISTIO_NAMESPACE, events: int = 15) -> 
     lines: list[str] = []
     try:
         pods = kube.list("v1", "Pod", namespace)
-        lines += [f"  pod {kubewait.describe_pod(p)}" for p in pods] or [
-            f"  no pods in {namespace}"
-        ]
+        lines += [f"  {describe_pod(p)}" for p in pods] or [f"  no pods in {namespace}"]
         warnings = [e for e in kube.events(namespace) if e.get("type") == "Warning"]
         lines += [f"  event {_event_line(e)}" for e in warnings[-events:]]
     except (ApiException, OSError) as error:

@@ -9,8 +9,9 @@ nothing special. Rules (shared/research/ecosystem.md section 2):
 - server-side apply only (field manager ``meshconform``, conflicts forced);
 - a separate, short-lived ``ApiClient`` for every exec: ``kubernetes.stream``
   swaps ``call_api`` on the client it is given, so sharing one is not thread-safe;
-- waits are watches (list, then watch from the list's resourceVersion, re-list on
-  410 Gone and at every resync) so nothing sleeps.
+- waits are watches: :meth:`Kube.observe` streams an object (list, then watch from
+  the list's resourceVersion, re-list on 410 Gone and at every resync) and the one
+  wait loop in :mod:`meshconform.wait.loop` judges it, so nothing sleeps.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,8 +36,9 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from kubernetes.stream import stream
 
 from meshconform.errors import UsageError
-from meshconform.wait import kubewait
-from meshconform.wait.waiters import Decision, Done, Failed, WaitFailed, WaitTimeout
+from meshconform.wait.conditions import gone
+from meshconform.wait.loop import Decision, WaitTimeout, until
+from meshconform.wait.timeouts import Timeouts
 
 T = TypeVar("T")
 
@@ -237,12 +239,62 @@ class Kube:
             }
         )
 
-    def delete_namespace(self, name: str, wait: bool = False, timeout: float = 120) -> None:
+    def delete_namespace(
+        self, name: str, wait: bool = False, timeout: float = Timeouts.namespace_delete
+    ) -> None:
         self.delete("v1", "Namespace", name)
         if wait:
             self.watch_until(
-                f"namespace {name} deleted", "v1", "Namespace", name, None, kubewait.gone, timeout
+                f"namespace {name} deleted", "v1", "Namespace", name, None, gone, timeout
             )
+
+    def observe(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        timeout: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Iterator[dict[str, Any] | None]:
+        """Stream one object as it changes: the object as listed (``None`` while it does
+        not exist), then once per watch event, for ``timeout`` seconds.
+
+        Lists, then watches from the list's resourceVersion; re-lists after 410 Gone
+        (the version expired) and whenever a watch round of ``RESYNC_SECONDS`` ends, so a
+        condition that also reads other objects (a deployment's pods) is re-judged.
+        Bookmarks and watch errors are not observations; a deletion is ``None``. This
+        only streams: :func:`meshconform.wait.loop.until` judges.
+        """
+        resource = self._resource(api_version, kind)
+        selector = f"metadata.name={name}"
+        deadline = clock() + timeout
+        while True:
+            listing = _to_dict(
+                self.dynamic.get(resource, namespace=namespace, field_selector=selector)
+            )
+            items = listing.get("items") or []
+            yield items[0] if items else None
+            version = (listing.get("metadata") or {}).get("resourceVersion")
+            remaining = deadline - clock()
+            if remaining <= 0:
+                return
+            try:
+                for event in self.dynamic.watch(
+                    resource,
+                    namespace=namespace,
+                    name=name,
+                    resource_version=version,
+                    timeout=max(1, int(min(remaining, RESYNC_SECONDS))),
+                ):
+                    if event["type"] in ("BOOKMARK", "ERROR"):
+                        continue
+                    yield None if event["type"] == "DELETED" else event["raw_object"]
+            except ApiException as error:
+                if error.status != _GONE:
+                    raise
+                # resourceVersion too old: re-list and watch again
 
     def watch_until(  # noqa: PLR0917  (the signature is the checks' contract)
         self,
@@ -254,58 +306,12 @@ class Kube:
         condition: Callable[[dict[str, Any] | None], Decision[T]],
         timeout: float,
     ) -> T:
-        """Evaluate ``condition`` on every change of one object until Done or Failed.
-
-        Lists the object, then watches from the list's resourceVersion; re-lists on
-        410 Gone and every ``RESYNC_SECONDS`` so conditions that look at more than
-        the object itself are re-checked. Raises WaitFailed at once on Failed, and
-        WaitTimeout with the last state after ``timeout`` seconds.
-        """
-        resource = self._resource(api_version, kind)
-        selector = f"metadata.name={name}"
-        deadline = time.monotonic() + timeout
-        last = "nothing observed yet"
-
-        def judge(obj: dict[str, Any] | None) -> tuple[bool, T | None]:
-            nonlocal last
-            decision = condition(obj)
-            if isinstance(decision, Done):
-                return True, decision.value
-            if isinstance(decision, Failed):
-                raise WaitFailed(f"{what}: cannot succeed any more: {decision.state}")
-            last = decision.state
-            return False, None
-
-        while True:
-            listing = _to_dict(
-                self.dynamic.get(resource, namespace=namespace, field_selector=selector)
-            )
-            items = listing.get("items") or []
-            done, value = judge(items[0] if items else None)
-            if done:
-                return value  # type: ignore[return-value]
-            version = (listing.get("metadata") or {}).get("resourceVersion")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WaitTimeout(f"{what}: not reached within {timeout:.0f}s; last seen: {last}")
-            try:
-                for event in self.dynamic.watch(
-                    resource,
-                    namespace=namespace,
-                    name=name,
-                    resource_version=version,
-                    timeout=max(1, int(min(remaining, RESYNC_SECONDS))),
-                ):
-                    if event["type"] in ("BOOKMARK", "ERROR"):
-                        continue
-                    obj = None if event["type"] == "DELETED" else event["raw_object"]
-                    done, value = judge(obj)
-                    if done:
-                        return value  # type: ignore[return-value]
-            except ApiException as error:
-                if error.status != _GONE:
-                    raise
-                # resourceVersion too old: re-list and watch again
+        """The wait loop (:func:`meshconform.wait.loop.until`) over :meth:`observe`:
+        ``condition``'s value once Done, WaitFailed at once on Failed, WaitTimeout with
+        the last state after ``timeout`` seconds."""
+        return until(
+            what, self.observe(api_version, kind, name, namespace, timeout), condition, timeout
+        )
 
     def exec(
         self,
@@ -313,7 +319,7 @@ class Kube:
         pod: str,
         command: builtins.list[str],
         container: str | None = None,
-        timeout: float = 30,
+        timeout: float = Timeouts.exec_command,
     ) -> ExecResult:
         """Run ``command`` in a container; the exit code comes from the API's status channel."""
         api: Any = client.ApiClient(configuration=self._configuration)

@@ -1,7 +1,7 @@
 """The cluster client interface the suite's modules depend on.
 
 :class:`meshconform.live.kube.Kube` provides it. Modules that talk to a cluster
-(observe.waits, artifacts, product_recipes) type their argument with this
+(wait.workloads, artifacts, product_recipes) type their argument with this
 Protocol, so their logic is testable with a recording object and never imports
 the Kubernetes client itself.
 """
@@ -9,11 +9,12 @@ the Kubernetes client itself.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from meshconform.wait.waiters import Decision
+from meshconform.wait.loop import Decision
+from meshconform.wait.timeouts import Timeouts
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -56,6 +57,10 @@ class KubeAPI(Protocol):
         self, api_version: str, kind: str, name: str, namespace: str | None = None
     ) -> None: ...
 
+    def observe(
+        self, api_version: str, kind: str, name: str, namespace: str | None, timeout: float
+    ) -> Iterator[Obj | None]: ...
+
     def watch_until(  # noqa: PLR0917 - the checks' contract (kube.Kube.watch_until)
         self,
         what: str,
@@ -73,7 +78,7 @@ class KubeAPI(Protocol):
         pod: str,
         command: builtins.list[str],
         container: str | None = None,
-        timeout: float = 30,
+        timeout: float = Timeouts.exec_command,
     ) -> ExecOutput: ...
 
     def logs(

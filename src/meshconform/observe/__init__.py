@@ -2,7 +2,7 @@
 
 Every function here takes objects shaped exactly like the API's JSON (camelCase
 dicts, as ``Kube.get``/``Kube.list`` return them) and returns a named outcome
-with an explanation; none touches a cluster. :mod:`meshconform.wait.observed` wraps
+with an explanation; none touches a cluster. :mod:`meshconform.wait` wraps
 these decisions into watch conditions for the checks in ``suites/``.
 
 - :mod:`.pods`: container states, the injection shape (classic, native, absent)

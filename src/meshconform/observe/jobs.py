@@ -30,8 +30,8 @@ from meshconform.observe.pods import (
     meta,
     name_of,
     parse_time,
+    waiting_failure,
 )
-from meshconform.wait.kubewait import waiting_failure
 
 Obj = Mapping[str, Any]
 

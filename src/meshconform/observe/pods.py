@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 Obj = Mapping[str, Any]
@@ -109,14 +109,126 @@ def container_state(pod: Obj, name: str) -> ContainerState | None:
     return None
 
 
-def describe_states(pod: Obj) -> str:
+def container_statuses(pod: Obj) -> list[Obj]:
+    """Init, regular and ephemeral container statuses, in that order."""
     status = pod.get("status") or {}
-    states = [_state_of(cs, True) for cs in status.get("initContainerStatuses") or []]
-    states += [_state_of(cs, False) for cs in status.get("containerStatuses") or []]
+    return [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+        *(status.get("ephemeralContainerStatuses") or []),
+    ]
+
+
+def describe_pod(pod: Obj) -> str:
+    """The pod in one line, for waits, errors and evidence: its phase, every container's
+    state (``name=state:reason(exit N) restarts=N``, ``(not ready)`` for a running
+    container that is not ready) and why it is not scheduled, if it is not."""
+    status = pod.get("status") or {}
+    parts = []
+    for key, init in _STATUS_KEYS:
+        for cs in status.get(key) or []:
+            state = _state_of(cs, init)
+            words = state.describe()
+            if state.running and not state.ready:
+                words += "(not ready)"
+            parts.append(words)
+    scheduled = _conditions(pod).get("PodScheduled") or {}
+    if scheduled.get("status") == "False":
+        parts.append(f"unscheduled: {scheduled.get('message') or scheduled.get('reason', '')}")
     return (
         f"pod {name_of(pod)} phase {status.get('phase', 'Unknown')} "
-        f"[{', '.join(s.describe() for s in states) or 'no container status yet'}]"
+        f"[{', '.join(parts) or 'no container status yet'}]"
     )
+
+
+#: the former name of :func:`describe_pod` (traffic/ and suites/ still use it)
+describe_states = describe_pod
+
+_STATUS_KEYS = (
+    ("initContainerStatuses", True),
+    ("containerStatuses", False),
+    ("ephemeralContainerStatuses", False),
+)
+
+
+def _conditions(obj: Obj) -> dict[str, Obj]:
+    status = obj.get("status") or {}
+    return {c.get("type", ""): c for c in status.get("conditions") or []}
+
+
+# ---------------------------------------------------------------- a pod that cannot start
+
+#: container waiting reasons after which the pod will not become ready by itself
+FATAL_WAITING_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+#: a failed pull is retried by the kubelet with back-off (ErrImagePull, then
+#: ImagePullBackOff, 10 s doubling up to 5 min): a registry hiccup or a rate limit heals
+#: by itself. ErrImagePull is never permanent; ImagePullBackOff is once it persists.
+PULL_RETRY_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
+#: seconds since the pod was scheduled after which ImagePullBackOff counts as permanent:
+#: by then the kubelet has failed at least three pulls (at ~0, 10 and 30 s). A decision
+#: threshold about the kubelet's back-off, not a wait bound, so not in ``Timeouts``.
+PULL_BACKOFF_PERMANENT_AFTER = 60.0
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _pulling_since(pod: Obj) -> datetime | None:
+    """When the kubelet could start pulling: PodScheduled's transition, else creation."""
+    scheduled = _conditions(pod).get("PodScheduled") or {}
+    return parse_time(scheduled.get("lastTransitionTime")) or parse_time(
+        meta(pod).get("creationTimestamp")
+    )
+
+
+def waiting_failure(pod: Obj, now: datetime | None = None) -> str | None:
+    """The first container that cannot start by itself (``container c: Reason: message``).
+
+    Fatal at once: :data:`FATAL_WAITING_REASONS`. ``ErrImagePull`` never (the kubelet
+    retries); ``ImagePullBackOff`` once the pod has been pulling for
+    :data:`PULL_BACKOFF_PERMANENT_AFTER` seconds at ``now`` (a pod without any
+    timestamp counts as persisting: nothing says it just started).
+    """
+    for cs in container_statuses(pod):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        detail = ""
+        if reason == "ImagePullBackOff":
+            since = _pulling_since(pod)
+            if since is not None:
+                pulling = ((now or _utcnow()) - since).total_seconds()
+                if pulling < PULL_BACKOFF_PERMANENT_AFTER:
+                    continue
+                detail = f" (pulling for {pulling:.0f}s)"
+        elif reason not in FATAL_WAITING_REASONS:
+            continue
+        message = waiting.get("message", "")
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if last:
+            detail += f" (last exit {last.get('exitCode')}: {last.get('reason', '')})"
+        text = f"container {cs.get('name')}: {reason}: {message}"
+        return text.rstrip(": ") + detail
+    return None
+
+
+def pod_failure(pod: Obj, now: datetime | None = None) -> str | None:
+    """Why the pod cannot start (or run) by itself, naming the container; None while it
+    still may. The one place this is decided: every wait on a pod asks here."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed":
+        why = f"{status.get('reason', '')} {status.get('message', '')}".strip()
+        return f"pod {name_of(pod)} phase Failed: {why}".rstrip(": ")
+    failure = waiting_failure(pod, now)
+    return f"pod {name_of(pod)} {failure}" if failure is not None else None
 
 
 class ProxyShape(enum.StrEnum):

@@ -28,7 +28,7 @@ def run_options(pytestconfig: pytest.Config) -> RunOptions:
 
 @pytest.fixture(scope="session")
 def timeouts(run_options: RunOptions) -> Timeouts:
-    return Timeouts().scaled(run_options.timeout_scale)
+    return run_options.timeouts
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ from meshconform.options import RunOptions
 from meshconform.plugin.results import phase_timings
 from meshconform.products.recipes import refuse_foreign_products
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 if TYPE_CHECKING:
     from meshconform.live.controlplane.binaries import ControlPlaneBinaries
@@ -173,7 +173,7 @@ def live_session_start(config: pytest.Config, options: RunOptions) -> None:
     if not options.live:
         return
     controller = not hasattr(config, "workerinput")
-    timeouts = Timeouts().scaled(options.timeout_scale)
+    timeouts = options.timeouts
     release = options.istio[0]
     resolvers = {release.release: ToolResolver(options.binaries, istio=release)}
     server_version = None

@@ -117,6 +117,13 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--timeout-scale", type=float, default=1.0, help="multiply every timeout (slow machines)"
     )
+    group.addoption(
+        "--timeout-override",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="set one field of Timeouts, e.g. pod_ready=300 (repeatable; after --timeout-scale)",
+    )
     for tool in BINARY_OPTIONS:
         group.addoption(
             f"--{tool}",
@@ -169,6 +176,7 @@ def options_from(config: pytest.Config) -> RunOptions:
         report_dir=get("report_dir"),
         artifacts_dir=get("artifacts_dir"),
         timeout_scale=get("timeout_scale"),
+        timeout_overrides=get("timeout_override"),
         binaries={t: get(t) for t in BINARY_OPTIONS},
         known_products=known_products(),
         cluster=get("cluster"),

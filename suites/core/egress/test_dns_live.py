@@ -21,8 +21,8 @@ from meshconform.modes import Capability, Mode
 from meshconform.traffic.dns import auto_allocated
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Probe, Seen, awaited, conclude, observe, run
-from meshconform.wait.observed import PodClient
-from meshconform.wait.waiters import Timeouts, WaitFailed, WaitTimeout
+from meshconform.wait import Timeouts, WaitFailed, WaitTimeout
+from meshconform.wait.probes import PodClient
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 

@@ -17,7 +17,7 @@ import pytest
 from meshconform.claimcheck import ClaimCheck
 from meshconform.traffic import egress
 from meshconform.traffic.observation import awaited, conclude
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.egress]
 

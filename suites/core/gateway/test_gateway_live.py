@@ -19,7 +19,7 @@ from meshconform.traffic import gateway as gw
 from meshconform.traffic.converge import converge
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Probe, conclude, observe, run
-from meshconform.wait.waiters import WaitTimeout
+from meshconform.wait import WaitTimeout
 
 pytestmark = [pytest.mark.live, pytest.mark.gateway]
 

@@ -17,8 +17,8 @@ from meshconform.claims import Outcome
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.expect import Expect, Expectation
 from meshconform.traffic.observation import Probe, awaited, conclude, observe, run
-from meshconform.wait.observed import PodClient
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.probes import PodClient
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 

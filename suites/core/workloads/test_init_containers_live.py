@@ -20,8 +20,8 @@ from meshconform.static.evaluate import init_container_order as init_order
 from meshconform.static.inject import PodShape
 from meshconform.traffic.curl import INIT_FAILURE_MEANING, InitProbeResult
 from meshconform.traffic.expect import Expect
-from meshconform.wait.observed import get_init_probe
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.workloads import get_init_probe
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

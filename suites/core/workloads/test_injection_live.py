@@ -26,8 +26,8 @@ from meshconform.observe.pods import (
     injection_shape,
     native_sidecar_conforms,
 )
-from meshconform.wait.observed import get_ready_pod
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.workloads import get_ready_pod
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

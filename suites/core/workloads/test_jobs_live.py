@@ -18,8 +18,8 @@ from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.observe.jobs import JobObservation, JobOutcome
 from meshconform.observe.pods import ProxyShape, injection_shape
-from meshconform.wait.observed import get_job_outcome, get_pod_name
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
+from meshconform.wait.workloads import get_job_outcome, get_pod_name
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

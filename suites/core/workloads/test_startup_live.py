@@ -19,7 +19,7 @@ from meshconform.static.evaluate import holds_app
 from meshconform.static.inject import PodShape
 from meshconform.traffic.curl import logged_curl
 from meshconform.traffic.expect import Expect
-from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
+from meshconform.wait import Decision, Done, Failed, Pending, Timeouts, wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

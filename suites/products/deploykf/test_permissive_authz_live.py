@@ -17,7 +17,7 @@ from meshconform.modes import Capability
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Probe, conclude, observe, run
 from meshconform.traffic.request import Request
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 pytestmark = [pytest.mark.live, pytest.mark.security]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshconform.wait.kubewait import pod_failure
-from meshconform.wait.waiters import Done, Failed, Pending
+from meshconform.observe.pods import pod_failure
+from meshconform.wait import Done, Failed, Pending
 
 pytestmark = [pytest.mark.live, pytest.mark.workloads]
 

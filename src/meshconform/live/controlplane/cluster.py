@@ -32,7 +32,7 @@ from meshconform.live.controlplane.binaries import ControlPlaneBinaries
 from meshconform.live.controlplane.pki import SERVICE_CIDR, ClusterPKI, create_pki, kubeconfig_text
 from meshconform.live.controlplane.processes import Processes, free_port
 from meshconform.live.kube import Kube
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,

@@ -49,7 +49,7 @@ from meshconform.live.controlplane.upstream_envoy import describe_alterations, r
 from meshconform.live.kube import Kube
 from meshconform.static.install import StaticInstall
 from meshconform.versions import IstioRelease
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,

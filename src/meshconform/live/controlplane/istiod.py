@@ -39,8 +39,7 @@ from meshconform.live.controlplane.processes import free_port
 from meshconform.live.controlplane.upstream_envoy import istiod_env_alterations
 from meshconform.live.kube import Kube
 from meshconform.static.install import StaticInstall
-from meshconform.wait.kubewait import crd_established
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,
@@ -49,6 +48,7 @@ from meshconform.wait.waiters import (
     WaitTimeout,
     wait_until,
 )
+from meshconform.wait.conditions import crd_established
 
 ISTIO_NAMESPACE = "istio-system"
 #: the identity a kubelet would give istiod's pod (fieldRef values)

@@ -42,7 +42,7 @@ from meshconform.modes import Mode
 from meshconform.static.install import StaticInstall, generate
 from meshconform.static.istioctl import SOURCE_CACHE, Istioctl
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 
 def nodes_for(mode: Mode) -> list[NodeSpec]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from meshconform.wait import kubewait
-from meshconform.wait.waiters import Done, Failed, Pending
+from meshconform.observe import pods
+from meshconform.wait import Done, Failed, Pending, conditions
 
 DEPLOYMENT_READY: dict[str, Any] = {
     "apiVersion": "apps/v1", "kind": "Deployment",
@@ -84,7 +84,7 @@ def pod(*, phase: str = "Running", ready: bool = True,
 
 
 def test_deployment_ready() -> None:
-    decision = kubewait.deployment_ready(DEPLOYMENT_READY)
+    decision = conditions.deployment_ready(DEPLOYMENT_READY)
     assert isinstance(decision, Done)
     assert "1/1 ready" in decision.state
 
@@ -92,13 +92,13 @@ def test_deployment_ready() -> None:
 def test_deployment_rolling_is_pending_until_the_generation_is_observed() -> None:
     rolling = copy.deepcopy(DEPLOYMENT_READY)
     rolling["metadata"]["generation"] = 3
-    assert isinstance(kubewait.deployment_ready(rolling), Pending)
-    assert isinstance(kubewait.deployment_ready(None), Pending)
+    assert isinstance(conditions.deployment_ready(rolling), Pending)
+    assert isinstance(conditions.deployment_ready(None), Pending)
     unavailable = copy.deepcopy(DEPLOYMENT_READY)
     unavailable["status"].update(readyReplicas=0, availableReplicas=0)
     unavailable["status"]["conditions"][0].update(status="False",
                                                   reason="MinimumReplicasUnavailable")
-    assert isinstance(kubewait.deployment_ready(unavailable), Pending)
+    assert isinstance(conditions.deployment_ready(unavailable), Pending)
 
 
 def test_deployment_fails_fast_on_progress_deadline_and_replica_failure() -> None:
@@ -106,35 +106,35 @@ def test_deployment_fails_fast_on_progress_deadline_and_replica_failure() -> Non
     stuck["status"]["conditions"][1] = {
         "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
         "message": 'ReplicaSet "istiod-5b7d8c9f4" has timed out progressing.'}
-    assert kubewait.deployment_ready(stuck) == Failed(
+    assert conditions.deployment_ready(stuck) == Failed(
         'Deployment istio-system/istiod: ReplicaSet "istiod-5b7d8c9f4" has timed out progressing.')
     quota = copy.deepcopy(DEPLOYMENT_READY)
     quota["status"]["conditions"].append({
         "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
         "message": 'pods "istiod-x" is forbidden: exceeded quota'})
-    decision = kubewait.deployment_ready(quota)
+    decision = conditions.deployment_ready(quota)
     assert isinstance(decision, Failed)
     assert "exceeded quota" in decision.state
 
 
 def test_daemonset_ready_and_pending() -> None:
-    assert isinstance(kubewait.daemonset_ready(DAEMONSET_READY), Done)
+    assert isinstance(conditions.daemonset_ready(DAEMONSET_READY), Done)
     partial = copy.deepcopy(DAEMONSET_READY)
     partial["status"].update(numberReady=1, numberAvailable=1, numberUnavailable=1)
-    assert kubewait.daemonset_ready(partial) == Pending(
+    assert conditions.daemonset_ready(partial) == Pending(
         "DaemonSet istio-system/ztunnel: 1/2 ready, 2 updated")
     fresh = {**DAEMONSET_READY, "status": {"desiredNumberScheduled": 0, "numberReady": 0}}
-    assert isinstance(kubewait.daemonset_ready(fresh), Pending)
+    assert isinstance(conditions.daemonset_ready(fresh), Pending)
 
 
 def test_crd_established() -> None:
-    assert isinstance(kubewait.crd_established(CRD), Done)
+    assert isinstance(conditions.crd_established(CRD), Done)
     new = {**CRD, "status": {"conditions": []}}
-    assert isinstance(kubewait.crd_established(new), Pending)
+    assert isinstance(conditions.crd_established(new), Pending)
     clash = copy.deepcopy(CRD)
     clash["status"]["conditions"][0].update(status="False", reason="ListKindConflict",
                                             message='"VirtualServiceList" is already in use')
-    assert isinstance(kubewait.crd_established(clash), Failed)
+    assert isinstance(conditions.crd_established(clash), Failed)
 
 
 @pytest.mark.parametrize(("container", "reason", "message"), [
@@ -146,44 +146,44 @@ def test_crd_established() -> None:
 def test_pod_fails_fast_naming_the_container(container: str, reason: str, message: str) -> None:
     broken = pod(ready=False, phase="Running" if reason == "CrashLoopBackOff" else "Pending",
                  waiting=(container, reason, message))
-    for condition in (kubewait.pod_running_or_failed, kubewait.pod_ready):
+    for condition in (conditions.pod_running_or_failed, conditions.pod_ready):
         decision = condition(broken)
         assert isinstance(decision, Failed)
         assert f"container {container}: {reason}: {message}" in decision.state
 
 
 def test_pod_running_ready_and_completed() -> None:
-    assert isinstance(kubewait.pod_running_or_failed(pod()), Done)
-    assert isinstance(kubewait.pod_ready(pod()), Done)
+    assert isinstance(conditions.pod_running_or_failed(pod()), Done)
+    assert isinstance(conditions.pod_ready(pod()), Done)
     starting = pod(phase="Pending", ready=False)
-    assert isinstance(kubewait.pod_running_or_failed(starting), Pending)
-    assert isinstance(kubewait.pod_ready(pod(ready=False)), Pending)
+    assert isinstance(conditions.pod_running_or_failed(starting), Pending)
+    assert isinstance(conditions.pod_ready(pod(ready=False)), Pending)
     done = pod(phase="Succeeded", ready=False)
-    assert isinstance(kubewait.pod_running_or_failed(done), Done)
-    assert isinstance(kubewait.pod_ready(done), Failed)
+    assert isinstance(conditions.pod_running_or_failed(done), Done)
+    assert isinstance(conditions.pod_ready(done), Failed)
     failed = pod(phase="Failed", ready=False)
     failed["status"].update(reason="Evicted", message="The node was low on resource: memory.")
-    assert kubewait.pod_failure(failed) == (
-        "Pod mc-x-12345/app-7c9f8d-abcde phase Failed: Evicted The node was low on resource: "
+    assert pods.pod_failure(failed) == (
+        "pod mc-x-12345/app-7c9f8d-abcde phase Failed: Evicted The node was low on resource: "
         "memory.")
 
 
 def test_with_pods_fails_a_pending_workload_on_a_crashing_pod() -> None:
     pending = Pending("Deployment istio-system/istiod: 0/1 ready")
     crashing = pod(ready=False, waiting=("app", "CrashLoopBackOff", "back-off 10s"))
-    assert isinstance(kubewait.with_pods(pending, [crashing]), Failed)
-    described = kubewait.with_pods(pending, [pod(ready=False)])
+    assert isinstance(conditions.with_pods(pending, [crashing]), Failed)
+    described = conditions.with_pods(pending, [pod(ready=False)])
     assert isinstance(described, Pending)
     assert "istio-init=terminated:Completed" in described.state
-    assert kubewait.with_pods(Done("x"), [crashing]) == Done("x")
-    assert kubewait.selector_of(DEPLOYMENT_READY) == "app=istiod,istio=pilot"
+    assert conditions.with_pods(Done("x"), [crashing]) == Done("x")
+    assert conditions.selector_of(DEPLOYMENT_READY) == "app=istiod,istio=pilot"
 
 
 def test_gone() -> None:
-    assert kubewait.gone(None) == Done(None, "deleted")
+    assert conditions.gone(None) == Done(None, "deleted")
     terminating = {"kind": "Namespace", "metadata": {"name": "mc-a"},
                    "status": {"phase": "Terminating"}}
-    assert kubewait.gone(terminating) == Pending("Namespace mc-a still present (Terminating)")
+    assert conditions.gone(terminating) == Pending("Namespace mc-a still present (Terminating)")
 
 
 def _pulling(reason: str, scheduled_ago: float, message: str = "") -> dict[str, Any]:
@@ -200,16 +200,16 @@ def test_a_first_image_pull_error_is_not_permanent() -> None:
     ImagePullBackOff only once it has persisted PULL_BACKOFF_PERMANENT_AFTER seconds."""
     first = _pulling("ErrImagePull", 3, "failed to pull: 429 Too Many Requests")
     backing_off = _pulling("ImagePullBackOff", 15, 'Back-off pulling image "x"')
-    for condition in (kubewait.pod_running_or_failed, kubewait.pod_ready):
+    for condition in (conditions.pod_running_or_failed, conditions.pod_ready):
         assert isinstance(condition(first), Pending)
         assert isinstance(condition(backing_off), Pending)
-    assert isinstance(kubewait.with_pods(Pending("d"), [first, backing_off]), Pending)
-    assert isinstance(kubewait.pod_ready(_pulling("ErrImagePull", 600)), Pending)
+    assert isinstance(conditions.with_pods(Pending("d"), [first, backing_off]), Pending)
+    assert isinstance(conditions.pod_ready(_pulling("ErrImagePull", 600)), Pending)
 
-    persisting = _pulling("ImagePullBackOff", kubewait.PULL_BACKOFF_PERMANENT_AFTER + 30,
+    persisting = _pulling("ImagePullBackOff", pods.PULL_BACKOFF_PERMANENT_AFTER + 30,
                           'Back-off pulling image "x"')
-    decision = kubewait.pod_ready(persisting)
+    decision = conditions.pod_ready(persisting)
     assert isinstance(decision, Failed)
     assert "container app: ImagePullBackOff" in decision.state
     assert re.search(r"pulling for 9\ds", decision.state)
-    assert isinstance(kubewait.pod_ready(_pulling("InvalidImageName", 1)), Failed)
+    assert isinstance(conditions.pod_ready(_pulling("InvalidImageName", 1)), Failed)

@@ -1,40 +1,29 @@
-"""Pure readiness conditions over API-shaped objects (camelCase dicts, as the API sends them).
+"""What the waits wait for: pure conditions over objects shaped like the API's JSON.
 
-Each function takes the current object (``None`` = it does not exist yet) and
-returns a :data:`meshconform.wait.waiters.Decision`: ``Done`` when ready, ``Failed``
-when readiness can no longer be reached without someone fixing something
-(CrashLoopBackOff, image pull errors, a bad config), ``Pending`` otherwise, each
-with the state in words. ``Kube.watch_until`` feeds them from a watch.
+Each condition takes the current object (``None``: it does not exist yet) and returns
+a :data:`~meshconform.wait.loop.Decision`: ``Done`` when the target is reached,
+``Failed`` when it can no longer be reached without someone fixing something
+(CrashLoopBackOff, a persisting image pull error, a progress deadline), ``Pending``
+otherwise, each with the state in words. Whether a pod can start and how a pod is
+described are decided once, in :mod:`meshconform.observe.pods`; every pod condition
+here asks there. ``Kube.watch_until`` feeds these conditions from a watch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from meshconform.wait.waiters import Decision, Done, Failed, Pending
+from meshconform.observe.pods import (
+    container_state,
+    describe_pod,
+    pod_failure,
+    waiting_failure,
+)
+from meshconform.wait.loop import Decision, Done, Failed, Pending
 
 Obj = Mapping[str, Any]
 T = TypeVar("T")
-
-#: container waiting reasons after which the pod will not become ready by itself
-FATAL_WAITING_REASONS = frozenset(
-    {
-        "CrashLoopBackOff",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "RunContainerError",
-    }
-)
-#: a failed pull is retried by the kubelet with back-off (ErrImagePull, then
-#: ImagePullBackOff, 10 s doubling up to 5 min): a registry hiccup or a rate limit heals
-#: by itself. ErrImagePull is never permanent; ImagePullBackOff is once it persists.
-PULL_RETRY_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
-#: seconds since the pod was scheduled after which ImagePullBackOff counts as permanent:
-#: by then the kubelet has failed at least three pulls (at ~0, 10 and 30 s)
-PULL_BACKOFF_PERMANENT_AFTER = 60.0
 
 
 def _conditions(obj: Obj) -> dict[str, Obj]:
@@ -52,90 +41,6 @@ def _generation_observed(obj: Obj) -> bool:
     generation = (obj.get("metadata") or {}).get("generation")
     observed = (obj.get("status") or {}).get("observedGeneration")
     return generation is None or (observed is not None and observed >= generation)
-
-
-def container_statuses(pod: Obj) -> list[Obj]:
-    """Init, regular and ephemeral container statuses, in that order."""
-    status = pod.get("status") or {}
-    return [
-        *(status.get("initContainerStatuses") or []),
-        *(status.get("containerStatuses") or []),
-        *(status.get("ephemeralContainerStatuses") or []),
-    ]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _pulling_since(pod: Obj) -> datetime | None:
-    """When the kubelet could start pulling: PodScheduled's transition, else creation."""
-    scheduled = _conditions(pod).get("PodScheduled") or {}
-    for value in (
-        scheduled.get("lastTransitionTime"),
-        (pod.get("metadata") or {}).get("creationTimestamp"),
-    ):
-        if isinstance(value, str) and value:
-            return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
-
-
-def waiting_failure(pod: Obj, now: datetime | None = None) -> str | None:
-    """The first container that cannot start by itself (``container c: Reason: message``).
-
-    Fatal at once: :data:`FATAL_WAITING_REASONS`. ``ErrImagePull`` never (the kubelet
-    retries); ``ImagePullBackOff`` once the pod has been pulling for
-    :data:`PULL_BACKOFF_PERMANENT_AFTER` seconds at ``now`` (a pod without any
-    timestamp counts as persisting: nothing says it just started).
-    """
-    for cs in container_statuses(pod):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        reason = waiting.get("reason")
-        detail = ""
-        if reason == "ImagePullBackOff":
-            since = _pulling_since(pod)
-            if since is not None:
-                pulling = ((now or _utcnow()) - since).total_seconds()
-                if pulling < PULL_BACKOFF_PERMANENT_AFTER:
-                    continue
-                detail = f" (pulling for {pulling:.0f}s)"
-        elif reason not in FATAL_WAITING_REASONS:
-            continue
-        message = waiting.get("message", "")
-        last = (cs.get("lastState") or {}).get("terminated") or {}
-        if last:
-            detail += f" (last exit {last.get('exitCode')}: {last.get('reason', '')})"
-        text = f"container {cs.get('name')}: {reason}: {message}"
-        return text.rstrip(": ") + detail
-    return None
-
-
-def pod_failure(pod: Obj, now: datetime | None = None) -> str | None:
-    """Why the pod cannot start by itself, naming the container; None if it still may."""
-    status = pod.get("status") or {}
-    if status.get("phase") == "Failed":
-        why = f"{status.get('reason', '')} {status.get('message', '')}".strip()
-        return f"{_name(pod)} phase Failed: {why}".rstrip(": ")
-    failure = waiting_failure(pod, now)
-    return f"{_name(pod)} {failure}" if failure is not None else None
-
-
-def describe_pod(pod: Obj) -> str:
-    """One line: phase, and each container's state (``name=waiting:Reason``)."""
-    status = pod.get("status") or {}
-    parts = []
-    for cs in container_statuses(pod):
-        state = cs.get("state") or {}
-        kind, detail = next(iter(state.items())) if state else ("unknown", {})
-        reason = (detail or {}).get("reason", "")
-        parts.append(
-            f"{cs.get('name')}={kind}{':' + reason if reason else ''}"
-            f"{'' if cs.get('ready') else '(not ready)'}"
-        )
-    unscheduled = _conditions(pod).get("PodScheduled")
-    if unscheduled and unscheduled.get("status") == "False":
-        parts.append(f"unscheduled: {unscheduled.get('message', unscheduled.get('reason', ''))}")
-    return f"{_name(pod)} {status.get('phase', 'Unknown')} [{', '.join(parts)}]"
 
 
 def pods_failure(pods: Iterable[Obj]) -> Failed | None:
@@ -270,3 +175,39 @@ def selector_of(workload: Obj) -> str:
     """``spec.selector.matchLabels`` as a label selector string."""
     labels = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def init_container_done(container: str) -> Callable[[Obj | None], Decision[dict[str, Any]]]:
+    """Done once the init container ``container`` has terminated; Failed at once when a
+    container of the pod cannot start (the CNI's istio-validation crash-looping, an image
+    that cannot be pulled), naming it."""
+
+    def condition(pod: Obj | None) -> Decision[dict[str, Any]]:
+        if pod is None:
+            return Pending("pod does not exist yet")
+        state = container_state(pod, container)
+        if state is not None and state.terminated:
+            return Done(dict(pod), describe_pod(pod))
+        failure = waiting_failure(pod)
+        if failure is not None:
+            return Failed(f"{failure}; {describe_pod(pod)}")
+        return Pending(describe_pod(pod))
+
+    return condition
+
+
+def app_exited(app: str = "app") -> Callable[[Obj | None], Decision[Obj]]:
+    """Done once the container ``app`` has terminated or the pod has ended; Failed when
+    the pod cannot start (:func:`~meshconform.observe.pods.pod_failure`)."""
+
+    def condition(obj: Obj | None) -> Decision[Obj]:
+        if obj is None:
+            return Pending("pod does not exist yet")
+        state = container_state(obj, app)
+        phase = (obj.get("status") or {}).get("phase")
+        if (state is not None and state.terminated) or phase in ("Succeeded", "Failed"):
+            return Done(obj, describe_pod(obj))
+        failure = pod_failure(obj)
+        return Failed(failure) if failure else Pending(describe_pod(obj))
+
+    return condition

@@ -1,19 +1,18 @@
-"""The pure decisions of :mod:`meshconform.observe`, wired to a cluster for the live checks.
+"""Waits on a cluster's pods and Jobs, for the live checks.
 
-This is the only module of the package that talks to a cluster, through the
-``Kube`` client's documented methods (typed here as a Protocol, so the decisions
-stay testable without one). Every wait goes through ``Kube.watch_until`` or
-:mod:`meshconform.wait.waiters`; none sleeps.
+The conditions are :mod:`meshconform.wait.conditions` and the decisions
+:mod:`meshconform.observe`; this module only picks what to watch and for how long
+(the ``Timeouts`` field named in each function). The cluster is the ``KubeAPI``
+Protocol, so the wiring is testable with a scripted client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from meshconform.live.kubeapi import ExecOutput, KubeAPI
+from meshconform.live.kubeapi import KubeAPI
 from meshconform.observe.jobs import (
     JobObservation,
     JobOutcome,
@@ -21,32 +20,17 @@ from meshconform.observe.jobs import (
     linger_window,
     newest_pod,
 )
-from meshconform.observe.pods import container_state, describe_states
+from meshconform.observe.pods import describe_pod
 from meshconform.traffic.curl import InitProbeResult, init_probe_result
-from meshconform.traffic.request import Request
-from meshconform.traffic.transport import PodExecTransport
-from meshconform.wait import kubewait
-from meshconform.wait.waiters import (
-    Decision,
-    Done,
-    Failed,
-    Pending,
-    Timeouts,
-    WaitFailed,
-    WaitTimeout,
-    wait_until,
-)
+from meshconform.wait.conditions import app_exited, init_container_done, pod_ready
+from meshconform.wait.loop import Decision, Done, Pending, WaitFailed, WaitTimeout, wait_until
+from meshconform.wait.timeouts import Timeouts
 
-T = TypeVar("T")
 Obj = Mapping[str, Any]
-Command = list[str]  # aliased: inside KubeAPI, ``list`` is the method
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-# ---------------------------------------------------------------- pods
 
 
 def get_pod_name(kube: KubeAPI, namespace: str, selector: str, timeouts: Timeouts) -> str:
@@ -74,27 +58,10 @@ def get_ready_pod(
         "Pod",
         name,
         namespace,
-        kubewait.pod_ready,
+        pod_ready,
         timeout=timeouts.pod_ready,
     )
     return dict(pod)
-
-
-def init_container_done(container: str) -> Callable[[Obj | None], Decision[dict[str, Any]]]:
-    """A pod condition: Done once ``container`` (an init container) has terminated."""
-
-    def condition(pod: Obj | None) -> Decision[dict[str, Any]]:
-        if pod is None:
-            return Pending("pod does not exist yet")
-        state = container_state(pod, container)
-        if state is not None and state.terminated:
-            return Done(dict(pod), describe_states(pod))
-        failure = kubewait.waiting_failure(pod)
-        if failure is not None:
-            return Failed(f"{failure}; {describe_states(pod)}")
-        return Pending(describe_states(pod))
-
-    return condition
 
 
 def get_init_probe(
@@ -113,7 +80,7 @@ def get_init_probe(
     logs = kube.logs(namespace, pod, container=container)
     result = init_probe_result(done, logs, container)
     if result is None:  # the condition returned Done only once it terminated
-        raise WaitFailed(f"{container} terminated but has no exit code: {describe_states(done)}")
+        raise WaitFailed(f"{container} terminated but has no exit code: {describe_pod(done)}")
     return result
 
 
@@ -133,7 +100,7 @@ def job_condition(
         pods = kube.list("v1", "Pod", namespace, label_selector=f"job-name={job}")
         window = linger_window(newest_pod(pods), timeouts.proxy_linger)
         seen = job_outcome(obj, pods, now=clock(), linger=window)
-        return Done(seen, seen.explanation) if seen.final else Pending(seen.explanation)
+        return Done(seen) if seen.final else Pending(seen.explanation)
 
     return condition
 
@@ -157,23 +124,13 @@ def get_job_outcome(
     """
     pod = get_pod_name(kube, namespace, f"job-name={job}", timeouts)
 
-    def app_finished(obj: Obj | None) -> Decision[Obj]:
-        if obj is None:
-            return Pending("pod does not exist yet")
-        app = container_state(obj, "app")
-        phase = (obj.get("status") or {}).get("phase")
-        if (app is not None and app.terminated) or phase in ("Succeeded", "Failed"):
-            return Done(obj, describe_states(obj))
-        failure = kubewait.pod_failure(obj)
-        return Failed(failure) if failure else Pending(describe_states(obj))
-
     finished: Obj = kube.watch_until(
         f"the app of Job {namespace}/{job} to exit",
         "v1",
         "Pod",
         pod,
         namespace,
-        app_finished,
+        app_exited(),
         timeout=timeouts.job_complete,
     )
     window = linger_window(finished, timeouts.proxy_linger)
@@ -202,38 +159,3 @@ def get_job_outcome(
             f"the app exited ({window.explain()}): {seen.explanation}"
         )
     return seen
-
-
-# ---------------------------------------------------------------- traffic from a pod
-
-
-@dataclass(frozen=True)
-class PodClient:
-    """A pod to send traffic from (the suite's ``client`` workload, or any pod with curl).
-
-    Its :attr:`transport` is the pod transport of :mod:`meshconform.traffic`: the
-    evaluators, expectations and convergence loop are the ones every tier uses.
-    """
-
-    kube: KubeAPI
-    namespace: str
-    pod: str
-    timeouts: Timeouts
-    container: str = "client"
-
-    def exec(self, command: Command) -> ExecOutput:
-        return self.kube.exec(
-            self.namespace,
-            self.pod,
-            command,
-            container=self.container,
-            timeout=self.timeouts.exec_command,
-        )
-
-    @property
-    def transport(self) -> PodExecTransport:
-        return PodExecTransport(self.exec, f"{self.namespace}/{self.pod}")
-
-    def request(self, url: str, **changes: object) -> Request:
-        """A request to ``url`` as the pod would make it, bounded by ``probe_request``."""
-        return Request.for_url(url, timeout=self.timeouts.probe_request, **changes)
