@@ -25,7 +25,7 @@ from meshconform.live.clusters import Cluster
 from meshconform.live.controlplane import binaries as cp_binaries
 from meshconform.live.controlplane import pods
 from meshconform.live.controlplane.pods import netns
-from meshconform.live.controlplane.pods.kubelet import NODE, TAINT, ProcessKubelet
+from meshconform.live.controlplane.pods.kubelet import NODE, ProcessKubelet
 from meshconform.live.controlplane.processes import pid_alive
 from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.live.kube import Kube
@@ -36,15 +36,24 @@ from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, 
 from .conftest import TEST_ISTIO
 
 
-def net_namespaces() -> set[str]:
-    """Every network namespace on the machine (by inode), from every process's view."""
-    found = set()
+def in_namespaces(inodes: set[str]) -> list[str]:
+    """Processes on the machine inside any of these network namespaces (pid and command)."""
+    found = []
     for task in Path("/proc").glob("[0-9]*"):
         try:
-            found.add(str((task / "ns/net").readlink()))
+            if str((task / "ns/net").readlink()) in inodes:
+                found.append(f"{task.name} {(task / 'cmdline').read_bytes()[:120]!r}")
         except OSError:
             continue
     return found
+
+
+def netns_of(pid: int) -> str:
+    return str(Path(f"/proc/{pid}/ns/net").readlink())
+
+
+#: network namespaces the tests saw; none may have a process left at the end
+SEEN: set[str] = set()
 
 
 @dataclass
@@ -59,7 +68,6 @@ def plane() -> Iterator[Plane]:
     reason = pods.unsupported()
     if reason is not None:
         pytest.fail(f"process pods cannot run on this machine: {reason}")
-    before = net_namespaces()
     release = get_istio_release(TEST_ISTIO)
     binaries = cp_binaries.provision(release, build=False)
     timeouts = Timeouts()
@@ -78,29 +86,17 @@ def plane() -> Iterator[Plane]:
     try:
         install_istio(cluster, binaries, release, [], timeouts)
         assert control.kubelet is not None, cluster.process_pods_unsupported
+        assert control.kubelet.node_holder is not None
+        SEEN.add(netns_of(control.kubelet.node_holder.pid))
         yield Plane(cluster, control.kubelet, timeouts)
     finally:
         cluster.kube.close()
         provider.close()
-    assert not (net_namespaces() - before), "network namespaces left after the plane stopped"
+    left = in_namespaces(SEEN)
+    assert not left, f"processes left in the pods' network namespaces: {left}"
     assert "meshconform" not in subprocess.run(
         ["ip", "netns", "list"], capture_output=True, text=True, check=True
     ).stdout
-
-
-def client_pod(namespace: str) -> dict[str, Any]:
-    """The suite's client, as the one pod of its Deployment, bound to the process node."""
-    deployment = next(
-        o for o in manifests.load_manifests("workloads/client.yaml") if o["kind"] == "Deployment"
-    )
-    template = deployment["spec"]["template"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {**template["metadata"], "name": "client", "namespace": namespace},
-        "spec": {**template["spec"], "nodeName": NODE, "tolerations": [
-            {"key": TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}]},
-    }  # fmt: skip
 
 
 def proxy_ready(pod: dict[str, Any] | None) -> Decision[dict[str, Any]]:
@@ -118,14 +114,16 @@ def proxy_ready(pod: dict[str, Any] | None) -> Decision[dict[str, Any]]:
 
 
 def test_pod_built_from_its_injected_spec(plane: Plane) -> None:
+    """The client Deployment's pod: scheduled to the process node, built, Ready, exec."""
     kube = plane.cluster.kube
     ns = f"mc-pp-{secrets.token_hex(3)}"
     kube.create_namespace(ns, {"istio-injection": "enabled"})
-    kube.apply(manifests.load_manifests("workloads/client.yaml")[0], ns)  # ServiceAccount
-    kube.apply(client_pod(ns))
-    pod = kube.watch_until(f"{ns}/client istio-proxy ready", "v1", "Pod", "client", ns,
-                           proxy_ready, timeout=60)  # fmt: skip
-    built = plane.kubelet.pods[f"{ns}/client"]
+    kube.apply_all(manifests.load_manifests("workloads/client.yaml"), ns)
+    pod = wait_until(f"{ns} client pod Ready", lambda: ready_pod(kube, ns, "app=client"),
+                     timeout=90, interval=0.25)  # fmt: skip
+    assert pod["spec"]["nodeName"] == NODE
+    built = plane.kubelet.pods[f"{ns}/{pod['metadata']['name']}"]
+    SEEN.add(netns_of(built.holder.pid))
     # the pod IP in the API server is the address of the pod's eth0
     assert pod["status"]["podIP"] == built.ip
     addresses = netns.run(netns.in_ns(built.holder.pid, ["ip", "-4", "-o", "addr", "show", "eth0"]),
@@ -137,15 +135,33 @@ def test_pod_built_from_its_injected_spec(plane: Plane) -> None:
     assert "--uid-owner 1337" in rules
     init = next(c for c in pod["status"]["initContainerStatuses"] if c["name"] == "istio-init")
     assert init["state"]["terminated"]["exitCode"] == 0
-    # pilot-agent runs as 1337; Envoy (its child) too
+    # pilot-agent runs as 1337
     agent = plane.cluster.plane.processes.get(f"{built.stem}/istio-proxy")  # type: ignore[union-attr]
     assert agent is not None
-    assert "Uid:\t1337" in Path(f"/proc/{agent.pid}/status").read_text()
-    # the app is not run in milestone 1: reported waiting, never running
-    app = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "client")
-    assert "waiting" in app["state"] or "running" in app["state"]
-    holder = built.holder.pid
+    # (the Proc is nsenter; pilot-agent is its child, in the pod's PID namespace)
+    child = Path(f"/proc/{agent.pid}/task/{agent.pid}/children").read_text().split()[0]
+    status = Path(f"/proc/{child}/status").read_text()
+    assert "Name:\tpilot-agent" in status
+    assert "Uid:\t1337\t1337" in status
+    # exec: as the curl image's user, in the pod's network, through the sidecar
+    out = kube.exec(ns, pod["metadata"]["name"], ["sh", "-c", "id -u; cat /etc/meshconform/ca.pem | head -1"],
+                    container="client")  # fmt: skip
+    assert out.rc == 0, out
+    assert out.stdout.splitlines()[0] == "100"
+    holder, inode = built.holder.pid, netns_of(built.holder.pid)
     kube.delete_namespace(ns)
     wait_until("pod torn down", lambda: Done(None) if not pid_alive(holder) and
-               f"{ns}/client" not in plane.kubelet.pods else Pending("still there"),
+               built.key not in plane.kubelet.pods else Pending("still there"),
                timeout=30, interval=0.1)  # fmt: skip
+    assert not in_namespaces({inode}), "processes outlived the deleted pod"
+
+
+def ready_pod(kube: Kube, namespace: str, selector: str) -> Decision[dict[str, Any]]:
+    pods_ = kube.list("v1", "Pod", namespace, label_selector=selector)
+    for pod in pods_:
+        status = pod.get("status") or {}
+        if status.get("reason") == "ProcessPodFailed":
+            return Failed(str(status.get("message")))
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []):
+            return Done(pod)
+    return Pending(f"pods: {[p.get('status') for p in pods_]}")

@@ -228,6 +228,7 @@ def _ensure_process_pods(
         kubelet = ProcessKubelet(plane, runtime, ready_timeout=timeouts.deployment_ready)
         kubelet.start()
         plane.kubelet = kubelet
+    cluster.kube.exec_hook = plane.kubelet.exec
     cluster.process_pods_unsupported = None
     return describe(plane.kubelet.runtime, NODE)
 

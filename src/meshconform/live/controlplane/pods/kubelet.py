@@ -20,9 +20,11 @@ stored it (injected by the real istiod), and their status is what the processes 
   (``apps.py``); any other image is reported ``waiting`` with the reason "not runnable
   here", never as running.
 
-Pods reach this node only by ``spec.nodeName`` or by tolerating its taint
-(:data:`TAINT`): the scheduler never places other pods here. DaemonSets (istio-cni,
-ztunnel) select ``kubernetes.io/os: linux``, a label this node does not carry.
+Scheduling is the real scheduler's: once the kubelet runs, kwok's fake nodes get the
+taint :data:`KWOK_TAINT`, so every new pod (the checks' Deployments) is placed on
+:data:`NODE`; what kwok already runs (istiod's and the gateway's pods) stays.
+DaemonSets tolerate every NoSchedule taint and stay on kwok's nodes; they select
+``kubernetes.io/os: linux``, a label this node does not carry, so none lands here.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ProvisioningError
-from meshconform.live.controlplane.cluster import ControlPlane
+from meshconform.live.controlplane.cluster import KWOK_ANNOTATION, ControlPlane
 from meshconform.live.controlplane.pods import netns, spec
 from meshconform.live.controlplane.processes import Proc
 from meshconform.live.kube import Kube
@@ -58,7 +60,8 @@ from meshconform.wait.waiters import (
 
 NODE = "meshconform-procpods"
 NODE_LABEL = "meshconform.io/process-pods"
-TAINT = {"key": NODE_LABEL, "value": "true", "effect": "NoSchedule"}
+#: put on kwok's fake nodes once process pods run, so new pods come to :data:`NODE`
+KWOK_TAINT = {"key": "meshconform.io/kwok", "value": "fake", "effect": "NoSchedule"}
 NODE_CIDR = ipaddress.IPv4Network("10.245.0.0/24")
 #: the cluster DNS address kind gives pods; nothing answers it here (pilot-agent's DNS
 #: proxy answers captured queries; other queries are refused by the node namespace)
@@ -115,6 +118,10 @@ class ProcessPod:
     procs: list[str] = field(default_factory=list)
     states: dict[str, ContainerState] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the pod's PID 1 (its PID on the machine)
+    init: int = 0
+    #: app containers that run: name -> (uid, gid, env) for exec
+    apps: dict[str, tuple[int, int, dict[str, str]]] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -214,7 +221,7 @@ class ProcessKubelet:
         from kubernetes import client  # noqa: PLC0415
 
         self.node_holder = self.plane.processes.start(
-            "pods/node-netns", netns.holder_argv(mount=False)
+            "pods/node-netns", netns.holder_argv(pod=False)
         )
         _wait_unshared(self.node_holder)
         netns.setup_node(self.node_holder.pid, self.gateway)
@@ -222,7 +229,13 @@ class ProcessKubelet:
         api = client.CoreV1Api(self.kube._api)
         api.patch_node_status(NODE, self.node_status())
         # TaintNodesByCondition put not-ready on the new node; keep only ours
-        api.patch_node(NODE, {"spec": {"taints": [TAINT]}})
+        api.patch_node(NODE, {"spec": {"taints": None}})
+        # new pods go to this node: kwok's fake nodes keep what they run (istiod's and the
+        # gateway's pods, node agents: DaemonSets tolerate every NoSchedule taint)
+        for node in self.kube.list("v1", "Node"):
+            annotations = node["metadata"].get("annotations") or {}
+            if KWOK_ANNOTATION in annotations:
+                api.patch_node(node["metadata"]["name"], {"spec": {"taints": [KWOK_TAINT]}})
         self._thread = threading.Thread(target=self._loop, name="process-kubelet", daemon=True)
         self._thread.start()
         if not self._ready.wait(30):
@@ -335,12 +348,13 @@ class ProcessKubelet:
         index = self._next
         ip = str(NODE_CIDR[1 + index])
         holder = self.plane.processes.start(
-            f"pods/{meta['namespace']}.{meta['name']}/netns", netns.holder_argv(mount=True)
+            f"pods/{meta['namespace']}.{meta['name']}/netns", netns.holder_argv(pod=True)
         )
         pod = ProcessPod(meta["namespace"], meta["name"], meta["uid"], index, ip, holder)
         pod.procs.append(holder.name)
         self.pods[pod.key] = pod
         _wait_unshared(holder)
+        pod.init = netns.pod_init(holder.pid)
         assert self.node_holder is not None
         address = spec.PodAddress(ip, str(self.gateway.ip), NODE)
         netns.setup_pod_network(
@@ -353,10 +367,15 @@ class ProcessKubelet:
         proxy = spec.find_container(obj, spec.PROXY)
         uid, gid = spec.run_as(obj, proxy or {}, spec.PROXY_UID)
         root = netns.setup_pod_files(holder.pid, uid, gid)
-        self._resolv_conf(pod, root, meta["namespace"])
+        self._etc(pod, root, meta["namespace"])
         self._istio_init(pod, obj)
         if proxy is not None:
             self._proxy(pod, obj, proxy, root, address, uid, gid)
+            self._report(obj, pod)
+            self._wait_proxy_ready(pod, obj)
+        for container in (obj.get("spec") or {}).get("containers") or []:
+            if container.get("name") != spec.PROXY:
+                self._app(pod, obj, container, root, address)
         for container in spec.containers(obj):
             name = str(container["name"])
             if name not in pod.states:
@@ -365,21 +384,31 @@ class ProcessKubelet:
                     _waiting("NotRunnableHere", f"image {container.get('image')} is not one "
                              "of the suite's reference workloads; it cannot run here"))  # fmt: skip
         self._report(obj, pod)
-        if proxy is not None:
-            self._wait_proxy_ready(pod, obj)
+        self._wait_apps_ready(pod, obj)
         return pod
 
-    def _resolv_conf(self, pod: ProcessPod, root: Path, namespace: str) -> None:
-        etc = root / "etc"
-        etc.mkdir(exist_ok=True)
-        (etc / "resolv.conf").write_text(
+    def _etc(self, pod: ProcessPod, root: Path, namespace: str) -> None:
+        """The pod's own /etc: an overlay on the machine's (writes land in the pod's
+        tmpfs), holding its resolv.conf and the mount points of its volumes."""
+        for sub in ("ovl/etc-upper", "ovl/etc-work"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        base = netns.POD_ROOT / "ovl"
+        netns.run(
+            netns.in_ns(
+                pod.holder.pid,
+                ["mount", "-t", "overlay", "pod-etc", "-o",
+                 f"lowerdir=/etc,upperdir={base}/etc-upper,workdir={base}/etc-work", "/etc"],
+                net=False, mount=True,
+            ),
+            what="pod /etc overlay",
+        )  # fmt: skip
+        resolv = Path(f"/proc/{pod.holder.pid}/root/etc/resolv.conf")
+        resolv.unlink(missing_ok=True)
+        resolv.write_text(
             f"nameserver {CLUSTER_DNS}\n"
             f"search {namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
             "options ndots:5\n",
             "utf-8",
-        )
-        netns.bind_file(
-            pod.holder.pid, netns.POD_ROOT / "etc/resolv.conf", Path("/etc/resolv.conf")
         )
 
     def _istio_init(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
@@ -463,9 +492,9 @@ class ProcessKubelet:
         pod.procs.append(relay.name)
         agent = self.plane.processes.start(
             f"{pod.stem}/{spec.PROXY}",
-            argv,
+            netns.pod_argv(pod.init, uid, gid, argv),
             env=env,
-            preexec=netns.enter_pod(pod.holder.pid, uid, gid),
+            preexec=netns.enter_pod(pod.holder.pid),
             inherit_env=False,
         )
         pod.procs.append(agent.name)
@@ -490,12 +519,13 @@ class ProcessKubelet:
             "HOME": str(netns.POD_ROOT),
         }
 
-    def _token(self, namespace: str, account: str, pod: str, uid: str) -> str:
+    def _token(self, namespace: str, account: str, pod: str, uid: str,
+               audiences: list[str] | None = None) -> str:  # fmt: skip
         from kubernetes import client  # noqa: PLC0415
 
         request = client.AuthenticationV1TokenRequest(
             spec=client.V1TokenRequestSpec(
-                audiences=["istio-ca"],
+                audiences=["istio-ca"] if audiences is None else audiences,
                 expiration_seconds=43200,
                 bound_object_ref=client.V1BoundObjectReference(
                     api_version="v1", kind="Pod", name=pod, uid=uid
@@ -545,7 +575,184 @@ class ProcessKubelet:
             self._report(obj, pod)
             raise ProvisioningError(f"istio-proxy of {pod.key} not ready: {error}") from None
         pod.states[spec.PROXY].ready = True
-        self._report(obj, pod)
+
+    # -- apps ---------------------------------------------------------------------------
+
+    def _volumes(self, pod: ProcessPod, obj: dict[str, Any], container: dict[str, Any],
+                 root: Path) -> dict[str, str]:
+        """Materialize the container's ConfigMap/Secret/emptyDir mounts; path remaps."""
+        import base64  # noqa: PLC0415
+
+        volumes = {v["name"]: v for v in (obj.get("spec") or {}).get("volumes") or []}
+        namespace = obj["metadata"]["namespace"]
+        remap: dict[str, str] = {}
+        for mount in container.get("volumeMounts") or []:
+            volume = volumes.get(mount["name"]) or {}
+            files: dict[str, bytes] = {}
+            if "configMap" in volume:
+                found = self.kube.get("v1", "ConfigMap", volume["configMap"]["name"], namespace)
+                if found is None and not volume["configMap"].get("optional"):
+                    raise ProvisioningError(f"ConfigMap {volume['configMap']['name']} not found")
+                files = {k: str(v).encode() for k, v in ((found or {}).get("data") or {}).items()}
+            elif "secret" in volume:
+                found = self.kube.get("v1", "Secret", volume["secret"]["secretName"], namespace)
+                if found is None and not volume["secret"].get("optional"):
+                    raise ProvisioningError(f"Secret {volume['secret']['secretName']} not found")
+                files = {k: base64.b64decode(v) for k, v in ((found or {}).get("data") or {}).items()}
+            elif "projected" in volume:
+                files = self._projected(obj, volume["projected"])
+            elif "emptyDir" not in volume:
+                raise ProvisioningError(
+                    f"volume {mount['name']}: only configMap, secret, projected and emptyDir "
+                    "volumes are supported by the process kubelet"
+                )
+            folder = root / "volumes" / str(mount["name"])
+            folder.mkdir(parents=True, exist_ok=True)
+            for key, data in files.items():
+                (folder / key).write_bytes(data)
+                (folder / key).chmod(0o644)
+            target = Path(str(mount["mountPath"]))
+            inside = netns.POD_ROOT / "volumes" / str(mount["name"])
+            if target.parts[1:2] == ("etc",):
+                seen = Path(f"/proc/{pod.holder.pid}/root{target}")
+                seen.mkdir(parents=True, exist_ok=True)
+                netns.bind_file(pod.holder.pid, inside, target)
+            else:
+                remap[str(target)] = str(inside)
+                pod.notes.append(f"{container['name']}: {target} is at {inside}")
+        return remap
+
+    def _projected(self, obj: dict[str, Any], projected: dict[str, Any]) -> dict[str, bytes]:
+        """A projected volume (the ServiceAccount's kube-api-access: token, ca.crt, namespace)."""
+        meta = obj["metadata"]
+        account = str(obj["spec"].get("serviceAccountName") or "default")
+        files: dict[str, bytes] = {}
+        for source in projected.get("sources") or []:
+            if "serviceAccountToken" in source:
+                item = source["serviceAccountToken"]
+                audience = item.get("audience")
+                token = self._token(meta["namespace"], account, meta["name"], meta["uid"],
+                                    [audience] if audience else [])  # fmt: skip
+                files[str(item["path"])] = token.encode()
+            elif "configMap" in source:
+                found = self.kube.get("v1", "ConfigMap", source["configMap"]["name"],
+                                      meta["namespace"]) or {}  # fmt: skip
+                data = found.get("data") or {}
+                for item in source["configMap"].get("items") or [{"key": k, "path": k} for k in data]:
+                    if item["key"] in data:
+                        files[str(item["path"])] = str(data[item["key"]]).encode()
+            elif "downwardAPI" in source:
+                for item in source["downwardAPI"].get("items") or []:
+                    ref = (item.get("fieldRef") or {}).get("fieldPath")
+                    if ref:
+                        address = spec.PodAddress("", str(self.gateway.ip), NODE)
+                        files[str(item["path"])] = spec._field(obj, ref, address).encode()
+        return files
+
+    def _app(self, pod: ProcessPod, obj: dict[str, Any], container: dict[str, Any],
+             root: Path, address: spec.PodAddress) -> None:
+        from meshconform.live.controlplane.pods import apps, httpbin  # noqa: PLC0415
+
+        name = str(container["name"])
+        image = str(container.get("image", ""))
+        ref = apps.reference_for(image)
+        if ref is None:
+            pod.states[name] = ContainerState(name, image, _waiting(
+                "NotRunnableHere", f"image {image} is not one of the suite's reference "
+                "workloads; it cannot run here"))  # fmt: skip
+            return
+        uid, gid = spec.run_as(obj, container, ref.uid)
+        remap = self._volumes(pod, obj, container, root)
+        env = spec.resolve_env(obj, container, address)
+        plan = apps.plan_app(container, spec.command_line(container, env), uid, gid, remap)
+        if isinstance(plan, str):
+            pod.states[name] = ContainerState(name, image, _waiting("NotRunnableHere", plan))
+            return
+        source = root / "apps/httpbin.py"
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text(Path(httpbin.__file__).read_text("utf-8"), "utf-8")
+        proc = self.plane.processes.start(
+            f"{pod.stem}/{name}",
+            netns.pod_argv(pod.init, plan.uid, plan.gid, plan.argv),
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", **env},
+            preexec=netns.enter_pod(pod.holder.pid, Path("/")),
+            inherit_env=False,
+        )
+        pod.procs.append(proc.name)
+        pod.states[name] = ContainerState(name, image, _running(), started=True)
+        pod.apps[name] = (plan.uid, plan.gid, env)
+
+    def _probe(self, pod: ProcessPod, container: dict[str, Any]) -> bool:
+        probe = container.get("readinessProbe") or {}
+        get = probe.get("httpGet")
+        if get is None:
+            return True
+        port = get.get("port")
+        if isinstance(port, str):
+            port = next((p["containerPort"] for p in container.get("ports") or []
+                         if p.get("name") == port), port)  # fmt: skip
+        scheme = str(get.get("scheme", "HTTP")).lower()
+        out = subprocess.run(
+            netns.in_ns(pod.holder.pid, ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                         "--max-time", "1",
+                                         f"{scheme}://{pod.ip}:{port}{get.get('path', '/')}"]),
+            capture_output=True, text=True, check=False, timeout=5,
+        )  # fmt: skip
+        code = out.stdout.strip()
+        return code.isdigit() and 200 <= int(code) < 400
+
+    def _wait_apps_ready(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
+        containers = [c for c in (obj.get("spec") or {}).get("containers") or []
+                      if c["name"] in pod.apps]  # fmt: skip
+
+        def ready() -> Decision[None]:
+            waiting = []
+            for container in containers:
+                name = container["name"]
+                proc = self.plane.processes.get(f"{pod.stem}/{name}")
+                if proc is not None and not proc.alive():
+                    return Failed(proc.describe_exit())
+                if self._probe(pod, container):
+                    pod.states[name].ready = True
+                else:
+                    waiting.append(name)
+            return Pending(f"not ready: {waiting}") if waiting else Done(None)
+
+        try:
+            wait_until(f"apps of {pod.key} ready", ready, timeout=self.ready_timeout,
+                       interval=0.1)  # fmt: skip
+        finally:
+            self._report(obj, pod)
+
+    def exec(self, namespace: str, name: str, command: list[str], container: str | None,
+             timeout: float) -> Any:
+        """``kubectl exec`` for a process pod: ``command`` in its namespaces, as the
+        container's user, with its env; None for pods that are not process pods."""
+        from meshconform.live.kube import ExecResult  # noqa: PLC0415
+
+        pod = self.pods.get(f"{namespace}/{name}")
+        if pod is None:
+            return None
+        chosen = container or next(iter(pod.apps), None)
+        if chosen not in pod.apps:
+            return ExecResult(-1, "", f"container {chosen} of {namespace}/{name} does not run "
+                              "here (process pods run the suite's reference workloads)\n")  # fmt: skip
+        uid, gid, env = pod.apps[chosen]
+        try:
+            out = subprocess.run(
+                netns.pod_argv(pod.init, uid, gid, command),
+                capture_output=True, text=True, check=False, timeout=timeout,
+                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", **env},
+                preexec_fn=netns.enter_pod(pod.holder.pid, Path("/")),  # noqa: PLW1509
+            )  # fmt: skip
+        except FileNotFoundError as error:
+            return ExecResult(-1, "", f"exec: {error}\n")
+        except subprocess.TimeoutExpired as error:
+            from meshconform.wait.waiters import WaitTimeout as Timeout  # noqa: PLC0415
+
+            raise Timeout(f"exec {command!r} in {namespace}/{name} did not finish within "
+                          f"{timeout:.0f}s; output so far: {error.stdout!r}") from None  # fmt: skip
+        return ExecResult(out.returncode, out.stdout, out.stderr)
 
     def teardown(self, pod: ProcessPod) -> None:
         """Stop the pod's processes (the holder last): the kernel frees its namespaces."""
@@ -632,9 +839,11 @@ def _wait_unshared(holder: Proc, limit: float = 5.0) -> None:
 
 
 def _exec_done(holder: Proc) -> bool:
-    """``unshare`` has exec'd ``sleep`` (so its mount namespace is private too)."""
+    """``unshare`` is done: it exec'd ``sleep`` (node) or forked the pod's PID 1 (pod)."""
     try:
-        return Path(f"/proc/{holder.pid}/comm").read_text("utf-8").strip() == "sleep"
+        if Path(f"/proc/{holder.pid}/comm").read_text("utf-8").strip() == "sleep":
+            return True
+        return bool(Path(f"/proc/{holder.pid}/task/{holder.pid}/children").read_text().split())
     except OSError:
         return False
 

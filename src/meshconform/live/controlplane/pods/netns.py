@@ -73,11 +73,17 @@ def in_ns(pid: int, argv: Sequence[str], *, net: bool = True, mount: bool = Fals
     return ["nsenter", *flags, "--", *argv]
 
 
-def holder_argv(*, mount: bool) -> list[str]:
-    """A process that owns new namespaces until it dies (``unshare`` execs ``sleep``)."""
+def holder_argv(*, pod: bool) -> list[str]:
+    """A process that owns new namespaces until it dies.
+
+    For a pod also a PID namespace, as a container has: ``unshare`` forks its first
+    process (``sleep``, PID 1 there) and kills it when ``unshare`` itself dies. When that
+    PID 1 dies the kernel kills every process in the namespace, so no child of an app
+    (``sh`` running ``sleep``) or of pilot-agent (Envoy) can outlive the pod.
+    """
     argv = ["unshare", "--net"]
-    if mount:
-        argv += ["--mount", "--propagation", "private"]
+    if pod:
+        argv += ["--mount", "--propagation", "private", "--pid", "--fork", "--kill-child"]
     return [*argv, "--", "sleep", "infinity"]
 
 
@@ -91,28 +97,39 @@ def _setns(path: str, kind: int) -> None:  # pragma: no cover - runs in a child
         os.close(fd)
 
 
-def enter_pod(
-    pid: int, uid: int | None, gid: int | None, cwd: Path = POD_ROOT
-) -> Callable[[], None]:
-    """A ``preexec`` that moves the child into the pod ``pid`` and drops to ``uid``/``gid``.
-
-    Changing the user clears the death signal (prctl(2)), so it is set again last.
-    """
+def enter_pod(pid: int, cwd: Path = POD_ROOT) -> Callable[[], None]:
+    """A ``preexec`` that moves the child into the network and mount namespaces of the
+    pod whose holder is ``pid`` (as root; :func:`pod_argv` does the PID namespace and
+    the user)."""
 
     def preexec() -> None:  # pragma: no cover - runs in the child
         _setns(f"/proc/{pid}/ns/net", _CLONE_NEWNET)
         _setns(f"/proc/{pid}/ns/mnt", _CLONE_NEWNS)
         os.chdir(cwd)
-        if gid is not None:
-            os.setgroups([])
-            os.setgid(gid)
-        if uid is not None:
-            os.setuid(uid)
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() == 1:
             os._exit(1)  # the run died between fork and here
 
     return preexec
+
+
+def pod_init(holder: int) -> int:
+    """PID (on the machine) of the pod's PID 1, the holder's one child."""
+    children = Path(f"/proc/{holder}/task/{holder}/children").read_text("utf-8").split()
+    if not children:
+        raise NamespaceError(f"the pod holder {holder} has no PID 1 (unshare --fork)")
+    return int(children[0])
+
+
+def pod_argv(init: int, uid: int, gid: int, argv: Sequence[str]) -> list[str]:
+    """``argv`` as a process of the pod: in its PID namespace (``nsenter`` forks it there,
+    so it dies with the pod's PID 1; a multi-threaded program cannot join a PID namespace
+    by setns alone) and as the container's user (``setpriv``)."""
+    return [
+        "nsenter", f"--target={init}", "--pid", "--",
+        "setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--",
+        *argv,
+    ]  # fmt: skip
 
 
 def setup_node(pid: int, gateway: ipaddress.IPv4Interface) -> None:
