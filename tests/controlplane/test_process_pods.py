@@ -144,10 +144,11 @@ def test_pod_built_from_its_injected_spec(plane: Plane) -> None:
     assert "Name:\tpilot-agent" in status
     assert "Uid:\t1337\t1337" in status
     # exec: as the curl image's user, in the pod's network, through the sidecar
-    out = kube.exec(ns, pod["metadata"]["name"], ["sh", "-c", "id -u; cat /etc/meshconform/ca.pem | head -1"],
+    out = kube.exec(ns, pod["metadata"]["name"],
+                    ["sh", "-c", "id -u && head -1 /etc/meshconform/ca.pem"],
                     container="client")  # fmt: skip
     assert out.rc == 0, out
-    assert out.stdout.splitlines()[0] == "100"
+    assert out.stdout.splitlines() == ["100", "-----BEGIN CERTIFICATE-----"]
     holder, inode = built.holder.pid, netns_of(built.holder.pid)
     kube.delete_namespace(ns)
     wait_until("pod torn down", lambda: Done(None) if not pid_alive(holder) and
@@ -162,6 +163,7 @@ def ready_pod(kube: Kube, namespace: str, selector: str) -> Decision[dict[str, A
         status = pod.get("status") or {}
         if status.get("reason") == "ProcessPodFailed":
             return Failed(str(status.get("message")))
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or []):
+        conditions = status.get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
             return Done(pod)
     return Pending(f"pods: {[p.get('status') for p in pods_]}")

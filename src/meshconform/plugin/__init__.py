@@ -361,7 +361,7 @@ def skip_reason(item: pytest.Item) -> str | None:
                 return f"mode {mode.name} does not support {Capability(capability).value}"
     if item_tier(item) == "live":
         options = item.config.stash[OPTIONS_KEY]
-        return missing_evidence(options.cluster, item_evidence(item))
+        return missing_evidence(options.cluster, item_evidence(item), mode.name)
     return None
 
 

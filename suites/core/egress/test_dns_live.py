@@ -14,13 +14,18 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.curl import CurlKind, CurlResult, resolved_addresses
 from meshconform.traffic.dns import auto_allocated
 from meshconform.wait.observed import PodClient, conclude_settled, expect_holds, settle
 from meshconform.wait.waiters import Timeouts, WaitFailed, WaitTimeout
 
-pytestmark = [pytest.mark.live, pytest.mark.egress]
+#: traffic between pods through real sidecars: on controlplane, process pods
+#: (docs/controlplane.md "Process pods")
+POD_TRAFFIC = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
+                                   Evidence.PROCESS_PODS)
+pytestmark = [pytest.mark.live, POD_TRAFFIC, pytest.mark.egress]
 
 
 def _lookup(client: PodClient, host: str) -> tuple[CurlResult, list[str]]:

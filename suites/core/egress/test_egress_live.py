@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.traffic.curl import (
     CurlResult,
     reached,
@@ -23,7 +24,11 @@ from meshconform.traffic.curl import (
 from meshconform.wait.observed import conclude_settled, expect_holds, settle
 from meshconform.wait.waiters import Timeouts
 
-pytestmark = [pytest.mark.live, pytest.mark.egress]
+#: traffic between pods through real sidecars: on controlplane, process pods
+#: (docs/controlplane.md "Process pods")
+POD_TRAFFIC = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
+                                   Evidence.PROCESS_PODS)
+pytestmark = [pytest.mark.live, POD_TRAFFIC, pytest.mark.egress]
 
 #: these are conftest constants; repeated here as data the checks read
 HTTP_HOST = "http.external.meshconform.test"

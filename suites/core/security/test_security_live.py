@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.curl import (
     CurlResult,
@@ -24,7 +25,11 @@ from meshconform.traffic.curl import (
 from meshconform.wait.observed import PodClient, Settled, conclude_settled, expect_holds, settle
 from meshconform.wait.waiters import Timeouts
 
-pytestmark = [pytest.mark.live, pytest.mark.security]
+#: traffic between pods through real sidecars: on controlplane, process pods
+#: (docs/controlplane.md "Process pods")
+POD_TRAFFIC = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
+                                   Evidence.PROCESS_PODS)
+pytestmark = [pytest.mark.live, POD_TRAFFIC, pytest.mark.security]
 
 
 def _reachable_from_mesh(client: PodClient, url: str, timeouts: Timeouts,

@@ -211,7 +211,9 @@ def _ensure_process_pods(
 
     plane = cluster.plane
     assert plane is not None
-    reason = pods.unsupported()
+    from meshconform.evidence import AMBIENT_NO_PROCESS_PODS  # noqa: PLC0415
+
+    reason = AMBIENT_NO_PROCESS_PODS if cluster.mode.name == "ambient" else pods.unsupported()
     if reason is None and not plane.processes.die_with_parent:
         reason = "process pods do not outlive the run: not started with --keep-cluster"
     if reason is not None:

@@ -48,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._answer(404, b"not found\n", "text/plain")
 
-    do_HEAD = do_GET
+    do_HEAD = do_GET  # noqa: N815 (http.server's naming)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         sys.stdout.write(f"{self.address_string()} {format % args}\n")

@@ -416,9 +416,12 @@ class ProcessKubelet:
         if args is None:
             return
         init = spec.find_container(obj, spec.INIT) or {}
+        # its own env too: istio-iptables reads settings from it (ISTIO_META_DNS_CAPTURE)
+        address = spec.PodAddress(pod.ip, str(self.gateway.ip), NODE)
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **spec.resolve_env(obj, init, address)}
         out = subprocess.run(
             netns.in_ns(pod.holder.pid, [str(self.runtime.pilot_agent), *args], mount=True),
-            capture_output=True, text=True, check=False, timeout=60,
+            capture_output=True, text=True, check=False, timeout=60, env=env,
         )  # fmt: skip
         (self.plane.folder / f"{pod.stem}/istio-init.log").write_text(out.stdout + out.stderr)
         reason = "Completed" if out.returncode == 0 else "Error"
@@ -594,11 +597,16 @@ class ProcessKubelet:
                 if found is None and not volume["configMap"].get("optional"):
                     raise ProvisioningError(f"ConfigMap {volume['configMap']['name']} not found")
                 files = {k: str(v).encode() for k, v in ((found or {}).get("data") or {}).items()}
+                files.update(
+                    (k, base64.b64decode(v))
+                    for k, v in ((found or {}).get("binaryData") or {}).items()
+                )
             elif "secret" in volume:
                 found = self.kube.get("v1", "Secret", volume["secret"]["secretName"], namespace)
                 if found is None and not volume["secret"].get("optional"):
                     raise ProvisioningError(f"Secret {volume['secret']['secretName']} not found")
-                files = {k: base64.b64decode(v) for k, v in ((found or {}).get("data") or {}).items()}
+                data = (found or {}).get("data") or {}
+                files = {k: base64.b64decode(v) for k, v in data.items()}
             elif "projected" in volume:
                 files = self._projected(obj, volume["projected"])
             elif "emptyDir" not in volume:
@@ -638,7 +646,8 @@ class ProcessKubelet:
                 found = self.kube.get("v1", "ConfigMap", source["configMap"]["name"],
                                       meta["namespace"]) or {}  # fmt: skip
                 data = found.get("data") or {}
-                for item in source["configMap"].get("items") or [{"key": k, "path": k} for k in data]:
+                items = source["configMap"].get("items") or [{"key": k, "path": k} for k in data]
+                for item in items:
                     if item["key"] in data:
                         files[str(item["path"])] = str(data[item["key"]]).encode()
             elif "downwardAPI" in source:
@@ -735,15 +744,16 @@ class ProcessKubelet:
             return None
         chosen = container or next(iter(pod.apps), None)
         if chosen not in pod.apps:
-            return ExecResult(-1, "", f"container {chosen} of {namespace}/{name} does not run "
-                              "here (process pods run the suite's reference workloads)\n")  # fmt: skip
+            why = (f"container {chosen} of {namespace}/{name} does not run here (process pods "
+                   "run the suite's reference workloads)\n")  # fmt: skip
+            return ExecResult(-1, "", why)
         uid, gid, env = pod.apps[chosen]
         try:
             out = subprocess.run(
                 netns.pod_argv(pod.init, uid, gid, command),
                 capture_output=True, text=True, check=False, timeout=timeout,
                 env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", **env},
-                preexec_fn=netns.enter_pod(pod.holder.pid, Path("/")),  # noqa: PLW1509
+                preexec_fn=netns.enter_pod(pod.holder.pid, Path("/")),
             )  # fmt: skip
         except FileNotFoundError as error:
             return ExecResult(-1, "", f"exec: {error}\n")

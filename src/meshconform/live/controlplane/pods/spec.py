@@ -9,6 +9,7 @@ applied with ``pilot-agent istio-iptables`` and the container's own arguments),
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -71,7 +72,8 @@ def _field(pod: Mapping[str, Any], path: str, address: PodAddress) -> str:
         return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
     if path in {"metadata.labels", "metadata.annotations"}:
         items = sorted((meta.get(path.split(".")[1]) or {}).items())
-        return "\n".join(f'{k}="{v}"' for k, v in items)
+        # the downward API's format: Go-quoted values (json.dumps quotes ASCII the same way)
+        return "\n".join(f"{k}={json.dumps(str(v))}" for k, v in items)
     raise ValueError(f"field reference {path!r} is not supported by the process kubelet")
 
 
