@@ -10,6 +10,7 @@ link, rule or process.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from meshconform import manifests
+from meshconform.certs import TestCA
 from meshconform.evidence import ClusterKind
 from meshconform.live.clusters import Cluster
 from meshconform.live.controlplane import binaries as cp_binaries
@@ -30,7 +32,14 @@ from meshconform.live.controlplane.processes import pid_alive
 from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
+from meshconform.traffic.curl import (
+    CurlResult,
+    reached,
+    registry_blocked_http,
+    registry_blocked_tls,
+)
 from meshconform.versions import get_istio_release
+from meshconform.wait.observed import PodClient, settle
 from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
 
 from .conftest import TEST_ISTIO
@@ -167,3 +176,122 @@ def ready_pod(kube: Kube, namespace: str, selector: str) -> Decision[dict[str, A
         if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
             return Done(pod)
     return Pending(f"pods: {[p.get('status') for p in pods_]}")
+
+
+# -- egress: the live checks' observations on process pods, conforming and faulty -----
+
+HTTP_HOST = "http.external.meshconform.test"
+TLS_HOST = "tls.external.meshconform.test"
+UNREGISTERED = "unregistered.meshconform.test"
+
+
+@dataclass
+class Egress:
+    namespace: str
+    client: PodClient
+    external_ip: str
+    ca: TestCA
+
+    def resolve(self, host: str, port: int) -> str:
+        return f"{host}:{port}:{self.external_ip}"
+
+
+@pytest.fixture(scope="module")
+def egress(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> Egress:
+    """The live checks' external servers (outside the mesh) and an in-mesh client under a
+    REGISTRY_ONLY Sidecar, all process pods."""
+    kube = plane.cluster.kube
+    ca = TestCA.create(tmp_path_factory.mktemp("ca"))
+    outside = f"mc-pp-out-{secrets.token_hex(3)}"
+    kube.create_namespace(outside, {})
+    cert = ca.issue([TLS_HOST], stem="external")
+    kube.apply_all(manifests.load_manifests(
+        "workloads/tls-secret.yaml", NAME="external-tls",
+        TLS_CRT_B64=b64(cert.cert_pem()), TLS_KEY_B64=b64(cert.key_pem())), outside)  # fmt: skip
+    kube.apply_all(manifests.load_manifests("workloads/external.yaml"), outside)
+    external = wait_until("external pod Ready", lambda: ready_pod(kube, outside, "app=external"),
+                          timeout=90, interval=0.25)  # fmt: skip
+    ns = f"mc-pp-egress-{secrets.token_hex(3)}"
+    kube.create_namespace(ns, {"istio-injection": "enabled"})
+    kube.apply_all(manifests.load_manifests(
+        "workloads/run-ca.yaml", CA_PEM_B64=b64(ca.cert_path.read_bytes())), ns)  # fmt: skip
+    kube.apply_all(manifests.load_manifests("egress/sidecar-registry-only.yaml"), ns)
+    kube.apply_all(manifests.load_manifests("workloads/client.yaml"), ns)
+    pod = wait_until("client Ready", lambda: ready_pod(kube, ns, "app=client"), timeout=90,
+                     interval=0.25)  # fmt: skip
+    client = PodClient(kube, ns, str(pod["metadata"]["name"]), plane.timeouts)
+    return Egress(ns, client, str(external["status"]["podIP"]), ca)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def blocked_or_reached(blocked: Any) -> Any:
+    """The live check's verdict: True when blocked (the claim holds), False when reached."""
+    return lambda r: True if blocked(r) else (False if reached(r) else None)
+
+
+def reached_or_blocked(blocked: Any) -> Any:
+    return lambda r: True if reached(r) else (False if blocked(r) else None)
+
+
+def registry_mode(plane: Plane, ns: str, mode: str) -> None:
+    body = manifests.load_manifests("egress/sidecar-registry-only.yaml")[0]
+    body["spec"]["outboundTrafficPolicy"]["mode"] = mode
+    plane.cluster.kube.apply(body, ns)
+
+
+def observe(what: str, attempt: Any, verdict: Any, expect: bool, timeouts: Timeouts) -> bool | None:
+    seen = settle(what, attempt, verdict, expect=expect, timeouts=timeouts,
+                  describe=CurlResult.describe)  # fmt: skip
+    return seen.observed
+
+
+@pytest.mark.parametrize("policy", ["REGISTRY_ONLY", "ALLOW_ANY"])
+def test_registry_only_fault(plane: Plane, egress: Egress, policy: str) -> None:
+    """egress-registry-only-blocks: holds under REGISTRY_ONLY (HTTP 502, TLS refused);
+    fails under ALLOW_ANY because the unregistered host is reached."""
+    registry_mode(plane, egress.namespace, policy)
+    conforming = policy == "REGISTRY_ONLY"
+    http = observe("HTTP to an unregistered host",
+                   lambda: egress.client.curl(f"http://{UNREGISTERED}/get",
+                                              resolve=egress.resolve(UNREGISTERED, 80)),
+                   blocked_or_reached(registry_blocked_http), conforming,
+                   plane.timeouts)  # fmt: skip
+    tls = observe("TLS to an unregistered host",
+                  lambda: egress.client.curl(f"https://{UNREGISTERED}/get", extra=["-k"],
+                                             resolve=egress.resolve(UNREGISTERED, 443)),
+                  blocked_or_reached(registry_blocked_tls), conforming, plane.timeouts)  # fmt: skip
+    assert (http, tls) == (conforming, conforming)
+    registry_mode(plane, egress.namespace, "REGISTRY_ONLY")
+
+
+@pytest.mark.parametrize("entry", ["present", "removed"])
+def test_service_entry_fault(plane: Plane, egress: Egress, entry: str) -> None:
+    """egress-service-entry-allows-http/-tls: hold with the ServiceEntries; with them
+    removed both fail because REGISTRY_ONLY blocks the hosts."""
+    kube = plane.cluster.kube
+    http_entry = manifests.load_manifests("egress/service-entry-http.yaml", HOST=HTTP_HOST,
+                                          ENDPOINT=egress.external_ip)  # fmt: skip
+    tls_entry = manifests.load_manifests("egress/service-entry-tls.yaml", HOST=TLS_HOST)
+    if entry == "present":
+        kube.apply_all([*http_entry, *tls_entry], egress.namespace)
+    else:
+        for obj in [*http_entry, *tls_entry]:
+            kube.delete("networking.istio.io/v1", "ServiceEntry", obj["metadata"]["name"],
+                        egress.namespace)  # fmt: skip
+    conforming = entry == "present"
+    http = observe("HTTP to the ServiceEntry host",
+                   lambda: egress.client.curl(f"http://{HTTP_HOST}/get",
+                                              resolve=egress.resolve(HTTP_HOST, 80)),
+                   reached_or_blocked(registry_blocked_http), conforming,
+                   plane.timeouts)  # fmt: skip
+    tls = observe("TLS to the ServiceEntry host",
+                  lambda: egress.client.curl(f"https://{TLS_HOST}/get", cacert=CA_IN_POD,
+                                             resolve=egress.resolve(TLS_HOST, 443)),
+                  reached_or_blocked(registry_blocked_tls), conforming, plane.timeouts)  # fmt: skip
+    assert (http, tls) == (conforming, conforming)
+
+
+CA_IN_POD = "/etc/meshconform/ca.pem"

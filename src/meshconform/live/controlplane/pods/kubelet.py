@@ -46,6 +46,7 @@ from typing import Any
 from meshconform.errors import ProvisioningError
 from meshconform.live.controlplane.cluster import KWOK_ANNOTATION, ControlPlane
 from meshconform.live.controlplane.pods import netns, spec
+from meshconform.live.controlplane.pods.services import CLUSTER_DNS
 from meshconform.live.controlplane.processes import Proc
 from meshconform.live.kube import Kube
 from meshconform.wait.waiters import (
@@ -65,7 +66,7 @@ KWOK_TAINT = {"key": "meshconform.io/kwok", "value": "fake", "effect": "NoSchedu
 NODE_CIDR = ipaddress.IPv4Network("10.245.0.0/24")
 #: the cluster DNS address kind gives pods; nothing answers it here (pilot-agent's DNS
 #: proxy answers captured queries; other queries are refused by the node namespace)
-CLUSTER_DNS = "10.96.0.10"
+
 ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 HEALTH_PORT = 15021
 
@@ -168,6 +169,7 @@ class ProcessKubelet:
         self.kube = Kube(plane.kubeconfig, plane.name)
         self.pods: dict[str, ProcessPod] = {}
         self.node_holder: Proc | None = None
+        self.services: Any = None
         self.errors: list[str] = []
         self._next = 0
         self._stop = threading.Event()
@@ -225,6 +227,11 @@ class ProcessKubelet:
         )
         _wait_unshared(self.node_holder)
         netns.setup_node(self.node_holder.pid, self.gateway)
+        from meshconform.live.controlplane.pods.services import ClusterServices  # noqa: PLC0415
+
+        self.services = ClusterServices(Kube(self.plane.kubeconfig, self.plane.name),
+                                        self.node_holder.pid)  # fmt: skip
+        self.services.start()
         self.kube.apply(self.node_object())
         api = client.CoreV1Api(self.kube._api)
         api.patch_node_status(NODE, self.node_status())
@@ -248,6 +255,9 @@ class ProcessKubelet:
             self._thread.join(30)
         for pod in list(self.pods.values()):
             self.teardown(pod)
+        if self.services is not None:
+            self.services.stop()
+            self.services.kube.close()
         if self.node_holder is not None:
             self.plane.processes.stop_some([self.node_holder.name], grace=2)
             self.node_holder = None
@@ -581,8 +591,9 @@ class ProcessKubelet:
 
     # -- apps ---------------------------------------------------------------------------
 
-    def _volumes(self, pod: ProcessPod, obj: dict[str, Any], container: dict[str, Any],
-                 root: Path) -> dict[str, str]:
+    def _volumes(
+        self, pod: ProcessPod, obj: dict[str, Any], container: dict[str, Any], root: Path
+    ) -> dict[str, str]:
         """Materialize the container's ConfigMap/Secret/emptyDir mounts; path remaps."""
         import base64  # noqa: PLC0415
 
@@ -658,8 +669,14 @@ class ProcessKubelet:
                         files[str(item["path"])] = spec._field(obj, ref, address).encode()
         return files
 
-    def _app(self, pod: ProcessPod, obj: dict[str, Any], container: dict[str, Any],
-             root: Path, address: spec.PodAddress) -> None:
+    def _app(
+        self,
+        pod: ProcessPod,
+        obj: dict[str, Any],
+        container: dict[str, Any],
+        root: Path,
+        address: spec.PodAddress,
+    ) -> None:
         from meshconform.live.controlplane.pods import apps, httpbin  # noqa: PLC0415
 
         name = str(container["name"])
@@ -733,8 +750,9 @@ class ProcessKubelet:
         finally:
             self._report(obj, pod)
 
-    def exec(self, namespace: str, name: str, command: list[str], container: str | None,
-             timeout: float) -> Any:
+    def exec(
+        self, namespace: str, name: str, command: list[str], container: str | None, timeout: float
+    ) -> Any:
         """``kubectl exec`` for a process pod: ``command`` in its namespaces, as the
         container's user, with its env; None for pods that are not process pods."""
         from meshconform.live.kube import ExecResult  # noqa: PLC0415

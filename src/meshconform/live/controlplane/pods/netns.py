@@ -139,7 +139,7 @@ def setup_node(pid: int, gateway: ipaddress.IPv4Interface) -> None:
         f"ip link add {BRIDGE} type bridge; "
         f"ip addr add {gateway.with_prefixlen} dev {BRIDGE}; "
         f"ip link set {BRIDGE} up; "
-        "sysctl -qw net.ipv4.ip_forward=1; "
+        "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0; "
         "ip route add unreachable default"
     )
     run(in_ns(pid, ["sh", "-c", script]), what="node network namespace")
