@@ -34,9 +34,12 @@ from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
 from meshconform.traffic.curl import (
     CurlResult,
+    rbac_denied_l7,
     reached,
     registry_blocked_http,
     registry_blocked_tls,
+    rejected_plaintext,
+    resolved_addresses,
 )
 from meshconform.versions import get_istio_release
 from meshconform.wait.observed import PodClient, settle
@@ -127,6 +130,8 @@ def test_pod_built_from_its_injected_spec(plane: Plane) -> None:
     kube = plane.cluster.kube
     ns = f"mc-pp-{secrets.token_hex(3)}"
     kube.create_namespace(ns, {"istio-injection": "enabled"})
+    kube.apply_all(manifests.load_manifests(
+        "workloads/run-ca.yaml", CA_PEM_B64=b64(b"-----BEGIN CERTIFICATE-----\n")), ns)  # fmt: skip
     kube.apply_all(manifests.load_manifests("workloads/client.yaml"), ns)
     pod = wait_until(f"{ns} client pod Ready", lambda: ready_pod(kube, ns, "app=client"),
                      timeout=90, interval=0.25)  # fmt: skip
@@ -295,3 +300,112 @@ def test_service_entry_fault(plane: Plane, egress: Egress, entry: str) -> None:
 
 
 CA_IN_POD = "/etc/meshconform/ca.pem"
+
+
+# -- mTLS, authz, DNS: conforming and faulty, same observations as the live checks ----
+
+
+@dataclass
+class Secured:
+    namespace: str  # meshed: echo + an in-mesh client
+    mesh_client: PodClient
+    outsider: PodClient  # a client in a namespace outside the mesh (plaintext)
+
+    @property
+    def url(self) -> str:
+        return f"http://echo.{self.namespace}.svc.cluster.local/get"
+
+
+def _client(plane: Plane, ns: str, manifest: str = "workloads/client.yaml",
+            app: str = "client") -> PodClient:  # fmt: skip
+    kube = plane.cluster.kube
+    kube.apply_all(manifests.load_manifests(manifest), ns)
+    pod = wait_until(f"{ns} {app} Ready", lambda: ready_pod(kube, ns, f"app={app}"), timeout=90,
+                     interval=0.25)  # fmt: skip
+    return PodClient(kube, ns, str(pod["metadata"]["name"]), plane.timeouts)
+
+
+@pytest.fixture(scope="module")
+def secured(plane: Plane) -> Secured:
+    kube = plane.cluster.kube
+    ns = f"mc-pp-sec-{secrets.token_hex(3)}"
+    kube.create_namespace(ns, {"istio-injection": "enabled"})
+    kube.apply_all(manifests.load_manifests("workloads/echo.yaml"), ns)
+    wait_until("echo Ready", lambda: ready_pod(kube, ns, "app=echo"), timeout=90, interval=0.25)
+    plain = f"mc-pp-plain-{secrets.token_hex(3)}"
+    kube.create_namespace(plain, {})
+    return Secured(ns, _client(plane, ns), _client(plane, plain))
+
+
+@pytest.mark.parametrize("mtls", ["STRICT", "PERMISSIVE"])
+def test_mtls_faults(plane: Plane, secured: Secured, mtls: str) -> None:
+    """mtls-strict-rejects-plaintext holds under STRICT and fails under PERMISSIVE (the
+    plaintext client is answered); mtls-permissive-accepts-plaintext the reverse."""
+    plane.cluster.kube.apply_all(manifests.load_manifests(
+        "security/peer-authentication.yaml", MTLS_MODE=mtls), secured.namespace)  # fmt: skip
+    in_mesh = observe("in-mesh client to echo", lambda: secured.mesh_client.curl(secured.url),
+                      lambda r: True if reached(r) else None, True, plane.timeouts)  # fmt: skip
+    assert in_mesh is True, "echo must answer an in-mesh client in both modes"
+
+    def rejected(r: CurlResult) -> bool | None:  # the strict claim's verdict
+        return True if rejected_plaintext(r) else (False if reached(r) else None)
+
+    strict_claim = observe("plaintext client to echo",
+                           lambda: secured.outsider.curl(secured.url), rejected,
+                           mtls == "STRICT", plane.timeouts)  # fmt: skip
+    assert strict_claim is (mtls == "STRICT")
+    # the permissive claim is the same observation, read the other way round
+    assert (not strict_claim) is (mtls == "PERMISSIVE")
+
+
+@pytest.mark.parametrize("policy", ["DENY", "ALLOW-all"])
+def test_authz_fault(plane: Plane, secured: Secured, policy: str) -> None:
+    """authz-deny holds with the DENY policy (403 RBAC: access denied) and fails when an
+    ALLOW-all policy stands in its place (the request is answered)."""
+    kube = plane.cluster.kube
+    kube.apply_all(manifests.load_manifests(
+        "security/peer-authentication.yaml", MTLS_MODE="STRICT"), secured.namespace)  # fmt: skip
+    deny = manifests.load_manifests("security/authz-deny.yaml",
+                                    SOURCE_NAMESPACE=secured.namespace)[0]  # fmt: skip
+    if policy == "ALLOW-all":
+        deny["spec"] = {"selector": deny["spec"]["selector"], "action": "ALLOW", "rules": [{}]}
+    kube.apply(deny, secured.namespace)
+    try:
+        verdict = blocked_or_reached(rbac_denied_l7)
+        seen = observe("client to echo under the policy",
+                       lambda: secured.mesh_client.curl(secured.url), verdict,
+                       policy == "DENY", plane.timeouts)  # fmt: skip
+        assert seen is (policy == "DENY")
+    finally:
+        kube.delete("security.istio.io/v1", "AuthorizationPolicy", deny["metadata"]["name"],
+                    secured.namespace)  # fmt: skip
+
+
+@pytest.mark.parametrize("capture", ["on", "off"])
+def test_dns_capture_fault(plane: Plane, egress: Egress, capture: str) -> None:
+    """dns-proxy-resolves-service-entry holds with DNS capture (the host resolves to the
+    ServiceEntry's address) and fails with capture off (the name does not resolve)."""
+    kube = plane.cluster.kube
+    host = f"dns-{egress.namespace}.meshconform.test"
+    address = "198.51.100.7"
+    kube.apply_all(manifests.load_manifests(
+        "egress/service-entry-dns-address.yaml", HOST=host, ADDRESS=address,
+        ENDPOINT=egress.external_ip), egress.namespace)  # fmt: skip
+    client = (egress.client if capture == "on" else
+              _client(plane, egress.namespace, "workloads/client-no-dns-capture.yaml",
+                      "client-nodns"))  # fmt: skip
+
+    def attempt() -> tuple[int, list[str], str]:
+        out = kube.exec(egress.namespace, client.pod,
+                        ["curl", "-sv", "-o", "/dev/null", "--connect-timeout", "3",
+                         "--max-time", "5", f"http://{host}/get"],
+                        container=client.container)  # fmt: skip
+        return out.rc, resolved_addresses(out.stderr), out.stderr[-300:]
+
+    def verdict(seen: tuple[int, list[str], str]) -> bool | None:
+        rc, tried, _ = seen
+        return True if tried[:1] == [address] else (False if rc == 6 else None)
+
+    result = settle("ServiceEntry host resolution", attempt, verdict,
+                    expect=capture == "on", timeouts=plane.timeouts, describe=str)  # fmt: skip
+    assert result.observed is (capture == "on"), result.evidence
