@@ -422,12 +422,20 @@ class ProcessKubelet:
         )
 
     def _istio_init(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
-        args = spec.iptables_args(obj)
-        if args is None:
-            return
-        init = spec.find_container(obj, spec.INIT) or {}
-        # its own env too: istio-iptables reads settings from it (ISTIO_META_DNS_CAPTURE)
         address = spec.PodAddress(pod.ip, str(self.gateway.ip), NODE)
+        args = spec.iptables_args(obj)
+        proxy = spec.find_container(obj, spec.PROXY)
+        if args is None and proxy is not None:
+            # cni mode: no istio-init; the rules the istio-cni plugin would write, from the
+            # pod's annotations and its proxy's env (the plugin itself does not run here)
+            args = spec.cni_iptables_args(obj, spec.resolve_env(obj, proxy, address))
+            pod.notes.append(f"istio-cni's rules applied directly: pilot-agent {' '.join(args)}")
+            init: dict[str, Any] = {}
+        elif args is None:
+            return
+        else:
+            init = spec.find_container(obj, spec.INIT) or {}
+        # its own env too: istio-iptables reads settings from it (ISTIO_META_DNS_CAPTURE)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **spec.resolve_env(obj, init, address)}
         out = subprocess.run(
             netns.in_ns(pod.holder.pid, [str(self.runtime.pilot_agent), *args], mount=True),
@@ -435,10 +443,12 @@ class ProcessKubelet:
         )  # fmt: skip
         (self.plane.folder / f"{pod.stem}/istio-init.log").write_text(out.stdout + out.stderr)
         reason = "Completed" if out.returncode == 0 else "Error"
-        state = ContainerState(
-            spec.INIT, str(init.get("image", "")), _terminated(out.returncode, reason, out.stderr)
-        )
-        pod.states[spec.INIT] = state
+        if init:
+            pod.states[spec.INIT] = ContainerState(
+                spec.INIT,
+                str(init.get("image", "")),
+                _terminated(out.returncode, reason, out.stderr),
+            )
         if out.returncode != 0:
             raise ProvisioningError(
                 f"istio-init (pilot-agent {' '.join(args)}) exited {out.returncode}: "

@@ -158,3 +158,38 @@ def iptables_args(pod: Mapping[str, Any]) -> list[str] | None:
     if not args or args[0] != "istio-iptables":
         raise ValueError(f"istio-init's args do not start with istio-iptables: {args[:3]}")
     return args
+
+
+#: the istio-cni plugin's defaults (cni/pkg/plugin/sidecar_redirect.go)
+_CNI_ANNOTATIONS = {
+    # flag: (annotation, default)
+    "-m": ("sidecar.istio.io/interceptionMode", "REDIRECT"),
+    "-i": ("traffic.sidecar.istio.io/includeOutboundIPRanges", "*"),
+    "-x": ("traffic.sidecar.istio.io/excludeOutboundIPRanges", ""),
+    "-b": ("traffic.sidecar.istio.io/includeInboundPorts", "*"),
+    "-d": ("traffic.sidecar.istio.io/excludeInboundPorts", "15020"),
+    "-q": ("traffic.sidecar.istio.io/includeOutboundPorts", ""),
+    "-o": ("traffic.sidecar.istio.io/excludeOutboundPorts", "15020"),
+    "-c": ("traffic.sidecar.istio.io/excludeInterfaces", ""),
+}
+
+
+def cni_iptables_args(pod: Mapping[str, Any], proxy_env: Mapping[str, str]) -> list[str]:
+    """The ``pilot-agent istio-iptables`` arguments for the rules the istio-cni plugin
+    writes for an injected pod (cni/pkg/plugin/sidecar_redirect.go, NewRedirect and
+    sidecar_iptables_linux.go Program): its annotations, the proxy's UID/GID, 15020,
+    15021 and 15090 always excluded inbound, DNS redirected (and all DNS captured) when
+    the proxy's ISTIO_META_DNS_CAPTURE says so."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    proxy = find_container(pod, PROXY) or {}
+    uid, gid = run_as(pod, proxy, PROXY_UID)
+    args = ["istio-iptables", "-p", "15001", "-z", "15006", "-u", str(uid), "-g", str(gid)]
+    for flag, (key, default) in _CNI_ANNOTATIONS.items():
+        value = str(annotations.get(key, default)).strip()
+        if flag == "-d":
+            ports = [p for p in f"{value},15020,15021,15090".split(",") if p.strip()]
+            value = ",".join(dict.fromkeys(p.strip() for p in ports))
+        args += [flag, value]
+    if proxy_env.get("ISTIO_META_DNS_CAPTURE", "").lower() == "true":
+        args += ["--redirect-dns", "--capture-all-dns"]
+    return args
