@@ -379,6 +379,7 @@ class ProcessKubelet:
         root = netns.setup_pod_files(holder.pid, uid, gid)
         self._etc(pod, root, meta["namespace"])
         self._istio_init(pod, obj)
+        self._validation(pod, obj)
         if proxy is not None:
             self._proxy(pod, obj, proxy, root, address, uid, gid)
             self._report(obj, pod)
@@ -454,6 +455,34 @@ class ProcessKubelet:
                 f"istio-init (pilot-agent {' '.join(args)}) exited {out.returncode}: "
                 f"{out.stderr.strip()[-400:]}"
             )
+
+    def _validation(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
+        """Istio's other init containers that run ``pilot-agent istio-iptables`` (cni mode's
+        ``istio-validation``: checks the redirection works), with their own args and user."""
+        address = spec.PodAddress(pod.ip, str(self.gateway.ip), NODE)
+        for init in (obj.get("spec") or {}).get("initContainers") or []:
+            args = [str(a) for a in init.get("args") or []]
+            if init["name"] in {spec.INIT, spec.PROXY} or args[:1] != ["istio-iptables"]:
+                continue
+            uid, gid = spec.run_as(obj, init, spec.PROXY_UID)
+            env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **spec.resolve_env(obj, init, address)}
+            out = subprocess.run(
+                netns.pod_argv(pod.init, uid, gid, [str(self.runtime.pilot_agent), *args]),
+                capture_output=True, text=True, check=False, timeout=60, env=env,
+                preexec_fn=netns.enter_pod(pod.holder.pid, Path("/")),
+            )  # fmt: skip
+            log = self.plane.folder / f"{pod.stem}/{init['name']}.log"
+            log.write_text(out.stdout + out.stderr)
+            reason = "Completed" if out.returncode == 0 else "Error"
+            pod.states[init["name"]] = ContainerState(
+                init["name"], str(init.get("image", "")),
+                _terminated(out.returncode, reason, out.stderr),
+            )  # fmt: skip
+            if out.returncode != 0:
+                raise ProvisioningError(
+                    f"{init['name']} (pilot-agent {' '.join(args)}) exited {out.returncode}: "
+                    f"{(out.stderr or out.stdout).strip()[-400:]}"
+                )
 
     def _proxy(  # noqa: PLR0917
         self,
