@@ -542,6 +542,14 @@ class ProcessKubelet:
              str(pod.holder.pid), str(self.runtime.istiod_port)],
         )  # fmt: skip
         pod.procs.append(relay.name)
+        # pilot-agent's first CA request must find the relay listening, or it backs off
+        wait_until(
+            f"relay to istiod in {pod.key} listening",
+            lambda: Done(None) if "relaying" in relay.log_tail(2)
+            else (Failed(relay.describe_exit()) if not relay.alive() else Pending("starting")),
+            timeout=10,
+            interval=0.02,
+        )  # fmt: skip
         agent = self.plane.processes.start(
             f"{pod.stem}/{spec.PROXY}",
             netns.pod_argv(pod.init, uid, gid, argv),
