@@ -743,7 +743,8 @@ class ProcessKubelet:
             return
         source = root / "apps/httpbin.py"
         source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_text(Path(httpbin.__file__).read_text("utf-8"), "utf-8")
+        if not source.exists():  # once per pod: another container may be reading it
+            source.write_text(Path(httpbin.__file__).read_text("utf-8"), "utf-8")
         proc = self.plane.processes.start(
             f"{pod.stem}/{name}",
             netns.pod_argv(pod.init, plan.uid, plan.gid, plan.argv),
