@@ -37,7 +37,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -923,8 +922,6 @@ def _exec_done(holder: Proc) -> bool:
     except OSError:
         return False
 
-
-Check = Callable[[], None]
 
 
 #: how a process pod differs from a pod on a kubelet (the evidence and docs say so)
