@@ -923,7 +923,6 @@ def _exec_done(holder: Proc) -> bool:
         return False
 
 
-
 #: how a process pod differs from a pod on a kubelet (the evidence and docs say so)
 DIFFERENCES = (
     "no kubelet or container runtime: the process kubelet builds pods bound to node "
