@@ -22,6 +22,10 @@ class Evidence(enum.StrEnum):
     TRAFFIC = "traffic"  # requests through real proxies in pods
     #: the ingress gateway (istiod's config served by a real Envoy) probed from this machine
     GATEWAY = "gateway"
+    #: requests between pods whose sidecars are real pilot-agent + Envoy with Istio's
+    #: iptables rules in the pod's network namespace (on controlplane: process pods, see
+    #: docs/controlplane.md; on kind and user clusters: the pods themselves)
+    PROCESS_PODS = "process-pods"
 
 
 #: a live check without an ``evidence`` marker needs all of it
@@ -38,15 +42,37 @@ PROVIDES: dict[ClusterKind, frozenset[Evidence]] = {
     ClusterKind.KIND: FULL_DATA_PLANE,
     ClusterKind.KUBECONFIG: FULL_DATA_PLANE,
     ClusterKind.CONTROLPLANE: frozenset(
-        {Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS, Evidence.GATEWAY}
+        {
+            Evidence.API_SERVER,
+            Evidence.ISTIOD,
+            Evidence.CONTROLLERS,
+            Evidence.GATEWAY,
+            Evidence.PROCESS_PODS,
+        }
     ),
 }
 
 NO_DATA_PLANE = "needs a data plane (kubelet, containers): run on kind or with --kubeconfig"
 
 
-def missing_evidence(cluster: ClusterKind, needs: frozenset[Evidence]) -> str | None:
-    """Why ``cluster`` cannot decide a check that needs ``needs``, or None."""
+AMBIENT_NO_PROCESS_PODS = (
+    "ambient needs ztunnel, which no registry ships as a binary: process pods run the "
+    "sidecar modes only; run on kind"
+)
+
+
+def missing_evidence(
+    cluster: ClusterKind, needs: frozenset[Evidence], mode: str | None = None
+) -> str | None:
+    """Why ``cluster`` cannot decide a check that needs ``needs`` in ``mode``, or None."""
+    if cluster is ClusterKind.CONTROLPLANE and Evidence.PROCESS_PODS in needs:
+        if mode == "ambient":
+            return AMBIENT_NO_PROCESS_PODS
+        from meshconform.live.controlplane.pods import unsupported  # noqa: PLC0415
+
+        reason = unsupported()
+        if reason is not None:
+            return reason
     lacking = sorted(needs - PROVIDES[cluster])
     if not lacking:
         return None

@@ -348,6 +348,8 @@ class Cluster:
     istio_evidence: list[str] = field(default_factory=list)
     #: controlplane: the gateway's config rejections so far (Envoy's messages)
     gateway_rejections: Callable[[], list[str]] | None = None
+    #: controlplane: why process pods (traffic between real proxies) cannot run, or None
+    process_pods_unsupported: str | None = "process pods run only on the controlplane cluster"
 
 
 def state_dir() -> Path:

@@ -131,7 +131,7 @@ def skip_reason(item: pytest.Item) -> str | None:
             if Capability(capability) not in mode.capabilities:
                 return f"mode {mode.name} does not support {Capability(capability).value}"
     if item_tier(item) == "live":
-        return missing_evidence(options.cluster, item_evidence(item))
+        return missing_evidence(options.cluster, item_evidence(item), mode.name)
     return None
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.dns import auto_allocated
 from meshconform.traffic.expect import Expect
@@ -24,7 +25,11 @@ from meshconform.traffic.observation import Probe, Seen, awaited, conclude, obse
 from meshconform.wait import Timeouts, WaitFailed, WaitTimeout
 from meshconform.wait.probes import PodClient
 
-pytestmark = [pytest.mark.live, pytest.mark.egress]
+#: traffic between pods through real sidecars: on controlplane, process pods
+#: (docs/controlplane.md "Process pods")
+POD_TRAFFIC = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
+                                   Evidence.PROCESS_PODS)
+pytestmark = [pytest.mark.live, POD_TRAFFIC, pytest.mark.egress]
 
 
 def _lookup(client: PodClient, host: str, address: str, timeouts: Timeouts,

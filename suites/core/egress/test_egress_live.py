@@ -15,11 +15,16 @@ from typing import Any
 import pytest
 
 from meshconform.claimcheck import ClaimCheck
+from meshconform.evidence import Evidence
 from meshconform.traffic import egress
 from meshconform.traffic.observation import awaited, conclude
 from meshconform.wait import Timeouts
 
-pytestmark = [pytest.mark.live, pytest.mark.egress]
+#: traffic between pods through real sidecars: on controlplane, process pods
+#: (docs/controlplane.md "Process pods")
+POD_TRAFFIC = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
+                                   Evidence.PROCESS_PODS)
+pytestmark = [pytest.mark.live, POD_TRAFFIC, pytest.mark.egress]
 
 #: these are conftest constants; repeated here as data the checks read
 HTTP_HOST = "http.external.meshconform.test"

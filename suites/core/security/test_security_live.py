@@ -14,13 +14,18 @@ import pytest
 
 from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome
+from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.expect import Expect, Expectation
 from meshconform.traffic.observation import Probe, awaited, conclude, observe, run
 from meshconform.wait import Timeouts
 from meshconform.wait.probes import PodClient
 
-pytestmark = [pytest.mark.live, pytest.mark.security]
+#: traffic between pods through real sidecars: on controlplane, process pods
+#: (docs/controlplane.md "Process pods")
+POD_TRAFFIC = pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
+                                   Evidence.PROCESS_PODS)
+pytestmark = [pytest.mark.live, POD_TRAFFIC, pytest.mark.security]
 
 
 def _reachable_from_mesh(client: PodClient, url: str, timeouts: Timeouts,

@@ -62,6 +62,8 @@ class ControlPlane:
     version: str
     #: seconds per start-up step, for the benchmark and the report
     timings: dict[str, float] = field(default_factory=dict)
+    #: the process kubelet (meshconform.live.controlplane.pods), when it runs
+    kubelet: Any = None
 
     @property
     def server(self) -> str:
@@ -73,6 +75,9 @@ class ControlPlane:
 
     def stop(self, *, remove: bool = True) -> list[str]:
         """Stop every process (reverse start order); remove the folder unless ``remove=False``."""
+        if self.kubelet is not None:
+            self.kubelet.stop()  # its pods first, from the thread that started them
+            self.kubelet = None
         killed = self.processes.stop()
         if remove:
             shutil.rmtree(self.folder, ignore_errors=True)

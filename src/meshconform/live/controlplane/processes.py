@@ -21,7 +21,8 @@ import select
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,8 @@ class Processes:
         self.folder = folder
         self.die_with_parent = die_with_parent
         self.procs: list[Proc] = []
+        #: the process kubelet starts and stops pods' processes from its own thread
+        self.lock = threading.RLock()
 
     def start(
         self,
@@ -120,8 +123,21 @@ class Processes:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        preexec: Callable[[], None] | None = None,
+        inherit_env: bool = True,
     ) -> Proc:
+        """Start ``argv``; ``preexec`` runs in the child before exec (after the death
+        signal is set, so it may change namespaces; it must set the death signal again if
+        it changes the user, which clears it). ``inherit_env=False``: only ``env``."""
         log = self.folder / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+
+        def before_exec() -> None:  # pragma: no cover - runs in the child
+            if self.die_with_parent:
+                _die_with_parent()
+            if preexec is not None:
+                preexec()
+
         with log.open("ab") as out:
             popen = subprocess.Popen(
                 list(argv),
@@ -129,13 +145,16 @@ class Processes:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
-                env={**os.environ, **(env or {})},
+                env={**(os.environ if inherit_env else {}), **(env or {})},
                 start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,  # noqa: PLW1509
+                preexec_fn=(  # noqa: PLW1509
+                    before_exec if (self.die_with_parent or preexec is not None) else None
+                ),
             )
         proc = Proc(name, popen.pid, tuple(argv), log, popen)
-        self.procs.append(proc)
-        self.save()
+        with self.lock:
+            self.procs.append(proc)
+            self.save()
         return proc
 
     def get(self, name: str) -> Proc | None:
@@ -176,6 +195,19 @@ class Processes:
         self.procs.clear()
         with contextlib.suppress(OSError):
             (self.folder / PIDS_FILE).unlink()
+        return killed
+
+    def stop_some(self, names: Sequence[str], grace: float = 10.0) -> list[str]:
+        """Stop the named processes (reverse start order) and forget them; the others run on.
+
+        Returns the names that needed SIGKILL.
+        """
+        with self.lock:
+            chosen = [p for p in self.procs if p.name in set(names)]
+        killed = [p.name for p in reversed(chosen) if self._stop_one(p, grace)]
+        with self.lock:
+            self.procs = [p for p in self.procs if p not in chosen]
+            self.save()
         return killed
 
     def _stop_one(self, proc: Proc, grace: float) -> bool:

@@ -192,6 +192,49 @@ def _ensure_gateway(  # noqa: PLR0917
     return gateway_process.describe_gateway(running, identity, envoy)
 
 
+def _ensure_process_pods(
+    cluster: Cluster,
+    binaries: ControlPlaneBinaries,
+    release: IstioRelease,
+    ports: istiod_process.IstiodPorts,
+    timeouts: Timeouts,
+) -> list[str]:
+    """Start the process kubelet (pods bound to its node run as processes); its evidence."""
+    from meshconform.dataplane.envoy import get_envoy_path  # noqa: PLC0415
+    from meshconform.live.controlplane import pods  # noqa: PLC0415
+    from meshconform.live.controlplane.pods.kubelet import (  # noqa: PLC0415
+        NODE,
+        ProcessKubelet,
+        Runtime,
+        describe,
+    )
+
+    plane = cluster.plane
+    assert plane is not None
+    from meshconform.evidence import AMBIENT_NO_PROCESS_PODS  # noqa: PLC0415
+
+    reason = AMBIENT_NO_PROCESS_PODS if cluster.mode.name == "ambient" else pods.unsupported()
+    if reason is None and not plane.processes.die_with_parent:
+        reason = "process pods do not outlive the run: not started with --keep-cluster"
+    if reason is not None:
+        cluster.process_pods_unsupported = reason
+        return [f"process pods: not available ({reason})"]
+    if plane.kubelet is None:
+        runtime = Runtime(
+            pilot_agent=binaries.pilot_agent,
+            envoy=get_envoy_path(),
+            bootstrap_template=gateway_process.bootstrap_template(release),
+            istiod_port=ports.secure_grpc,
+            kubelet_version=CONTROL_PLANE_KUBERNETES,
+        )
+        kubelet = ProcessKubelet(plane, runtime, ready_timeout=timeouts.deployment_ready)
+        kubelet.start()
+        plane.kubelet = kubelet
+    cluster.kube.exec_hook = plane.kubelet.exec
+    cluster.process_pods_unsupported = None
+    return describe(plane.kubelet.runtime, NODE)
+
+
 @dataclass(frozen=True)
 class IstioOnControlPlane:
     """What the install did, for the report's evidence."""
@@ -256,6 +299,8 @@ def install_istio(
     lap("install")
     gateway_evidence = _ensure_gateway(cluster, binaries, release, install, ports, timeouts)
     lap("gateway")
+    gateway_evidence += _ensure_process_pods(cluster, binaries, release, ports, timeouts)
+    lap("process pods")
     steps.update({f"install: {k}": v for k, v in installer.step_seconds.items()})
     evidence = [
         *istiod_process.describe_istiod(install, release.build_note("pilot-discovery")),

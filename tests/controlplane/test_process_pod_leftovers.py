@@ -1,0 +1,102 @@
+"""A killed run leaves no process pod behind: namespaces, links, rules and processes go.
+
+A child Python process builds what the process kubelet builds for a pod (node and pod
+namespaces held by processes, the veth on the node's bridge, Istio's kind of rules, a
+process in the pod that forks a child of its own, as ``sh -c 'sleep & wait'`` does) and
+is then killed with SIGKILL, as an interrupted CI job is. Afterwards no process is in
+those namespaces, so the kernel has freed them with their links and rules; ``ip netns
+list`` never showed them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from meshconform.live.controlplane import pods
+from meshconform.live.controlplane.processes import wait_gone
+from meshconform.wait.waiters import Done, Pending, wait_until
+
+CHILD = textwrap.dedent(
+    """
+    import ipaddress, json, sys, time
+    from pathlib import Path
+    from meshconform.live.controlplane.pods import netns
+    from meshconform.live.controlplane.pods.kubelet import _wait_unshared
+    from meshconform.live.controlplane.processes import Processes
+
+    folder = Path(sys.argv[1])
+    procs = Processes(folder)
+    node = procs.start("node", netns.holder_argv(pod=False))
+    _wait_unshared(node)
+    netns.setup_node(node.pid, ipaddress.IPv4Interface("10.245.0.1/24"))
+    pod = procs.start("pod", netns.holder_argv(pod=True))
+    _wait_unshared(pod)
+    init = netns.pod_init(pod.pid)
+    netns.setup_pod_network(pod.pid, node.pid, 1, ipaddress.IPv4Interface("10.245.0.2/24"),
+                            ipaddress.IPv4Address("10.245.0.1"))
+    netns.run(netns.in_ns(pod.pid, ["iptables", "-t", "nat", "-A", "OUTPUT", "-p", "tcp",
+                                    "-j", "REDIRECT", "--to-ports", "15001"]), what="rule")
+    netns.setup_pod_files(pod.pid, 1337, 1337)
+    app = procs.start("app", netns.pod_argv(init, 100, 100, ["sh", "-c", "sleep 1000 & wait"]),
+                      preexec=netns.enter_pod(pod.pid, Path("/")), inherit_env=False,
+                      env={"PATH": "/usr/bin:/bin"})
+    time.sleep(0.5)
+    inodes = sorted({str(Path(f"/proc/{p}/ns/net").readlink()) for p in (node.pid, pod.pid)})
+    print(json.dumps({"inodes": inodes, "pids": [node.pid, pod.pid, init, app.pid]}), flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def processes_in(inodes: set[str]) -> list[str]:
+    found = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            if str((task / "ns/net").readlink()) in inodes:
+                found.append(f"{task.name} {(task / 'cmdline').read_bytes()[:80]!r}")
+        except OSError:
+            continue
+    return found
+
+
+def test_killed_run_leaves_nothing(tmp_path: Path) -> None:
+    reason = pods.unsupported()
+    if reason is not None:
+        pytest.fail(f"process pods cannot run on this machine: {reason}")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        seen = json.loads(child.stdout.readline())
+        inodes = set(seen["inodes"])
+        during = processes_in(inodes)
+        # the pod's sleep (a grandchild of the app's sh) is in the pod too
+        assert any("sleep" in line and "1000" in line for line in during), during
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    wait_until(
+        "every process of the killed run's pods gone",
+        lambda: Pending(str(processes_in(inodes))) if processes_in(inodes) else Done(None),
+        timeout=10,
+        interval=0.1,
+    )
+    for pid in seen["pids"]:
+        assert wait_gone(pid, 5), (
+            f"process {pid} outlived the run: "
+            + subprocess.run(["ps", "-o", "pid,ppid,stat,user,cmd", "-p", str(pid)],
+                             capture_output=True, text=True, check=False).stdout
+        )
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
+    assert listed.stdout.strip() == "", f"named network namespaces: {listed.stdout}"

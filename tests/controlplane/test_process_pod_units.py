@@ -1,0 +1,123 @@
+"""Pure parts of process pods: what a pod's spec says, DNS answers, Service rules.
+
+Inputs are small pod and Service dicts shaped like the API server's (for pure
+functions only; the pods themselves are tested for real in test_process_pods.py).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from meshconform.live.controlplane.pods import apps, services, spec
+
+ADDRESS = spec.PodAddress("10.245.0.5", "10.245.0.1", "meshconform-procpods")
+
+
+def _pod(annotations: dict[str, str] | None = None) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": "p",
+            "namespace": "ns",
+            "uid": "u1",
+            "labels": {"app": "x"},
+            "annotations": annotations or {},
+        },
+        "spec": {
+            "serviceAccountName": "sa",
+            "initContainers": [{"name": "istio-init", "args": ["istio-iptables", "-p", "15001"]}],
+            "containers": [
+                {
+                    "name": "istio-proxy",
+                    "args": ["proxy", "sidecar", "--domain", "$(POD_NAMESPACE).svc.cluster.local"],
+                    "env": [
+                        {"name": "POD_NAMESPACE",
+                         "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                        {"name": "INSTANCE_IP",
+                         "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "GOMAXPROCS", "valueFrom": {"resourceFieldRef": {
+                            "resource": "limits.cpu", "divisor": "1"}}},
+                        {"name": "APP", "valueFrom": {"fieldRef": {
+                            "fieldPath": "metadata.labels['app']"}}},
+                        {"name": "DERIVED", "value": "ns=$(POD_NAMESPACE)"},
+                    ],
+                    "resources": {"limits": {"cpu": "1500m"}},
+                }
+            ],
+        },
+    }  # fmt: skip
+
+
+def test_env_resolved_as_a_kubelet_does() -> None:
+    pod = _pod()
+    proxy = spec.find_container(pod, spec.PROXY)
+    assert proxy is not None
+    env = spec.resolve_env(pod, proxy, ADDRESS)
+    assert env == {"POD_NAMESPACE": "ns", "INSTANCE_IP": "10.245.0.5", "GOMAXPROCS": "2",
+                   "APP": "x", "DERIVED": "ns=ns"}  # fmt: skip
+    assert spec.command_line(proxy, env)[-1] == "ns.svc.cluster.local"
+
+
+def test_istio_init_args_and_cni_args() -> None:
+    pod = _pod({"traffic.sidecar.istio.io/excludeInboundPorts": "9000"})
+    assert spec.iptables_args(pod) == ["istio-iptables", "-p", "15001"]
+    args = spec.cni_iptables_args(pod, {"ISTIO_META_DNS_CAPTURE": "true"})
+    flags = dict(zip(args[1::2], args[2::2], strict=False))
+    assert (flags["-u"], flags["-m"], flags["-i"]) == ("1337", "REDIRECT", "*")
+    assert flags["-d"] == "9000,15020,15021,15090"
+    assert args[-2:] == ["--redirect-dns", "--capture-all-dns"]
+
+
+def test_downward_api_labels_are_go_quoted() -> None:
+    pod = _pod({"proxy.istio.io/config": '{"a": "b"}'})
+    text = spec._field(pod, "metadata.annotations", ADDRESS)
+    assert text == 'proxy.istio.io/config="{\\"a\\": \\"b\\"}"'
+
+
+def test_only_reference_images_run() -> None:
+    curl = next(iter(k for k, v in apps.reference_images().items() if v.name == "curl"))
+    plan = apps.plan_app({"image": curl}, ["sh", "-c", "sleep 1"], 100, 100, {})
+    assert isinstance(plan, apps.AppPlan)
+    assert plan.argv == ["sh", "-c", "sleep 1"]
+    why = apps.plan_app({"image": "quay.io/vendor/app:1"}, ["app"], 0, 0, {})
+    assert isinstance(why, str)
+    assert "cannot run here" in why
+    httpbin = next(iter(k for k, v in apps.reference_images().items() if v.name == "go-httpbin"))
+    plan = apps.plan_app({"image": httpbin, "args": ["-https-cert-file", "/certs/tls.crt"]},
+                         [], 0, 0, {"/certs": "/media/volumes/certs"})  # fmt: skip
+    assert isinstance(plan, apps.AppPlan)
+    assert plan.argv[-1] == "/media/volumes/certs/tls.crt"
+
+
+def _query(name: str, qtype: int = 1) -> bytes:
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+    return struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(
+        "!HH", qtype, 1
+    )
+
+
+def test_cluster_dns_answers() -> None:
+    def lookup(name: str) -> str | None:
+        return "10.96.1.2" if name == "echo.ns.svc.cluster.local" else None
+
+    found = services.answer(_query("echo.ns.svc.cluster.local"), lookup)
+    assert struct.unpack("!HHHH", found[:8]) == (7, 0x8180 | 0x0100, 1, 1)
+    assert found[-4:] == socket.inet_aton("10.96.1.2")
+    missing = services.answer(_query("nope.meshconform.test"), lookup)
+    assert struct.unpack("!H", missing[2:4])[0] & 0xF == 3  # NXDOMAIN
+    aaaa = services.answer(_query("echo.ns.svc.cluster.local", 28), lookup)
+    assert struct.unpack("!HH", aaaa[4:8]) == (1, 0)  # known name, no AAAA
+
+
+def test_service_rules_dnat_to_a_ready_endpoint() -> None:
+    svc = {
+        "metadata": {"name": "echo", "namespace": "ns"},
+        "spec": {"clusterIP": "10.96.1.2", "ports": [{"name": "http", "port": 80}]},
+    }
+    slices = [{"metadata": {"namespace": "ns", "labels": {"kubernetes.io/service-name": "echo"}},
+               "endpoints": [{"addresses": ["10.245.0.3"], "conditions": {"ready": True}}],
+               "ports": [{"name": "http", "port": 8080}]}]  # fmt: skip
+    rules = services.service_rules([svc], slices)
+    assert ("-A PREROUTING -d 10.96.1.2/32 -p tcp -m tcp --dport 80 -j DNAT "
+            "--to-destination 10.245.0.3:8080") in rules  # fmt: skip
+    assert "MASQUERADE" in rules

@@ -1,0 +1,411 @@
+"""Process pods, for real: a pod injected by istiod, built as namespaces and processes.
+
+One control plane + Istio (sidecar mode) for the module, with the process kubelet. A pod
+bound to its node gets a network namespace with a real address (its ``status.podIP``),
+Istio's rules from its own ``istio-init`` arguments, and pilot-agent + Envoy as UID 1337
+with a workload certificate from istiod; Ready comes from ``/healthz/ready``. Deleting
+the pod, stopping the plane, or killing the process that runs it leaves no namespace,
+link, rule or process.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from meshconform.wait.observed import PodClient, settle
+
+from meshconform import manifests
+from meshconform.certs import TestCA
+from meshconform.evidence import ClusterKind
+from meshconform.live.clusters import Cluster
+from meshconform.live.controlplane import binaries as cp_binaries
+from meshconform.live.controlplane import pods
+from meshconform.live.controlplane.pods import netns
+from meshconform.live.controlplane.pods.kubelet import NODE, ProcessKubelet
+from meshconform.live.controlplane.processes import pid_alive
+from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
+from meshconform.live.kube import Kube
+from meshconform.modes import get_mode
+from meshconform.traffic.curl import (
+    CurlResult,
+    rbac_denied_l7,
+    reached,
+    registry_blocked_http,
+    registry_blocked_tls,
+    rejected_plaintext,
+    resolved_addresses,
+)
+from meshconform.versions import get_istio_release
+from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
+
+from .conftest import TEST_ISTIO
+
+
+def in_namespaces(inodes: set[str]) -> list[str]:
+    """Processes on the machine inside any of these network namespaces (pid and command)."""
+    found = []
+    for task in Path("/proc").glob("[0-9]*"):
+        try:
+            if str((task / "ns/net").readlink()) in inodes:
+                found.append(f"{task.name} {(task / 'cmdline').read_bytes()[:120]!r}")
+        except OSError:
+            continue
+    return found
+
+
+def netns_of(pid: int) -> str:
+    return str(Path(f"/proc/{pid}/ns/net").readlink())
+
+
+#: network namespaces the tests saw; none may have a process left at the end
+SEEN: set[str] = set()
+
+
+@dataclass
+class Plane:
+    cluster: Cluster
+    kubelet: ProcessKubelet
+    timeouts: Timeouts
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[Plane]:
+    reason = pods.unsupported()
+    if reason is not None:
+        pytest.fail(f"process pods cannot run on this machine: {reason}")
+    release = get_istio_release(TEST_ISTIO)
+    binaries = cp_binaries.provision(release, build=False)
+    timeouts = Timeouts()
+    provider = ControlPlaneProvider(binaries, timeouts)
+    control, _ = provider.plane(get_mode("sidecar"))
+    cluster = Cluster(
+        name=control.name,
+        mode=get_mode("sidecar"),
+        kubeconfig=control.kubeconfig,
+        context=control.name,
+        created_by_us=True,
+        kube=Kube(control.kubeconfig, control.name),
+        kind=ClusterKind.CONTROLPLANE,
+        plane=control,
+    )
+    try:
+        install_istio(cluster, binaries, release, [], timeouts)
+        assert control.kubelet is not None, cluster.process_pods_unsupported
+        assert control.kubelet.node_holder is not None
+        SEEN.add(netns_of(control.kubelet.node_holder.pid))
+        yield Plane(cluster, control.kubelet, timeouts)
+    finally:
+        cluster.kube.close()
+        provider.close()
+    left = in_namespaces(SEEN)
+    assert not left, f"processes left in the pods' network namespaces: {left}"
+    assert "meshconform" not in subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def proxy_ready(pod: dict[str, Any] | None) -> Decision[dict[str, Any]]:
+    if pod is None:
+        return Pending("no pod yet")
+    status = pod.get("status") or {}
+    if status.get("reason") == "ProcessPodFailed":
+        return Failed(str(status.get("message")))
+    statuses = [*(status.get("initContainerStatuses") or []),
+                *(status.get("containerStatuses") or [])]
+    for c in statuses:
+        if c["name"] == "istio-proxy" and c.get("ready"):
+            return Done(pod)
+    return Pending(f"status: {status}")
+
+
+def test_pod_built_from_its_injected_spec(plane: Plane) -> None:
+    """The client Deployment's pod: scheduled to the process node, built, Ready, exec."""
+    kube = plane.cluster.kube
+    ns = f"mc-pp-{secrets.token_hex(3)}"
+    kube.create_namespace(ns, {"istio-injection": "enabled"})
+    kube.apply_all(manifests.load_manifests(
+        "workloads/run-ca.yaml", CA_PEM_B64=b64(b"-----BEGIN CERTIFICATE-----\n")), ns)  # fmt: skip
+    kube.apply_all(manifests.load_manifests("workloads/client.yaml"), ns)
+    pod = wait_until(f"{ns} client pod Ready", lambda: ready_pod(kube, ns, "app=client"),
+                     timeout=90, interval=0.25)  # fmt: skip
+    assert pod["spec"]["nodeName"] == NODE
+    built = plane.kubelet.pods[f"{ns}/{pod['metadata']['name']}"]
+    SEEN.add(netns_of(built.holder.pid))
+    # the pod IP in the API server is the address of the pod's eth0
+    assert pod["status"]["podIP"] == built.ip
+    addresses = netns.run(netns.in_ns(built.holder.pid, ["ip", "-4", "-o", "addr", "show", "eth0"]),
+                          what="addr")  # fmt: skip
+    assert f"{built.ip}/24" in addresses
+    # Istio's rules, from the injected istio-init arguments
+    rules = netns.iptables_save(built.holder.pid)
+    assert "-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001" in rules
+    assert "--uid-owner 1337" in rules
+    init = next(c for c in pod["status"]["initContainerStatuses"] if c["name"] == "istio-init")
+    assert init["state"]["terminated"]["exitCode"] == 0
+    # pilot-agent runs as 1337
+    agent = plane.cluster.plane.processes.get(f"{built.stem}/istio-proxy")  # type: ignore[union-attr]
+    assert agent is not None
+    # (the Proc is nsenter; pilot-agent is its child, in the pod's PID namespace)
+    child = Path(f"/proc/{agent.pid}/task/{agent.pid}/children").read_text().split()[0]
+    status = Path(f"/proc/{child}/status").read_text()
+    assert "Name:\tpilot-agent" in status
+    assert "Uid:\t1337\t1337" in status
+    # exec: as the curl image's user, in the pod's network, through the sidecar
+    out = kube.exec(ns, pod["metadata"]["name"],
+                    ["sh", "-c", "id -u && head -1 /etc/meshconform/ca.pem"],
+                    container="client")  # fmt: skip
+    assert out.rc == 0, out
+    assert out.stdout.splitlines() == ["100", "-----BEGIN CERTIFICATE-----"]
+    holder, inode = built.holder.pid, netns_of(built.holder.pid)
+    kube.delete_namespace(ns)
+    wait_until("pod torn down", lambda: Done(None) if not pid_alive(holder) and
+               built.key not in plane.kubelet.pods else Pending("still there"),
+               timeout=30, interval=0.1)  # fmt: skip
+    assert not in_namespaces({inode}), "processes outlived the deleted pod"
+
+
+def ready_pod(kube: Kube, namespace: str, selector: str) -> Decision[dict[str, Any]]:
+    pods_ = kube.list("v1", "Pod", namespace, label_selector=selector)
+    for pod in pods_:
+        status = pod.get("status") or {}
+        if status.get("reason") == "ProcessPodFailed":
+            return Failed(str(status.get("message")))
+        conditions = status.get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            return Done(pod)
+    return Pending(f"pods: {[p.get('status') for p in pods_]}")
+
+
+# -- egress: the live checks' observations on process pods, conforming and faulty -----
+
+HTTP_HOST = "http.external.meshconform.test"
+TLS_HOST = "tls.external.meshconform.test"
+UNREGISTERED = "unregistered.meshconform.test"
+
+
+@dataclass
+class Egress:
+    namespace: str
+    client: PodClient
+    external_ip: str
+    ca: TestCA
+
+    def resolve(self, host: str, port: int) -> str:
+        return f"{host}:{port}:{self.external_ip}"
+
+
+@pytest.fixture(scope="module")
+def egress(plane: Plane, tmp_path_factory: pytest.TempPathFactory) -> Egress:
+    """The live checks' external servers (outside the mesh) and an in-mesh client under a
+    REGISTRY_ONLY Sidecar, all process pods."""
+    kube = plane.cluster.kube
+    ca = TestCA.create(tmp_path_factory.mktemp("ca"))
+    outside = f"mc-pp-out-{secrets.token_hex(3)}"
+    kube.create_namespace(outside, {})
+    cert = ca.issue([TLS_HOST], stem="external")
+    kube.apply_all(manifests.load_manifests(
+        "workloads/tls-secret.yaml", NAME="external-tls",
+        TLS_CRT_B64=b64(cert.cert_pem()), TLS_KEY_B64=b64(cert.key_pem())), outside)  # fmt: skip
+    kube.apply_all(manifests.load_manifests("workloads/external.yaml"), outside)
+    external = wait_until("external pod Ready", lambda: ready_pod(kube, outside, "app=external"),
+                          timeout=90, interval=0.25)  # fmt: skip
+    ns = f"mc-pp-egress-{secrets.token_hex(3)}"
+    kube.create_namespace(ns, {"istio-injection": "enabled"})
+    kube.apply_all(manifests.load_manifests(
+        "workloads/run-ca.yaml", CA_PEM_B64=b64(ca.cert_path.read_bytes())), ns)  # fmt: skip
+    kube.apply_all(manifests.load_manifests("egress/sidecar-registry-only.yaml"), ns)
+    kube.apply_all(manifests.load_manifests("workloads/client.yaml"), ns)
+    pod = wait_until("client Ready", lambda: ready_pod(kube, ns, "app=client"), timeout=90,
+                     interval=0.25)  # fmt: skip
+    client = PodClient(kube, ns, str(pod["metadata"]["name"]), plane.timeouts)
+    return Egress(ns, client, str(external["status"]["podIP"]), ca)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def blocked_or_reached(blocked: Any) -> Any:
+    """The live check's verdict: True when blocked (the claim holds), False when reached."""
+    return lambda r: True if blocked(r) else (False if reached(r) else None)
+
+
+def reached_or_blocked(blocked: Any) -> Any:
+    return lambda r: True if reached(r) else (False if blocked(r) else None)
+
+
+def registry_mode(plane: Plane, ns: str, mode: str) -> None:
+    body = manifests.load_manifests("egress/sidecar-registry-only.yaml")[0]
+    body["spec"]["outboundTrafficPolicy"]["mode"] = mode
+    plane.cluster.kube.apply(body, ns)
+
+
+def observe(what: str, attempt: Any, verdict: Any, expect: bool, timeouts: Timeouts) -> bool | None:
+    seen = settle(what, attempt, verdict, expect=expect, timeouts=timeouts,
+                  describe=CurlResult.describe)  # fmt: skip
+    return seen.observed
+
+
+@pytest.mark.parametrize("policy", ["REGISTRY_ONLY", "ALLOW_ANY"])
+def test_registry_only_fault(plane: Plane, egress: Egress, policy: str) -> None:
+    """egress-registry-only-blocks: holds under REGISTRY_ONLY (HTTP 502, TLS refused);
+    fails under ALLOW_ANY because the unregistered host is reached."""
+    registry_mode(plane, egress.namespace, policy)
+    conforming = policy == "REGISTRY_ONLY"
+    http = observe("HTTP to an unregistered host",
+                   lambda: egress.client.curl(f"http://{UNREGISTERED}/get",
+                                              resolve=egress.resolve(UNREGISTERED, 80)),
+                   blocked_or_reached(registry_blocked_http), conforming,
+                   plane.timeouts)  # fmt: skip
+    tls = observe("TLS to an unregistered host",
+                  lambda: egress.client.curl(f"https://{UNREGISTERED}/get", extra=["-k"],
+                                             resolve=egress.resolve(UNREGISTERED, 443)),
+                  blocked_or_reached(registry_blocked_tls), conforming, plane.timeouts)  # fmt: skip
+    assert (http, tls) == (conforming, conforming)
+    registry_mode(plane, egress.namespace, "REGISTRY_ONLY")
+
+
+@pytest.mark.parametrize("entry", ["present", "removed"])
+def test_service_entry_fault(plane: Plane, egress: Egress, entry: str) -> None:
+    """egress-service-entry-allows-http/-tls: hold with the ServiceEntries; with them
+    removed both fail because REGISTRY_ONLY blocks the hosts."""
+    kube = plane.cluster.kube
+    http_entry = manifests.load_manifests("egress/service-entry-http.yaml", HOST=HTTP_HOST,
+                                          ENDPOINT=egress.external_ip)  # fmt: skip
+    tls_entry = manifests.load_manifests("egress/service-entry-tls.yaml", HOST=TLS_HOST)
+    if entry == "present":
+        kube.apply_all([*http_entry, *tls_entry], egress.namespace)
+    else:
+        for obj in [*http_entry, *tls_entry]:
+            kube.delete("networking.istio.io/v1", "ServiceEntry", obj["metadata"]["name"],
+                        egress.namespace)  # fmt: skip
+    conforming = entry == "present"
+    http = observe("HTTP to the ServiceEntry host",
+                   lambda: egress.client.curl(f"http://{HTTP_HOST}/get",
+                                              resolve=egress.resolve(HTTP_HOST, 80)),
+                   reached_or_blocked(registry_blocked_http), conforming,
+                   plane.timeouts)  # fmt: skip
+    tls = observe("TLS to the ServiceEntry host",
+                  lambda: egress.client.curl(f"https://{TLS_HOST}/get", cacert=CA_IN_POD,
+                                             resolve=egress.resolve(TLS_HOST, 443)),
+                  reached_or_blocked(registry_blocked_tls), conforming, plane.timeouts)  # fmt: skip
+    assert (http, tls) == (conforming, conforming)
+
+
+CA_IN_POD = "/etc/meshconform/ca.pem"
+
+
+# -- mTLS, authz, DNS: conforming and faulty, same observations as the live checks ----
+
+
+@dataclass
+class Secured:
+    namespace: str  # meshed: echo + an in-mesh client
+    mesh_client: PodClient
+    outsider: PodClient  # a client in a namespace outside the mesh (plaintext)
+
+    @property
+    def url(self) -> str:
+        return f"http://echo.{self.namespace}.svc.cluster.local/get"
+
+
+def _client(plane: Plane, ns: str, manifest: str = "workloads/client.yaml",
+            app: str = "client") -> PodClient:  # fmt: skip
+    kube = plane.cluster.kube
+    kube.apply_all(manifests.load_manifests(manifest), ns)
+    pod = wait_until(f"{ns} {app} Ready", lambda: ready_pod(kube, ns, f"app={app}"), timeout=90,
+                     interval=0.25)  # fmt: skip
+    return PodClient(kube, ns, str(pod["metadata"]["name"]), plane.timeouts)
+
+
+@pytest.fixture(scope="module")
+def secured(plane: Plane) -> Secured:
+    kube = plane.cluster.kube
+    ns = f"mc-pp-sec-{secrets.token_hex(3)}"
+    kube.create_namespace(ns, {"istio-injection": "enabled"})
+    kube.apply_all(manifests.load_manifests("workloads/echo.yaml"), ns)
+    wait_until("echo Ready", lambda: ready_pod(kube, ns, "app=echo"), timeout=90, interval=0.25)
+    plain = f"mc-pp-plain-{secrets.token_hex(3)}"
+    kube.create_namespace(plain, {})
+    return Secured(ns, _client(plane, ns), _client(plane, plain))
+
+
+@pytest.mark.parametrize("mtls", ["STRICT", "PERMISSIVE"])
+def test_mtls_faults(plane: Plane, secured: Secured, mtls: str) -> None:
+    """mtls-strict-rejects-plaintext holds under STRICT and fails under PERMISSIVE (the
+    plaintext client is answered); mtls-permissive-accepts-plaintext the reverse."""
+    plane.cluster.kube.apply_all(manifests.load_manifests(
+        "security/peer-authentication.yaml", MTLS_MODE=mtls), secured.namespace)  # fmt: skip
+    in_mesh = observe("in-mesh client to echo", lambda: secured.mesh_client.curl(secured.url),
+                      lambda r: True if reached(r) else None, True, plane.timeouts)  # fmt: skip
+    assert in_mesh is True, "echo must answer an in-mesh client in both modes"
+
+    def rejected(r: CurlResult) -> bool | None:  # the strict claim's verdict
+        return True if rejected_plaintext(r) else (False if reached(r) else None)
+
+    strict_claim = observe("plaintext client to echo",
+                           lambda: secured.outsider.curl(secured.url), rejected,
+                           mtls == "STRICT", plane.timeouts)  # fmt: skip
+    assert strict_claim is (mtls == "STRICT")
+    # the permissive claim is the same observation, read the other way round
+    assert (not strict_claim) is (mtls == "PERMISSIVE")
+
+
+@pytest.mark.parametrize("policy", ["DENY", "ALLOW-all"])
+def test_authz_fault(plane: Plane, secured: Secured, policy: str) -> None:
+    """authz-deny holds with the DENY policy (403 RBAC: access denied) and fails when an
+    ALLOW-all policy stands in its place (the request is answered)."""
+    kube = plane.cluster.kube
+    kube.apply_all(manifests.load_manifests(
+        "security/peer-authentication.yaml", MTLS_MODE="STRICT"), secured.namespace)  # fmt: skip
+    deny = manifests.load_manifests("security/authz-deny.yaml",
+                                    SOURCE_NAMESPACE=secured.namespace)[0]  # fmt: skip
+    if policy == "ALLOW-all":
+        deny["spec"] = {"selector": deny["spec"]["selector"], "action": "ALLOW", "rules": [{}]}
+    kube.apply(deny, secured.namespace)
+    try:
+        verdict = blocked_or_reached(rbac_denied_l7)
+        seen = observe("client to echo under the policy",
+                       lambda: secured.mesh_client.curl(secured.url), verdict,
+                       policy == "DENY", plane.timeouts)  # fmt: skip
+        assert seen is (policy == "DENY")
+    finally:
+        kube.delete("security.istio.io/v1", "AuthorizationPolicy", deny["metadata"]["name"],
+                    secured.namespace)  # fmt: skip
+
+
+@pytest.mark.parametrize("capture", ["on", "off"])
+def test_dns_capture_fault(plane: Plane, egress: Egress, capture: str) -> None:
+    """dns-proxy-resolves-service-entry holds with DNS capture (the host resolves to the
+    ServiceEntry's address) and fails with capture off (the name does not resolve)."""
+    kube = plane.cluster.kube
+    host = f"dns-{egress.namespace}.meshconform.test"
+    address = "198.51.100.7"
+    kube.apply_all(manifests.load_manifests(
+        "egress/service-entry-dns-address.yaml", HOST=host, ADDRESS=address,
+        ENDPOINT=egress.external_ip), egress.namespace)  # fmt: skip
+    client = (egress.client if capture == "on" else
+              _client(plane, egress.namespace, "workloads/client-no-dns-capture.yaml",
+                      "client-nodns"))  # fmt: skip
+
+    def attempt() -> tuple[int, list[str], str]:
+        out = kube.exec(egress.namespace, client.pod,
+                        ["curl", "-sv", "-o", "/dev/null", "--connect-timeout", "3",
+                         "--max-time", "5", f"http://{host}/get"],
+                        container=client.container)  # fmt: skip
+        return out.rc, resolved_addresses(out.stderr), out.stderr[-300:]
+
+    def verdict(seen: tuple[int, list[str], str]) -> bool | None:
+        rc, tried, _ = seen
+        return True if tried[:1] == [address] else (False if rc == 6 else None)
+
+    result = settle("ServiceEntry host resolution", attempt, verdict,
+                    expect=capture == "on", timeouts=plane.timeouts, describe=str)  # fmt: skip
+    assert result.observed is (capture == "on"), result.evidence
