@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from meshconform.wait.observed import PodClient, settle
 
 from meshconform import manifests
 from meshconform.certs import TestCA
+from meshconform.claims import Outcome
 from meshconform.evidence import ClusterKind
 from meshconform.live.clusters import Cluster
 from meshconform.live.controlplane import binaries as cp_binaries
@@ -33,17 +33,12 @@ from meshconform.live.controlplane.processes import pid_alive
 from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
-from meshconform.traffic.curl import (
-    CurlResult,
-    rbac_denied_l7,
-    reached,
-    registry_blocked_http,
-    registry_blocked_tls,
-    rejected_plaintext,
-    resolved_addresses,
-)
+from meshconform.traffic import egress as egress_claims
+from meshconform.traffic.expect import Expect
+from meshconform.traffic.observation import Probe, Seen, run
 from meshconform.versions import get_istio_release
-from meshconform.wait.waiters import Decision, Done, Failed, Pending, Timeouts, wait_until
+from meshconform.wait import Decision, Done, Failed, Pending, Timeouts, wait_until
+from meshconform.wait.probes import PodClient
 
 from .conftest import TEST_ISTIO
 
@@ -232,25 +227,30 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def blocked_or_reached(blocked: Any) -> Any:
-    """The live check's verdict: True when blocked (the claim holds), False when reached."""
-    return lambda r: True if blocked(r) else (False if reached(r) else None)
-
-
-def reached_or_blocked(blocked: Any) -> Any:
-    return lambda r: True if reached(r) else (False if blocked(r) else None)
-
-
 def registry_mode(plane: Plane, ns: str, mode: str) -> None:
     body = manifests.load_manifests("egress/sidecar-registry-only.yaml")[0]
     body["spec"]["outboundTrafficPolicy"]["mode"] = mode
     plane.cluster.kube.apply(body, ns)
 
 
-def observe(what: str, attempt: Any, verdict: Any, expect: bool, timeouts: Timeouts) -> bool | None:
-    seen = settle(what, attempt, verdict, expect=expect, timeouts=timeouts,
-                  describe=CurlResult.describe)  # fmt: skip
-    return seen.observed
+def egress_target(egress: Egress, timeouts: Timeouts) -> egress_claims.EgressTarget:
+    """What the live egress checks send: the same evaluators, from the client pod."""
+    return egress_claims.EgressTarget(address=egress.external_ip, http_port=80, tls_port=443,
+                                      http_host=HTTP_HOST, tls_host=TLS_HOST,
+                                      unknown_host=UNREGISTERED, ca=Path(CA_IN_POD),
+                                      path="/get", timeouts=timeouts,
+                                      transport=egress.client.transport)  # fmt: skip
+
+
+def expected(conforming: bool) -> Outcome:
+    return Outcome.HOLDS if conforming else Outcome.BROKEN
+
+
+def judge(client: PodClient, url: str, holds: Any, fails: Any, conforming: bool,
+          timeouts: Timeouts) -> Seen:  # fmt: skip
+    """One probe as the live checks send it: True = the claim's expectation was seen."""
+    return run(Probe(client.request(url), holds, fails), client.transport, timeouts,
+               wait_for=expected(conforming))  # fmt: skip
 
 
 @pytest.mark.parametrize("policy", ["REGISTRY_ONLY", "ALLOW_ANY"])
@@ -259,16 +259,9 @@ def test_registry_only_fault(plane: Plane, egress: Egress, policy: str) -> None:
     fails under ALLOW_ANY because the unregistered host is reached."""
     registry_mode(plane, egress.namespace, policy)
     conforming = policy == "REGISTRY_ONLY"
-    http = observe("HTTP to an unregistered host",
-                   lambda: egress.client.curl(f"http://{UNREGISTERED}/get",
-                                              resolve=egress.resolve(UNREGISTERED, 80)),
-                   blocked_or_reached(registry_blocked_http), conforming,
-                   plane.timeouts)  # fmt: skip
-    tls = observe("TLS to an unregistered host",
-                  lambda: egress.client.curl(f"https://{UNREGISTERED}/get", extra=["-k"],
-                                             resolve=egress.resolve(UNREGISTERED, 443)),
-                  blocked_or_reached(registry_blocked_tls), conforming, plane.timeouts)  # fmt: skip
-    assert (http, tls) == (conforming, conforming)
+    seen = egress_claims.registry_only_blocks(egress_target(egress, plane.timeouts),
+                                              wait_for=expected(conforming))  # fmt: skip
+    assert seen.outcome is expected(conforming), seen.text
     registry_mode(plane, egress.namespace, "REGISTRY_ONLY")
 
 
@@ -287,16 +280,11 @@ def test_service_entry_fault(plane: Plane, egress: Egress, entry: str) -> None:
             kube.delete("networking.istio.io/v1", "ServiceEntry", obj["metadata"]["name"],
                         egress.namespace)  # fmt: skip
     conforming = entry == "present"
-    http = observe("HTTP to the ServiceEntry host",
-                   lambda: egress.client.curl(f"http://{HTTP_HOST}/get",
-                                              resolve=egress.resolve(HTTP_HOST, 80)),
-                   reached_or_blocked(registry_blocked_http), conforming,
-                   plane.timeouts)  # fmt: skip
-    tls = observe("TLS to the ServiceEntry host",
-                  lambda: egress.client.curl(f"https://{TLS_HOST}/get", cacert=CA_IN_POD,
-                                             resolve=egress.resolve(TLS_HOST, 443)),
-                  reached_or_blocked(registry_blocked_tls), conforming, plane.timeouts)  # fmt: skip
-    assert (http, tls) == (conforming, conforming)
+    target = egress_target(egress, plane.timeouts)
+    for evaluate in (egress_claims.service_entry_allows_http,
+                     egress_claims.service_entry_allows_tls):  # fmt: skip
+        seen = evaluate(target, wait_for=expected(conforming))
+        assert seen.outcome is expected(conforming), seen.text
 
 
 CA_IN_POD = "/etc/meshconform/ca.pem"
@@ -343,19 +331,17 @@ def test_mtls_faults(plane: Plane, secured: Secured, mtls: str) -> None:
     plaintext client is answered); mtls-permissive-accepts-plaintext the reverse."""
     plane.cluster.kube.apply_all(manifests.load_manifests(
         "security/peer-authentication.yaml", MTLS_MODE=mtls), secured.namespace)  # fmt: skip
-    in_mesh = observe("in-mesh client to echo", lambda: secured.mesh_client.curl(secured.url),
-                      lambda r: True if reached(r) else None, True, plane.timeouts)  # fmt: skip
-    assert in_mesh is True, "echo must answer an in-mesh client in both modes"
-
-    def rejected(r: CurlResult) -> bool | None:  # the strict claim's verdict
-        return True if rejected_plaintext(r) else (False if reached(r) else None)
-
-    strict_claim = observe("plaintext client to echo",
-                           lambda: secured.outsider.curl(secured.url), rejected,
-                           mtls == "STRICT", plane.timeouts)  # fmt: skip
-    assert strict_claim is (mtls == "STRICT")
+    in_mesh = judge(secured.mesh_client, secured.url, Expect.ok(), Expect.rejected_plaintext(),
+                    True, plane.timeouts)  # fmt: skip
+    assert in_mesh.verdict is True, f"echo must answer an in-mesh client: {in_mesh.line}"
+    # the strict claim's observation: plaintext rejected holds it, an answer breaks it
+    strict = judge(secured.outsider, secured.url, Expect.rejected_plaintext(), Expect.ok(),
+                   mtls == "STRICT", plane.timeouts)  # fmt: skip
+    assert strict.verdict is (mtls == "STRICT"), strict.line
     # the permissive claim is the same observation, read the other way round
-    assert (not strict_claim) is (mtls == "PERMISSIVE")
+    permissive = judge(secured.outsider, secured.url, Expect.ok(), Expect.rejected_plaintext(),
+                       mtls == "PERMISSIVE", plane.timeouts)  # fmt: skip
+    assert permissive.verdict is (mtls == "PERMISSIVE"), permissive.line
 
 
 @pytest.mark.parametrize("policy", ["DENY", "ALLOW-all"])
@@ -371,11 +357,9 @@ def test_authz_fault(plane: Plane, secured: Secured, policy: str) -> None:
         deny["spec"] = {"selector": deny["spec"]["selector"], "action": "ALLOW", "rules": [{}]}
     kube.apply(deny, secured.namespace)
     try:
-        verdict = blocked_or_reached(rbac_denied_l7)
-        seen = observe("client to echo under the policy",
-                       lambda: secured.mesh_client.curl(secured.url), verdict,
-                       policy == "DENY", plane.timeouts)  # fmt: skip
-        assert seen is (policy == "DENY")
+        seen = judge(secured.mesh_client, secured.url, Expect.denied_by_policy(), Expect.ok(),
+                     policy == "DENY", plane.timeouts)  # fmt: skip
+        assert seen.verdict is (policy == "DENY"), seen.line
     finally:
         kube.delete("security.istio.io/v1", "AuthorizationPolicy", deny["metadata"]["name"],
                     secured.namespace)  # fmt: skip
@@ -395,17 +379,6 @@ def test_dns_capture_fault(plane: Plane, egress: Egress, capture: str) -> None:
               _client(plane, egress.namespace, "workloads/client-no-dns-capture.yaml",
                       "client-nodns"))  # fmt: skip
 
-    def attempt() -> tuple[int, list[str], str]:
-        out = kube.exec(egress.namespace, client.pod,
-                        ["curl", "-sv", "-o", "/dev/null", "--connect-timeout", "3",
-                         "--max-time", "5", f"http://{host}/get"],
-                        container=client.container)  # fmt: skip
-        return out.rc, resolved_addresses(out.stderr), out.stderr[-300:]
-
-    def verdict(seen: tuple[int, list[str], str]) -> bool | None:
-        rc, tried, _ = seen
-        return True if tried[:1] == [address] else (False if rc == 6 else None)
-
-    result = settle("ServiceEntry host resolution", attempt, verdict,
-                    expect=capture == "on", timeouts=plane.timeouts, describe=str)  # fmt: skip
-    assert result.observed is (capture == "on"), result.evidence
+    seen = judge(client, f"http://{host}/get", Expect.resolved_to(address), Expect.dns_failed(),
+                 capture == "on", plane.timeouts)  # fmt: skip
+    assert seen.verdict is (capture == "on"), seen.line
