@@ -34,7 +34,7 @@ def test_the_chain_has_a_check_per_tier_with_its_manifests_and_evaluator(egress_
     assert "workloads/client.yaml" in live.fixture_manifests["client_in"]
     assert "meshconform.traffic.egress.registry_only_blocks" in live.evaluator
     assert live.evidence.startswith("live cluster: ")
-    assert "traffic" in live.evidence
+    assert "process-pods" in live.evidence  # on controlplane: real sidecars in process pods
     # the central skip shows per mode: the dataplane models a sidecar only
     dataplane = by_tier["dataplane"]
     assert dataplane.modes["ambient"] == "mode ambient does not support has_sidecar"
