@@ -46,7 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         if plant == "admitting-probe":
             module.WEBHOOK_PROBE = VALID_VIRTUAL_SERVICE
-        elif plant == "invalid-product-manifest":
+        elif plant == "invalid-product-manifest" and not hasattr(module, "PLANTED"):
+            module.PLANTED = True  # once per module, not once per collected item
             real = module.offline_manifests
 
             def planted(mode: str, real: Any = real) -> list[OfflineManifest]:

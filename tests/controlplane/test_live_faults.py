@@ -51,7 +51,11 @@ def run_suite(tmp_path: Path, mode: str, checks: str, config: str | None = None,
                              f"\n{done.stderr[-2000:]}"
     data = json.loads(report.read_text("utf-8"))
     assert data["cluster"] == "controlplane"
-    return {c["check"].split("::")[-1].split("[")[0]: c for c in data["claims"]}
+    found = {c["check"].split("::")[-1].split("[")[0]: c for c in data["claims"]}
+    for claim in found.values():
+        if claim["verdict"] == "error":  # setup trouble: show why, or the assert says "error"
+            print(f"{claim['check']}: error:\n{claim['evidence'][-3000:]}\n{done.stdout[-3000:]}")
+    return found
 
 
 def test_conforming_native_sidecar_mode_passes(tmp_path: Path) -> None:
