@@ -48,7 +48,11 @@ CHILD = textwrap.dedent(
     app = procs.start("app", netns.pod_argv(init, 100, 100, ["sh", "-c", "sleep 1000 & wait"]),
                       preexec=netns.enter_pod(pod.pid, Path("/")), inherit_env=False,
                       env={"PATH": "/usr/bin:/bin"})
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10  # until the app has forked its child (the orphan to be)
+    while not any((t / "children").read_text().split()
+                  for t in Path(f"/proc/{app.pid}/task").glob("*")):
+        assert time.monotonic() < deadline, "the app never forked"
+        time.sleep(0.01)
     inodes = sorted({str(Path(f"/proc/{p}/ns/net").readlink()) for p in (node.pid, pod.pid)})
     print(json.dumps({"inodes": inodes, "pids": [node.pid, pod.pid, init, app.pid]}), flush=True)
     time.sleep(600)

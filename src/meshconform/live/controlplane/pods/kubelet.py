@@ -303,7 +303,7 @@ class ProcessKubelet:
                     version = ""
                     continue
                 self.errors.append(f"process kubelet: {type(error).__name__}: {error}")
-                time.sleep(0.5)
+                self._stop.wait(0.5)  # back off before watching again; a stop ends it at once
 
     def _handle(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
