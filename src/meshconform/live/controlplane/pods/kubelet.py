@@ -607,14 +607,7 @@ class ProcessKubelet:
 
     def probe_ready(self, pod: ProcessPod) -> int | None:
         """HTTP status of ``GET <pod IP>:15021/healthz/ready`` from inside the pod, or None."""
-        out = subprocess.run(
-            netns.in_ns(pod.holder.pid, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                         "--max-time", "1",
-                                         f"http://{pod.ip}:{HEALTH_PORT}/healthz/ready"]),
-            capture_output=True, text=True, check=False, timeout=5,
-        )  # fmt: skip
-        code = out.stdout.strip()
-        return int(code) if code.isdigit() and code != "000" else None
+        return http_status(pod, f"http://{pod.ip}:{HEALTH_PORT}/healthz/ready")
 
     def _wait_proxy_ready(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
         agent = self.plane.processes.get(f"{pod.stem}/{spec.PROXY}")
@@ -765,14 +758,8 @@ class ProcessKubelet:
             port = next((p["containerPort"] for p in container.get("ports") or []
                          if p.get("name") == port), port)  # fmt: skip
         scheme = str(get.get("scheme", "HTTP")).lower()
-        out = subprocess.run(
-            netns.in_ns(pod.holder.pid, ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
-                                         "--max-time", "1",
-                                         f"{scheme}://{pod.ip}:{port}{get.get('path', '/')}"]),
-            capture_output=True, text=True, check=False, timeout=5,
-        )  # fmt: skip
-        code = out.stdout.strip()
-        return code.isdigit() and 200 <= int(code) < 400
+        code = http_status(pod, f"{scheme}://{pod.ip}:{port}{get.get('path', '/')}")
+        return code is not None and 200 <= code < 400
 
     def _wait_apps_ready(self, pod: ProcessPod, obj: dict[str, Any]) -> None:
         containers = [c for c in (obj.get("spec") or {}).get("containers") or []
@@ -895,6 +882,21 @@ class ProcessKubelet:
             client.CoreV1Api(self.kube._api).patch_namespaced_pod_status(
                 meta["name"], meta["namespace"], body
             )
+
+
+def http_status(pod: ProcessPod, url: str) -> int | None:
+    """HTTP status of ``GET url`` from inside ``pod`` (None: no answer within 1 s).
+
+    Certificates are not verified (``-k``): a kubelet's HTTPS probes do not verify either,
+    and the health endpoints here are the pod's own.
+    """
+    out = subprocess.run(
+        netns.in_ns(pod.holder.pid, ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "--max-time", "1", url]),
+        capture_output=True, text=True, check=False, timeout=5,
+    )  # fmt: skip
+    code = out.stdout.strip()
+    return int(code) if code.isdigit() and code != "000" else None
 
 
 def _wait_unshared(holder: Proc, limit: float = 5.0) -> None:
