@@ -227,7 +227,8 @@ def retarget_service(kube: Kube, identity: GatewayIdentity, ports: GatewayPorts)
     kube.apply(body)
 
 
-def _root_cert(kube: Kube, namespace: str) -> Decision[str]:
+def istio_root_cert(kube: Kube, namespace: str) -> Decision[str]:
+    """istiod's root certificate from the namespace's ConfigMap, once istiod wrote it."""
     found = kube.get("v1", "ConfigMap", ROOT_CERT_CONFIGMAP, namespace)
     cert = ((found or {}).get("data") or {}).get("root-cert.pem")
     return Done(str(cert)) if cert else Pending(f"no ConfigMap {namespace}/{ROOT_CERT_CONFIGMAP}")
@@ -419,7 +420,7 @@ def start_gateway(  # noqa: PLR0917
     retarget_service(kube, identity, ports)
     root_cert = wait_until(
         f"ConfigMap {identity.namespace}/{ROOT_CERT_CONFIGMAP} (istiod's root certificate)",
-        lambda: _root_cert(kube, identity.namespace),
+        lambda: istio_root_cert(kube, identity.namespace),
         timeout=timeout,
         interval=0.25,
     )

@@ -44,6 +44,7 @@ from typing import Any
 
 from meshconform.errors import ProvisioningError
 from meshconform.live.controlplane.cluster import KWOK_ANNOTATION, ControlPlane
+from meshconform.live.controlplane.gateway import ROOT_CERT_CONFIGMAP, istio_root_cert
 from meshconform.live.controlplane.pods import netns, spec
 from meshconform.live.controlplane.pods.services import CLUSTER_DNS
 from meshconform.live.controlplane.processes import Proc
@@ -66,7 +67,6 @@ NODE_CIDR = ipaddress.IPv4Network("10.245.0.0/24")
 #: the cluster DNS address kind gives pods; nothing answers it here (pilot-agent's DNS
 #: proxy answers captured queries; other queries are refused by the node namespace)
 
-ROOT_CERT_CONFIGMAP = "istio-ca-root-cert"
 HEALTH_PORT = 15021
 
 
@@ -498,7 +498,7 @@ class ProcessKubelet:
         token = self._token(meta["namespace"], account, meta["name"], meta["uid"])
         root_cert = wait_until(
             f"ConfigMap {meta['namespace']}/{ROOT_CERT_CONFIGMAP} (istiod's root certificate)",
-            lambda: self._root_cert(meta["namespace"]),
+            lambda: istio_root_cert(self.kube, meta["namespace"]),
             timeout=self.ready_timeout,
             interval=0.25,
         )
@@ -597,13 +597,6 @@ class ProcessKubelet:
         if answer.status is None or not answer.status.token:
             raise ProvisioningError(f"the TokenRequest API gave no token for {namespace}/{account}")
         return str(answer.status.token)
-
-    def _root_cert(self, namespace: str) -> Decision[str]:
-        found = self.kube.get("v1", "ConfigMap", ROOT_CERT_CONFIGMAP, namespace)
-        cert = ((found or {}).get("data") or {}).get("root-cert.pem")
-        return (
-            Done(str(cert)) if cert else Pending(f"no ConfigMap {namespace}/{ROOT_CERT_CONFIGMAP}")
-        )
 
     def probe_ready(self, pod: ProcessPod) -> int | None:
         """HTTP status of ``GET <pod IP>:15021/healthz/ready`` from inside the pod, or None."""
