@@ -21,6 +21,11 @@ class UnexpectedBehaviour(AssertionError):
     """The behaviour is neither the documented success nor the documented failure."""
 
 
+class Unobservable(Exception):
+    """The target could not be observed (refused, timed out, unresolved): setup trouble,
+    reported as an error, never as a finding about the claim."""
+
+
 @dataclass
 class ClaimCheck:
     claim: Claim
@@ -90,5 +95,15 @@ class ClaimCheck:
         return UnexpectedBehaviour(
             f"claim {self.claim.id} in mode {self.mode} ({self.tier}): neither the documented "
             f"behaviour nor its documented failure: {what}\n  evidence:\n    "
+            + "\n    ".join(self.evidence)
+        )
+
+    def unobservable(self, what: str) -> Unobservable:
+        """An error to raise when the target could not be observed at all: that says nothing
+        about the claim (an error, not a failure)."""
+        self.note(what)
+        return Unobservable(
+            f"claim {self.claim.id} in mode {self.mode} ({self.tier}): could not observe the "
+            f"target, so the claim is not judged: {what}\n  evidence:\n    "
             + "\n    ".join(self.evidence)
         )

@@ -140,10 +140,7 @@ def evaluate_gateway(target: GatewayTarget, mode: str) -> list[ClaimResult]:
         except WaitTimeout as flapping:  # results never settled: that is the evidence
             observation = Observation(claim_id, None, (str(flapping),))
         expected = catalog[claim_id].expect[mode].outcome
-        if observation.outcome is None:
-            verdict = Verdict.ERROR
-        else:
-            verdict = Verdict.PASS if observation.outcome is expected else Verdict.FAIL
+        verdict = observation.verdict(expected)
         results.append(
             ClaimResult(
                 id=claim_id,

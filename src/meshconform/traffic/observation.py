@@ -5,7 +5,10 @@ means the claim holds, and the one that is its documented failure. :func:`run`
 sends a probe through a transport until it converges (:func:`~.converge.converge`);
 :func:`observe` turns what was seen into an :class:`Observation`. Holds when every
 probe met ``holds``; broken when every probe met ``holds`` or ``fails`` and one
-met ``fails``; neither otherwise (the check reports it as unexpected).
+met ``fails``; neither otherwise. Neither is a finding (``fail``) when what was seen says
+something about the target (a 500 where a 403 or a 200 was documented); it is setup
+trouble (``error``) when the target could not be observed at all (refused, timed out,
+unreachable, unresolved: :data:`~.result.UNOBSERVABLE`), which says nothing about the claim.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from meshconform.claimcheck import ClaimCheck
-from meshconform.claims import Outcome
+from meshconform.claims import Outcome, Verdict
 from meshconform.traffic.converge import converge
 from meshconform.traffic.expect import Expect, Expectation
 from meshconform.traffic.request import Request
-from meshconform.traffic.result import TrafficResult
+from meshconform.traffic.result import UNOBSERVABLE, TrafficResult
 from meshconform.traffic.transport import Transport
 from meshconform.wait.waiters import Timeouts
 
@@ -86,6 +89,21 @@ class Observation:
     def text(self) -> str:
         return "\n".join(self.evidence)
 
+    @property
+    def blind(self) -> bool:
+        """Neither outcome, and every probe that saw neither could not observe the target."""
+        if self.outcome is not None:
+            return False
+        unmatched = [s.result for s in self.seen if s.verdict is None]
+        return not unmatched or all(r.kind in UNOBSERVABLE for r in unmatched)
+
+    def verdict(self, expected: Outcome) -> Verdict:
+        """The report's verdict for a check that expected ``expected``: ``error`` when the
+        target could not be observed, ``fail`` for neither outcome or the other one."""
+        if self.outcome is None:
+            return Verdict.ERROR if self.blind else Verdict.FAIL
+        return Verdict.PASS if self.outcome is expected else Verdict.FAIL
+
 
 def run(
     probe: Probe, transport: Transport, timeouts: Timeouts, *, wait_for: Outcome | None = None
@@ -120,6 +138,18 @@ def observe(claim_id: str, seen: Sequence[Seen]) -> Observation:
     return Observation(claim_id, outcome, tuple(lines), tuple(seen))
 
 
+def require(check: ClaimCheck, seen: Seen, why: str) -> None:
+    """A precondition probe (the server answers before a policy is applied): nothing when
+    it held; else 'could not observe' (an error) when the target was not observable, or
+    'neither' (a finding) when it answered otherwise. ``why`` says what a verdict without
+    the precondition would mean."""
+    if seen.verdict is True:
+        return
+    if seen.result.kind in UNOBSERVABLE:
+        raise check.unobservable(f"{why}: {seen.line}")
+    raise check.unexpected(f"{why}: {seen.line}")
+
+
 def awaited(check: ClaimCheck) -> Outcome:
     """What a live check waits for: the catalog's expectation for this mode (its opposite
     for a statement the catalog records as incorrect)."""
@@ -129,7 +159,10 @@ def awaited(check: ClaimCheck) -> Outcome:
 
 
 def conclude(check: ClaimCheck, observation: Observation) -> None:
-    """Hand an observation to a check: assert it against the catalog, or raise 'neither'."""
+    """Hand an observation to a check: assert it against the catalog; raise 'neither' (a
+    finding) or 'could not observe' (setup trouble, an error)."""
+    if observation.blind:
+        raise check.unobservable(observation.text)
     if observation.outcome is None:
         raise check.unexpected(observation.text)
     check.conclude(observation.outcome, observation.text)

@@ -17,7 +17,7 @@ from meshconform.claims import Outcome
 from meshconform.evidence import Evidence
 from meshconform.modes import Capability, Mode
 from meshconform.traffic.expect import Expect, Expectation
-from meshconform.traffic.observation import Probe, awaited, conclude, observe, run
+from meshconform.traffic.observation import Probe, awaited, conclude, observe, require, run
 from meshconform.wait import Timeouts
 from meshconform.wait.probes import PodClient
 
@@ -33,9 +33,8 @@ def _reachable_from_mesh(client: PodClient, url: str, timeouts: Timeouts,
     seen = run(Probe(client.request(url), Expect.ok()), client.transport, timeouts,
                wait_for=Outcome.HOLDS)
     claim.note(f"in-mesh client: {seen.line}")
-    if seen.verdict is not True:
-        raise claim.unexpected(f"{url} does not answer an in-mesh client: the server is "
-                               "down, so a refusal would say nothing about the policy")
+    require(claim, seen, f"{url} does not answer an in-mesh client: the server is down, so "
+                         "a refusal would say nothing about the policy")
 
 
 def _judge(client: PodClient, url: str, claim: ClaimCheck, timeouts: Timeouts,

@@ -15,7 +15,7 @@ from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome
 from meshconform.modes import Capability
 from meshconform.traffic.expect import Expect
-from meshconform.traffic.observation import Probe, conclude, observe, run
+from meshconform.traffic.observation import Probe, conclude, observe, require, run
 from meshconform.traffic.request import Request
 from meshconform.wait import Timeouts
 
@@ -51,9 +51,8 @@ def test_permissive_plaintext_meets_authorization_policy(mesh_ns: str, plain_ns:
     open_path = run(Probe(outsider.request(echo.url()), Expect.ok()), outsider.transport,
                     timeouts, wait_for=Outcome.HOLDS)
     claim.note(f"plaintext client, open path: {open_path.line}")
-    if open_path.verdict is not True:
-        raise claim.unexpected("a plaintext client does not reach echo at all under "
-                               "PERMISSIVE, so a refusal on /deny would say nothing")
+    require(claim, open_path, "a plaintext client does not reach echo at all under "
+                              "PERMISSIVE, so a refusal on /deny would say nothing")
     denied = run(permissive_authz_probe(outsider.request(echo.url("/deny"))),
                  outsider.transport, timeouts, wait_for=Outcome.BROKEN)
     conclude(claim, observe(claim.claim.id, [denied]))

@@ -11,7 +11,7 @@ from meshconform.claimcheck import ClaimCheck
 from meshconform.claims import Outcome
 from meshconform.modes import Capability
 from meshconform.traffic.expect import Expect
-from meshconform.traffic.observation import Probe, awaited, conclude, observe, run
+from meshconform.traffic.observation import Probe, awaited, conclude, observe, require, run
 from meshconform.traffic.request import Request
 from meshconform.wait import Timeouts
 
@@ -50,9 +50,8 @@ def test_unlisted_namespace_is_reached_without_mtls(mesh_ns: str, apply: Any, cl
     before = run(Probe(client.request(url), Expect.ok()), client.transport, timeouts,
                  wait_for=Outcome.HOLDS)
     claim.note(f"before the Sidecar: {before.line}")
-    if before.verdict is not True:
-        raise claim.unexpected(f"{url} does not answer an in-mesh client before pruning: the "
-                               "server is down, so a failure would say nothing about it")
+    require(claim, before, f"{url} does not answer an in-mesh client before pruning: the "
+                           "server is down, so a failure would say nothing about it")
     apply("products/kubeflow-istio/istio/sidecar-prune-egress-namespace.yaml", mesh_ns)
     after = run(pruned_egress_probe(client.request(url)), client.transport, timeouts,
                 wait_for=awaited(claim))

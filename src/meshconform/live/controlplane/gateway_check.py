@@ -252,10 +252,7 @@ def _result(
     claim_id: str, mode: str, observation: Observation, seconds: float, host: str
 ) -> ClaimResult:
     expected = get_catalog()[claim_id].expect[mode].outcome
-    if observation.outcome is None:
-        verdict = Verdict.ERROR
-    else:
-        verdict = Verdict.PASS if observation.outcome is expected else Verdict.FAIL
+    verdict = observation.verdict(expected)
     return ClaimResult(
         id=claim_id,
         mode=mode,
