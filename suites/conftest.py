@@ -94,7 +94,12 @@ def shared_apps(run_options: RunOptions) -> Iterator[SharedApps]:
 def _shared_namespace(kube: Any, apps: SharedApps, stem: str, labels: dict[str, str]) -> str:
     name = f"mc-{stem}-{secrets.token_hex(3)}"
     kube.create_namespace(name, {**labels, "meshconform.io/check": "true"})
-    apps.cleanups.append(lambda: kube.delete_namespace(name))
+
+    def cleanup() -> None:
+        if not kube.closed:  # a released cluster is gone (or kept) with its namespaces
+            kube.delete_namespace(name)
+
+    apps.cleanups.append(cleanup)
     return name
 
 

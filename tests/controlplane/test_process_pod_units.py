@@ -109,6 +109,35 @@ def test_cluster_dns_answers() -> None:
     assert struct.unpack("!HH", aaaa[4:8]) == (1, 0)  # known name, no AAAA
 
 
+class _Unreachable:
+    """A client whose API server does not answer: counts the requests made."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, ...]] = []
+
+    def get(self, *args: str) -> None:
+        self.asked.append(args)
+        raise TimeoutError("the API server is slow")
+
+
+def test_cluster_dns_answers_from_the_listed_services_without_asking() -> None:
+    listed = [
+        {"metadata": {"name": "echo", "namespace": "ns"}, "spec": {"clusterIP": "10.96.1.2"}},
+        {"metadata": {"name": "headless", "namespace": "ns"}, "spec": {"clusterIP": "None"}},
+    ]
+    assert services.addresses(listed) == {("ns", "echo"): "10.96.1.2"}
+    kube = _Unreachable()
+    dns = services.ClusterServices(kube, node_pid=0)  # type: ignore[arg-type]
+    dns._addresses = services.addresses(listed)
+    assert dns.lookup("echo.ns.svc.cluster.local") == "10.96.1.2"
+    assert dns.lookup("echo.ns.svc.cluster.local.ns.svc.cluster.local") is None
+    assert dns.lookup("example.com") is None
+    assert kube.asked == []  # answered from the list: no request per query
+    # a Service created since the last list is asked for once; a failure is NXDOMAIN
+    assert dns.lookup("new.ns.svc.cluster.local") is None
+    assert kube.asked == [("v1", "Service", "new", "ns")]
+
+
 def test_service_rules_dnat_to_a_ready_endpoint() -> None:
     svc = {
         "metadata": {"name": "echo", "namespace": "ns"},

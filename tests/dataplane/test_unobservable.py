@@ -60,7 +60,8 @@ def test_the_documented_outcomes_keep_their_verdicts() -> None:
     denied = observe("authz-deny", [_seen(Kind.HTTP_STATUS, 403, "RBAC: access denied")])
     answered = observe("authz-deny", [_seen(Kind.HTTP_STATUS, 200)])
     assert (denied.outcome, answered.outcome) == (Outcome.HOLDS, Outcome.BROKEN)
-    assert not denied.blind and not answered.blind
+    assert not denied.blind
+    assert not answered.blind
     assert denied.verdict(Outcome.HOLDS) is Verdict.PASS
     assert answered.verdict(Outcome.HOLDS) is Verdict.FAIL
     assert answered.verdict(Outcome.BROKEN) is Verdict.PASS

@@ -572,6 +572,19 @@ class ClusterPool:
                 deleted.append(name)
         return deleted
 
+    def release(self, mode: Mode) -> list[str]:
+        """The run is done with ``mode``: close its client and remove its cluster now when
+        this run made it and may remove it (a throwaway control plane; a kind cluster this
+        run created, not kept), so a run over several modes holds one cluster at a time.
+        Returns the names removed. Controller only (kind clusters are deleted by it)."""
+        cluster = self._clusters.pop(mode.name, None)
+        if cluster is None:
+            return []
+        cluster.kube.close()
+        if self.controlplane is not None:
+            return self.controlplane.release(mode)
+        return self.finish([mode])
+
     def close(self) -> None:
         """Close clients; stop the control planes this process started (unless kept)."""
         for cluster in self._clusters.values():

@@ -110,6 +110,8 @@ class Kube:
         #: the controlplane cluster's process pods run commands without a kubelet: it sets
         #: this to a function answering for its own pods (None: not one of them)
         self.exec_hook: ExecHook | None = None
+        #: closed by its pool once the run is done with its cluster (which may be gone)
+        self.closed = False
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -130,6 +132,7 @@ class Kube:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
     def close(self) -> None:
+        self.closed = True
         self._api.close()
 
     # -- the API ----------------------------------------------------------------

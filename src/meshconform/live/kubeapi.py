@@ -38,6 +38,8 @@ class KubeAPI(Protocol):
 
     kubeconfig: Path
     context: str | None
+    #: the run is done with this cluster (released: removed, or kept as it is)
+    closed: bool
 
     def apply(self, obj: Obj, namespace: str | None = None, *, dry_run: bool = False) -> Obj: ...
 

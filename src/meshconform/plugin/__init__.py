@@ -114,6 +114,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         matrix.istioctl_preflight(config.stash[OPTIONS_KEY], kept)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    options = session.config.stash.get(OPTIONS_KEY, None)
+    if options is not None and options.live and not session.config.option.collectonly:
+        from meshconform.plugin import live  # noqa: PLC0415 - only the live tier needs it
+
+        live.plan_releases(session.config, session.items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """After a mode's last live check (and its fixtures' teardown): release its cluster."""
+    try:
+        return (yield)
+    finally:
+        options = item.config.stash.get(OPTIONS_KEY, None)
+        if options is not None and options.live:
+            from meshconform.plugin import live  # noqa: PLC0415 - only the live tier needs it
+
+            live.release_after(item)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """Record every traffic convergence loop the check runs (traffic.converge.Flap)."""

@@ -57,6 +57,7 @@ from meshconform.live.kube import Kube
 from meshconform.live.tools import ToolResolver
 from meshconform.modes import Mode
 from meshconform.options import RunOptions
+from meshconform.plugin.matrix import item_mode, item_tier
 from meshconform.plugin.results import phase_timings
 from meshconform.products.recipes import refuse_foreign_products
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease, node_image
@@ -135,6 +136,8 @@ class LiveState:
 
 
 STATE = pytest.StashKey[LiveState]()
+#: node id of each mode's last live check -> the mode whose cluster goes after it
+RELEASE_AFTER = pytest.StashKey[dict[str, Mode]]()
 #: (cluster, namespace) pairs a check created; read by collect_failure_artifacts
 NAMESPACES = pytest.StashKey[list[tuple[Cluster, str]]]()
 
@@ -265,6 +268,52 @@ def _check_kind_clusters(options: RunOptions, existing: frozenset[str]) -> None:
                 f"its gateway are in use on {endpoint.host}",
                 f"Stop what listens there, or change hostPort in {mode.kind_config}",
             )
+
+
+def plan_releases(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note the last live check of each mode: after its teardown the mode's cluster is
+    released (``ClusterPool.release``), so a run over several modes holds one cluster at a
+    time instead of all of them (five control planes with process pods, or five kind
+    clusters, on one machine). Only for clusters the run removes anyway: not with
+    --keep-cluster, --reuse-cluster or --kubeconfig (their namespaces and product installs
+    are cleaned at the session's end), and not under xdist (workers share clusters; the
+    controller deletes them)."""
+    state = config.stash.get(STATE, None)
+    if state is None or not state.controller or _distributed(config):
+        return
+    options = state.options
+    if options.keep_cluster or options.reuse_cluster or options.kubeconfig is not None:
+        return
+    last: dict[str, tuple[pytest.Item, Mode]] = {}
+    for item in items:
+        mode = item_mode(item)
+        if item_tier(item) == "live" and mode is not None:
+            last[mode.name] = (item, mode)
+    config.stash[RELEASE_AFTER] = {item.nodeid: mode for item, mode in last.values()}
+
+
+def _distributed(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) or getattr(
+        config.option, "dist", "no"
+    ) not in ("no", None)
+
+
+def release_after(item: pytest.Item) -> None:
+    """After ``item``'s teardown: release its mode's cluster if it was the mode's last check.
+
+    A failure to stop is reported as a warning; the run's results stand.
+    """
+    mode = item.config.stash.get(RELEASE_AFTER, {}).get(item.nodeid)
+    state = item.config.stash.get(STATE, None)
+    if mode is None or state is None:
+        return
+    try:
+        removed = state.pool.release(mode)
+    except (ProvisioningError, OSError, subprocess.TimeoutExpired) as error:
+        item.warn(pytest.PytestWarning(f"releasing the {mode.name} cluster failed: {error}"))
+        return
+    for name in removed:
+        state.gateways.pop(name, None)
 
 
 def live_session_finish(config: pytest.Config) -> None:

@@ -39,6 +39,8 @@ class ProductInstalls:
     def remove_all(self, timeout: float) -> None:
         problems = []
         for name, (recipe, kube, helm) in reversed(list(self.done.items())):
+            if kube.closed:  # its cluster was released: gone, or kept with what it holds
+                continue
             try:
                 uninstall_product(recipe, kube, helm, timeout)
             except (ProvisioningError, OSError, subprocess.TimeoutExpired) as error:

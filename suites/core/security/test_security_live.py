@@ -84,13 +84,6 @@ def test_mtls_permissive_accepts_plaintext(mesh_ns: str, plain_ns: str, apply: A
 
 
 @pytest.mark.claim("authz-deny", manifests=["security/authz-deny.yaml"])
-# Not on process pods in the full controlplane run yet: with five modes' planes on two
-# cores, the client's DNS lookups timed out (curl 28) after the DENY in cni-native-sidecar,
-# in two CI runs (1.30 and 1.31), so the check saw "neither". The policy itself is checked
-# on process pods by tests/controlplane/test_process_pods.py::test_authz_fault (DENY holds,
-# ALLOW-all breaks it). Open in issue 14.
-@pytest.mark.evidence(Evidence.API_SERVER, Evidence.ISTIOD, Evidence.CONTROLLERS,
-                      Evidence.KUBELET, Evidence.TRAFFIC)
 def test_authz_deny(mesh_ns: str, apply: Any, echo_in: Any, client_in: Any,
                     timeouts: Timeouts, claim: ClaimCheck, mode: Mode) -> None:
     """An AuthorizationPolicy DENY matching a request MUST refuse it (403 "RBAC: access

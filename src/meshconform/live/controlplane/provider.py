@@ -114,6 +114,18 @@ class ControlPlaneProvider:
         self.started[mode.name] = plane
         return plane, True
 
+    def release(self, mode: Mode) -> list[str]:
+        """Stop ``mode``'s plane now if this process started it and it is not kept."""
+        self.planes.pop(mode.name, None)
+        plane = self.started.pop(mode.name, None)
+        if plane is None:
+            return []
+        if self.keep:
+            self.started[mode.name] = plane  # kept: stays recorded, never stopped
+            return []
+        plane.stop(remove=True)
+        return [plane.name]
+
     def close(self) -> list[str]:
         """Stop the control planes this process started (unless kept); returns their names."""
         stopped = []

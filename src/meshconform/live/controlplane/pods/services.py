@@ -6,10 +6,13 @@ ClusterIP reaches an endpoint even from a pod without a sidecar). Neither is in 
 registry this suite may use, and neither is what the checks test, so the process node
 has small equivalents, both visible in the evidence:
 
-- :class:`ClusterDNS`: UDP DNS on :data:`CLUSTER_DNS` (an address of the node namespace):
-  ``A`` for ``<service>.<namespace>.svc.cluster.local`` (its ClusterIP, from the API
-  server), an empty answer for other types of a known name, NXDOMAIN for everything else.
-  pilot-agent's DNS proxy forwards what it does not know here, as it forwards to CoreDNS;
+- cluster DNS: UDP DNS on :data:`CLUSTER_DNS` (an address of the node namespace):
+  ``A`` for ``<service>.<namespace>.svc.cluster.local`` (its ClusterIP), an empty answer
+  for other types of a known name, NXDOMAIN for everything else. pilot-agent's DNS proxy
+  forwards what it does not know here, as it forwards to CoreDNS. Answers come from the
+  Services the sync thread last listed, as CoreDNS answers from its informer's cache: a
+  query never waits for the API server (under load a per-query request took longer than
+  a resolver waits). A well-formed Service name not yet in that list is asked for once;
 - :func:`service_rules`: the node namespace's ``nat`` rules from the EndpointSlices, as
   kube-proxy writes them in iptables mode (DNAT ClusterIP:port to a ready endpoint,
   masquerade), re-applied with ``iptables-restore`` when the Services change. Pods with
@@ -63,6 +66,16 @@ def answer(query: bytes, lookup: Callable[[str], str | None]) -> bytes:
     return struct.pack("!HHHHHH", ident, 0x8180 | rd, 1, 1, 0, 0) + question + record
 
 
+def addresses(services: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(namespace, name) -> ClusterIP of every Service that has one (not headless)."""
+    found = {}
+    for svc in services:
+        ip = (svc.get("spec") or {}).get("clusterIP")
+        if ip and ip != "None":
+            found[(svc["metadata"]["namespace"], svc["metadata"]["name"])] = str(ip)
+    return found
+
+
 def service_rules(services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> str:
     """``iptables-restore`` input for the node namespace: kube-proxy's DNAT, simplified
     to the first ready endpoint of each port."""
@@ -108,6 +121,8 @@ class ClusterServices:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._rules = ""
+        #: (namespace, name) -> ClusterIP of the Services last listed
+        self._addresses: dict[tuple[str, str], str] = {}
         self.errors: list[str] = []
 
     def start(self) -> None:
@@ -149,7 +164,10 @@ class ClusterServices:
         parts = name.split(".")
         if not name.endswith("." + DOMAIN) or len(parts) != 5:
             return None
-        with contextlib.suppress(Exception):
+        known = self._addresses.get((parts[1], parts[0]))
+        if known is not None:
+            return known
+        with contextlib.suppress(Exception):  # created since the last list
             svc = self.kube.get("v1", "Service", parts[0], parts[1])
             ip = ((svc or {}).get("spec") or {}).get("clusterIP")
             if ip and ip != "None":
@@ -172,6 +190,7 @@ class ClusterServices:
         while not self._stop.wait(0.5):
             try:
                 services = self.kube.list("v1", "Service")
+                self._addresses = addresses(services)
                 slices = self.kube.list("discovery.k8s.io/v1", "EndpointSlice")
                 rules = service_rules(services, slices)
                 if rules != self._rules:
