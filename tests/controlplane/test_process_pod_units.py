@@ -6,10 +6,12 @@ functions only; the pods themselves are tested for real in test_process_pods.py)
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
+from pathlib import Path
 
-from meshconform.live.controlplane.pods import apps, services, spec
+from meshconform.live.controlplane.pods import apps, netns, services, spec
 
 ADDRESS = spec.PodAddress("10.245.0.5", "10.245.0.1", "meshconform-procpods")
 
@@ -150,3 +152,46 @@ def test_service_rules_dnat_to_a_ready_endpoint() -> None:
     assert ("-A PREROUTING -d 10.96.1.2/32 -p tcp -m tcp --dport 80 -j DNAT "
             "--to-destination 10.245.0.3:8080") in rules  # fmt: skip
     assert "MASQUERADE" in rules
+
+
+def net(text: str) -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(text)
+
+
+def test_pod_cidr_is_one_no_route_overlaps() -> None:
+    machine = [net("192.0.2.0/24"), net("127.0.0.0/8")]
+    assert netns.free_pod_cidr(machine) == net("10.245.0.0/24")
+    # another plane's podCIDR, or only the local route of its machine address
+    assert netns.free_pod_cidr([*machine, net("10.245.0.0/24")]) == net("10.245.1.0/24")
+    assert netns.free_pod_cidr([net("10.245.0.254/32"), net("10.245.1.0/24")]) == net(
+        "10.245.2.0/24"
+    )
+    # a broader route (a VPN's 10/8) is never shadowed: nothing is free
+    assert netns.free_pod_cidr([net("10.0.0.0/8")]) is None
+
+
+def test_machine_link_names_and_address_follow_the_cidr() -> None:
+    cidr = net("10.245.17.0/24")
+    assert netns.machine_link_name(cidr) == "mcnode17"
+    assert str(netns.machine_address(cidr)) == "10.245.17.254/24"
+    assert len(netns.machine_link_name(net("10.245.255.0/24"))) <= 15  # IFNAMSIZ
+
+
+def test_claim_pod_cidr_holds_a_machine_wide_lock(tmp_path: Path) -> None:
+    import fcntl  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    lock = tmp_path / "lock"
+    with netns.claim_pod_cidr(lock) as cidr:
+        assert cidr.subnet_of(netns.POD_CIDRS)
+        other = os.open(lock, os.O_RDWR)
+        try:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held = True
+            else:
+                held = False
+            assert held, "another run could pick a podCIDR at the same time"
+        finally:
+            os.close(other)

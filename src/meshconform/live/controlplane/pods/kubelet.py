@@ -8,6 +8,9 @@ stored it (injected by the real istiod), and their status is what the processes 
 - a network + mount namespace per pod (``netns.py``), ``eth0`` on the node's bridge with
   an address from the node's podCIDR: that address is the pod's ``status.podIP``, so
   EndpointSlices and istiod's endpoints point at real listeners;
+- the node's podCIDR is the plane's own (10.245.K.0/24, :func:`netns.claim_pod_cidr`), and
+  the machine reaches it over the node's machine link (:func:`netns.link_machine`): the
+  ingress gateway, which runs on the machine, sends routed requests to pod addresses;
 - ``istio-init``: ``pilot-agent istio-iptables`` with the container's own arguments,
   inside the pod's namespace; its exit code is the init container's;
 - ``istio-proxy``: ``pilot-agent`` with the container's resolved env and args, as its UID
@@ -63,9 +66,6 @@ NODE = "meshconform-procpods"
 NODE_LABEL = "meshconform.io/process-pods"
 #: put on kwok's fake nodes once process pods run, so new pods come to :data:`NODE`
 KWOK_TAINT = {"key": "meshconform.io/kwok", "value": "fake", "effect": "NoSchedule"}
-NODE_CIDR = ipaddress.IPv4Network("10.245.0.0/24")
-#: the cluster DNS address kind gives pods; nothing answers it here (pilot-agent's DNS
-#: proxy answers captured queries; other queries are refused by the node namespace)
 
 HEALTH_PORT = 15021
 
@@ -174,7 +174,11 @@ class ProcessKubelet:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
-        self.gateway = ipaddress.IPv4Interface(f"{NODE_CIDR[1]}/{NODE_CIDR.prefixlen}")
+        #: the node's podCIDR, its bridge address (the pods' gateway) and the machine end
+        #: of its machine link; set by :meth:`start`
+        self.cidr = ipaddress.IPv4Network(f"{netns.POD_CIDRS[0]}/{netns.NODE_PREFIX}")
+        self.gateway = ipaddress.IPv4Interface(f"{self.cidr[1]}/{self.cidr.prefixlen}")
+        self.machine_link = ""
 
     # -- node ---------------------------------------------------------------------------
 
@@ -186,7 +190,7 @@ class ProcessKubelet:
                 "name": NODE,
                 "labels": {"kubernetes.io/hostname": NODE, NODE_LABEL: "true"},
             },
-            "spec": {"podCIDR": str(NODE_CIDR), "podCIDRs": [str(NODE_CIDR)]},
+            "spec": {"podCIDR": str(self.cidr), "podCIDRs": [str(self.cidr)]},
         }
 
     def node_status(self) -> dict[str, Any]:
@@ -225,14 +229,25 @@ class ProcessKubelet:
             "pods/node-netns", netns.holder_argv(pod=False)
         )
         _wait_unshared(self.node_holder)
-        netns.setup_node(self.node_holder.pid, self.gateway)
+        with netns.claim_pod_cidr() as cidr:
+            self.cidr = cidr
+            self.gateway = ipaddress.IPv4Interface(f"{cidr[1]}/{cidr.prefixlen}")
+            netns.setup_node(self.node_holder.pid, self.gateway)
+            self.machine_link = netns.link_machine(self.node_holder.pid, cidr)
         from meshconform.live.controlplane.pods.services import ClusterServices  # noqa: PLC0415
 
         self.services = ClusterServices(Kube(self.plane.kubeconfig, self.plane.name),
                                         self.node_holder.pid)  # fmt: skip
         self.services.start()
-        self.kube.apply(self.node_object())
         api = client.CoreV1Api(self.kube._api)
+        stale = self.kube.get("v1", "Node", NODE)
+        if stale is not None and (stale.get("spec") or {}).get("podCIDR") != str(self.cidr):
+            # a node left by an earlier run of this plane: podCIDR is immutable
+            self.kube.delete("v1", "Node", NODE)
+            wait_until(f"node {NODE} of an earlier run deleted",
+                       lambda: Done(None) if self.kube.get("v1", "Node", NODE) is None
+                       else Pending("still there"), timeout=30, interval=0.1)  # fmt: skip
+        self.kube.apply(self.node_object())
         api.patch_node_status(NODE, self.node_status())
         # TaintNodesByCondition put not-ready on the new node; keep only ours
         api.patch_node(NODE, {"spec": {"taints": None}})
@@ -355,7 +370,9 @@ class ProcessKubelet:
         meta = obj["metadata"]
         self._next += 1
         index = self._next
-        ip = str(NODE_CIDR[1 + index])
+        if 1 + index >= self.cidr.num_addresses - 2:  # the last host address is the machine's
+            raise ProvisioningError(f"node {NODE}: podCIDR {self.cidr} has no address left")
+        ip = str(self.cidr[1 + index])
         holder = self.plane.processes.start(
             f"pods/{meta['namespace']}.{meta['name']}/netns", netns.holder_argv(pod=True)
         )
@@ -370,7 +387,7 @@ class ProcessKubelet:
             holder.pid,
             self.node_holder.pid,
             index,
-            ipaddress.IPv4Interface(f"{ip}/{NODE_CIDR.prefixlen}"),
+            ipaddress.IPv4Interface(f"{ip}/{self.cidr.prefixlen}"),
             self.gateway.ip,
         )
         proxy = spec.find_container(obj, spec.PROXY)
@@ -933,12 +950,20 @@ DIFFERENCES = (
     "are reported waiting, NotRunnableHere",
     "pod network: a bridge in a namespace of the run; nothing is routed off the machine; no "
     "kube-proxy and no cluster DNS (captured DNS is answered by pilot-agent)",
+    "the machine (where the ingress gateway runs) is on the pods' network as a node is: a veth "
+    "from the machine to the node's bridge, the podCIDR's last address on the machine end, "
+    "the plane's own podCIDR routed on it and nothing else; the kernel removes it with the "
+    "node's namespace",
 )
 
 
-def describe(runtime: Runtime, node: str) -> list[str]:
+def describe(kubelet: ProcessKubelet) -> list[str]:
+    runtime = kubelet.runtime
+    machine = netns.machine_address(kubelet.cidr)
     return [
-        f"process pods: node {node} (podCIDR {NODE_CIDR}), pilot-agent {runtime.pilot_agent}, "
+        f"process pods: node {NODE} (podCIDR {kubelet.cidr}), pilot-agent {runtime.pilot_agent}, "
         f"Envoy {runtime.envoy}",
+        f"process pods: machine link {kubelet.machine_link} ({machine.ip}) to the node's bridge "
+        f"({kubelet.gateway.ip}): the gateway reaches pods at their podIP",
         *(f"process pods: {line}" for line in DIFFERENCES),
     ]

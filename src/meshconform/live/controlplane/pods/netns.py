@@ -13,8 +13,13 @@ The layout of one plane (all of it inside namespaces the run created):
 - a *node* network namespace with a bridge ``br0`` holding the node's first podCIDR
   address (the pods' gateway), IPv4 forwarding on and an ``unreachable`` default route:
   traffic between pods is bridged; anything addressed outside the podCIDR (a ClusterIP
-  that no sidecar intercepted, a DNS server nobody runs) is refused at once with ICMP,
-  and nothing can leave the machine because the node namespace has no other link;
+  that no sidecar intercepted, a DNS server nobody runs) is refused at once with ICMP;
+- the *machine link* (:func:`link_machine`): a veth whose node end is one more port of
+  the bridge and whose machine end holds the podCIDR's last address, so the machine
+  (the gateway's Envoy) reaches pods directly, as a node does. Its only route is the
+  one the kernel makes for that address (the plane's podCIDR, on that link); nothing is
+  forwarded in the machine namespace, and the node namespace still routes nothing off
+  the machine. Each plane has its own podCIDR (:func:`claim_pod_cidr`);
 - one network + mount namespace per pod: ``lo``, ``eth0`` (a veth whose peer is on the
   bridge) with the pod's address, a default route via the bridge; a private tmpfs at
   :data:`POD_ROOT` (the pod's files, owned by the proxy's UID) and ``/etc/resolv.conf``
@@ -23,12 +28,14 @@ The layout of one plane (all of it inside namespaces the run created):
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import fcntl
 import ipaddress
 import os
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from meshconform.errors import ProvisioningError
@@ -38,6 +45,15 @@ from meshconform.errors import ProvisioningError
 #: paths (``./var/run/secrets/...``, ``./etc/istio/proxy``) land in the pod's tmpfs
 POD_ROOT = Path("/media")
 BRIDGE = "br0"
+#: the podCIDRs process nodes take theirs from, one /24 per plane (:func:`claim_pod_cidr`)
+POD_CIDRS = ipaddress.IPv4Network("10.245.0.0/16")
+NODE_PREFIX = 24
+#: the node end of the machine link, a port of :data:`BRIDGE`
+MACHINE_PORT = "machine0"
+#: held while a run picks a podCIDR and puts its route in place (machine-wide, all runs)
+CIDR_LOCK = Path("/run/meshconform-pod-cidr.lock")
+_ROUTE_TYPES = {"unicast", "local", "broadcast", "multicast", "throw", "unreachable",
+                "prohibit", "blackhole", "nat", "anycast"}  # fmt: skip
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWNET = 0x40000000
 _PR_SET_PDEATHSIG = 1
@@ -210,3 +226,90 @@ def bind_file(pod_pid: int, source: Path, target: Path) -> None:
 def iptables_save(pod_pid: int) -> str:
     """The pod's nat table as ``iptables-save`` prints it."""
     return run(in_ns(pod_pid, ["iptables-save", "-t", "nat"]), what="iptables-save")
+
+
+def machine_routes() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 destination the machine namespace has a route for, in any table
+    (default routes left out: a podCIDR is more specific than any of them)."""
+    out = run(["ip", "-4", "-o", "route", "show", "table", "all"], what="machine routes")
+    found = []
+    for line in out.splitlines():
+        words = line.split()
+        if words and words[0] in _ROUTE_TYPES:
+            words = words[1:]
+        if not words or words[0] == "default":
+            continue
+        with contextlib.suppress(ValueError):
+            found.append(ipaddress.IPv4Network(words[0], strict=False))
+    return found
+
+
+def free_pod_cidr(routes: Sequence[ipaddress.IPv4Network]) -> ipaddress.IPv4Network | None:
+    """The first /24 of :data:`POD_CIDRS` that no route overlaps (None: all taken)."""
+    for candidate in POD_CIDRS.subnets(new_prefix=NODE_PREFIX):
+        if not any(candidate.overlaps(route) for route in routes):
+            return candidate
+    return None
+
+
+@contextlib.contextmanager
+def claim_pod_cidr(lock: Path = CIDR_LOCK) -> Iterator[ipaddress.IPv4Network]:
+    """A podCIDR no route of the machine uses, held under a machine-wide lock.
+
+    The caller must put its route in place (:func:`link_machine`) inside the ``with``:
+    the route is what tells the next run that the podCIDR is taken, so concurrent runs
+    (every plane of a ``--mesh-mode all`` run, other sessions, the gateway lab) never
+    pick the same one. The lock is a ``flock``: a killed run releases it.
+    """
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        cidr = free_pod_cidr(machine_routes())
+        if cidr is None:
+            raise NamespaceError(
+                f"every /{NODE_PREFIX} of {POD_CIDRS} has a route on this machine: no podCIDR "
+                "left for a process node (`ip route show table all`)"
+            )
+        yield cidr
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def machine_link_name(cidr: ipaddress.IPv4Network) -> str:
+    """The machine end of a plane's machine link, named after its podCIDR (unique)."""
+    return f"mcnode{cidr.network_address.packed[2]}"
+
+
+def machine_address(cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Interface:
+    """The machine's address on the pods' network: the podCIDR's last host address."""
+    return ipaddress.IPv4Interface(f"{cidr[-2]}/{cidr.prefixlen}")
+
+
+def link_machine(node_pid: int, cidr: ipaddress.IPv4Network) -> str:
+    """Connect the machine namespace to the node's bridge; the machine end's name.
+
+    A veth pair: :data:`MACHINE_PORT` in the node namespace on the bridge, the other end
+    here with :func:`machine_address`. The kernel routes the podCIDR on that link and
+    nothing else; no forwarding is turned on here. The node end lives in a namespace only
+    the node's holder keeps: when the run ends or is killed, the kernel deletes the pair,
+    the address and the route with it.
+    """
+    name = machine_link_name(cidr)
+    run(
+        ["ip", "link", "add", "name", name, "type", "veth",
+         "peer", "name", MACHINE_PORT, "netns", str(node_pid)],
+        what="machine link",
+    )  # fmt: skip
+    try:
+        run(
+            in_ns(node_pid, ["sh", "-c", f"ip link set {MACHINE_PORT} master {BRIDGE} && "
+                                         f"ip link set {MACHINE_PORT} up"]),
+            what="machine link on the node's bridge",
+        )  # fmt: skip
+        run(["ip", "addr", "add", machine_address(cidr).with_prefixlen, "dev", name],
+            what="machine link address")  # fmt: skip
+        run(["ip", "link", "set", name, "up"], what="machine link up")
+    except NamespaceError:
+        subprocess.run(["ip", "link", "del", name], capture_output=True, check=False)
+        raise
+    return name
