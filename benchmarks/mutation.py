@@ -83,6 +83,16 @@ TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
         "src/meshconform/traffic/classify.py",
         ("tests/dataplane/test_classify.py",),
     ),
+    "traffic.expect": (
+        "src/meshconform/traffic/expect.py",
+        ("tests/observe", "tests/dataplane/test_classify.py",
+         "tests/dataplane/test_unobservable.py"),
+    ),
+    "traffic.observation": (
+        "src/meshconform/traffic/observation.py",
+        ("tests/dataplane/test_classify.py", "tests/dataplane/test_unobservable.py",
+         "tests/dataplane/test_flaky.py", "tests/observe"),
+    ),
 }
 #: mutmut's status words (``mutmut results --all true``)
 KILLED = {"killed"}

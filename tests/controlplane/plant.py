@@ -9,6 +9,8 @@ real; only what the check hands them changes.
   webhook let invalid configuration through (the readiness wait keeps the real probe).
 - ``invalid-product-manifest``: a product manifest that istiod's validation denies (a
   VirtualService whose HTTP route has no destination) joins the recipes' manifests.
+- ``allow-any``: the egress checks' Sidecar says ``ALLOW_ANY`` where the fixture says
+  ``REGISTRY_ONLY`` (a team that left the mesh open).
 """
 
 from __future__ import annotations
@@ -38,8 +40,26 @@ INVALID_VIRTUAL_SERVICE: dict[str, Any] = {
 }
 
 
+def _allow_any() -> None:
+    from meshconform import manifests  # noqa: PLC0415  (the apply fixture looks it up per call)
+
+    real = manifests.load_manifests
+
+    def planted(relpath: str, **variables: str) -> list[dict[str, Any]]:
+        objs = real(relpath, **variables)
+        if relpath == "egress/sidecar-registry-only.yaml":
+            for obj in objs:
+                obj["spec"]["outboundTrafficPolicy"]["mode"] = "ALLOW_ANY"
+        return objs
+
+    manifests.load_manifests = planted
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     plant = os.environ.get("MESHCONFORM_TEST_PLANT", "")
+    if plant == "allow-any":
+        _allow_any()
+        return
     for item in items:
         module: Any = getattr(item, "module", None)
         if module is None or not module.__name__.endswith("test_resources_live"):

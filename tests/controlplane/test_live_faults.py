@@ -122,3 +122,21 @@ def test_invalid_product_manifest_fails_product_manifests_admitted(tmp_path: Pat
     assert "REFUSED planted planted.yaml VirtualService meshconform-planted-invalid" in \
         result["evidence"], result
     assert "denied the request" in result["evidence"], result
+
+
+def test_allow_any_fails_registry_only_on_process_pods_with_their_logs(tmp_path: Path) -> None:
+    """The live egress check itself, on process pods: ALLOW_ANY instead of REGISTRY_ONLY is
+    a FAIL, and its artifacts hold the process pods' own logs and the node's DNS log (no
+    kubelet serves logs there)."""
+    found = run_suite(tmp_path, "sidecar", "test_registry_only_blocks_unknown_host",
+                      plant="allow-any")
+    row = found["test_registry_only_blocks_unknown_host"]
+    assert row["verdict"] == "fail", row
+    assert "expected blocked-by-registry, got HTTP 200" in row["evidence"], row["evidence"]
+    folder = tmp_path / "report" / "artifacts"
+    logs = {p.relative_to(folder).as_posix() for p in folder.rglob("*.log")}
+    client = [p for p in logs if "/controlplane/pods/" in p and ".client-" in p]
+    assert any(p.endswith("/istio-proxy.log") for p in client), sorted(logs)
+    assert any(p.endswith("/controlplane/cluster-dns.log") for p in logs), sorted(logs)
+    dns = next(folder.rglob("cluster-dns.log")).read_text("utf-8")
+    assert " A " in dns, dns[-2000:]

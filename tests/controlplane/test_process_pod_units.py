@@ -140,6 +140,17 @@ def test_cluster_dns_answers_from_the_listed_services_without_asking() -> None:
     assert kube.asked == [("v1", "Service", "new", "ns")]
 
 
+def test_cluster_dns_log_line_says_who_asked_what_and_the_answer() -> None:
+    query = _query("echo.ns.svc.cluster.local")
+    found = services.answer(query, lambda name: "10.96.1.2")
+    line = services.query_line(query, found, ("10.245.0.7", 40000), 0.0123)
+    assert line.endswith(" 10.245.0.7:40000 echo.ns.svc.cluster.local A NOERROR answers=1 "
+                         "12.3ms\n")
+    missing = services.answer(_query("x.example", 28), lambda name: None)
+    assert " x.example AAAA NXDOMAIN answers=0 " in services.query_line(
+        _query("x.example", 28), missing, ("10.245.0.7", 1), 0)
+
+
 def test_service_rules_dnat_to_a_ready_endpoint() -> None:
     svc = {
         "metadata": {"name": "echo", "namespace": "ns"},

@@ -387,13 +387,23 @@ def collect_failure_artifacts(item: pytest.Item, dest: Path) -> str | None:
             log_tail={ISTIO_NAMESPACE: ISTIO_LOG_TAIL},
         )
         if cluster.plane is not None:  # no pods to read logs from: the processes' own logs
+            pods = tuple(f"pods/{ns}." for ns in namespaces)  # the process pods' processes
             for proc in cluster.plane.processes.procs:
-                if proc.name in ("istiod", "kube-apiserver", "gateway"):
+                if proc.name in ("istiod", "kube-apiserver", "gateway") or (
+                    proc.name.startswith(pods)
+                ):
                     out.text(f"controlplane/{proc.name}.log", proc.log_tail(400))
+            dns = cluster.plane.folder / "pods/cluster-dns.log"
+            if dns.is_file():  # the node's DNS: every query a pod's lookups reached it with
+                out.text("controlplane/cluster-dns.log", _tail(dns, 400))
         written += len(out.written)
         problems += out.errors
     note = f"; {len(problems)} could not be collected" if problems else ""
     return f"{written} diagnostic files in {dest}{note}"
+
+
+def _tail(path: Path, lines: int) -> str:
+    return "\n".join(path.read_text("utf-8", errors="replace").splitlines()[-lines:]) + "\n"
 
 
 def kubernetes_version(config: pytest.Config) -> str | None:

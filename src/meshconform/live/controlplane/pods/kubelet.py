@@ -236,8 +236,10 @@ class ProcessKubelet:
             self.machine_link = netns.link_machine(self.node_holder.pid, cidr)
         from meshconform.live.controlplane.pods.services import ClusterServices  # noqa: PLC0415
 
+        (self.plane.folder / "pods").mkdir(parents=True, exist_ok=True)
         self.services = ClusterServices(Kube(self.plane.kubeconfig, self.plane.name),
-                                        self.node_holder.pid)  # fmt: skip
+                                        self.node_holder.pid,
+                                        self.plane.folder / "pods/cluster-dns.log")  # fmt: skip
         self.services.start()
         api = client.CoreV1Api(self.kube._api)
         stale = self.kube.get("v1", "Node", NODE)

@@ -27,7 +27,9 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from meshconform.live.controlplane.pods import netns
@@ -64,6 +66,19 @@ def answer(query: bytes, lookup: Callable[[str], str | None]) -> bytes:
         return struct.pack("!HHHHHH", ident, 0x8180 | rd, 1, 0, 0, 0) + question
     record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 5, 4) + socket.inet_aton(address)
     return struct.pack("!HHHHHH", ident, 0x8180 | rd, 1, 1, 0, 0) + question + record
+
+
+def query_line(query: bytes, reply: bytes, peer: tuple[str, int], seconds: float) -> str:
+    """One log line: time, client, name, type, response code and answer count, duration."""
+    name, end = _name(query, 12)
+    qtype = struct.unpack("!H", query[end : end + 2])[0]
+    rcode = struct.unpack("!H", reply[2:4])[0] & 0xF
+    answers = struct.unpack("!H", reply[6:8])[0]
+    stamp = time.strftime("%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+    kind = {1: "A", 28: "AAAA"}.get(qtype, str(qtype))
+    code = {0: "NOERROR", 3: "NXDOMAIN"}.get(rcode, str(rcode))
+    took = f"{seconds * 1000:.1f}ms"
+    return f"{stamp} {peer[0]}:{peer[1]} {name} {kind} {code} answers={answers} {took}\n"
 
 
 def addresses(services: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -115,9 +130,12 @@ def service_rules(services: list[dict[str, Any]], slices: list[dict[str, Any]]) 
 class ClusterServices:
     """Cluster DNS and Service rules of one process node (threads of the running process)."""
 
-    def __init__(self, kube: Kube, node_pid: int) -> None:
+    def __init__(self, kube: Kube, node_pid: int, log: Path | None = None) -> None:
         self.kube = kube
         self.node_pid = node_pid
+        #: one line per query (as CoreDNS's log plugin): when, who, what, the answer, how
+        #: long it took; the evidence when a pod's lookups time out
+        self.log = log
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._rules = ""
@@ -175,16 +193,25 @@ class ClusterServices:
         return None
 
     def _serve(self, sock: socket.socket) -> None:
-        while not self._stop.is_set():
-            try:
-                query, peer = sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with contextlib.suppress(Exception):
-                sock.sendto(answer(query, self.lookup), peer)
-        sock.close()
+        out = self.log.open("a", encoding="utf-8", buffering=1) if self.log else None
+        try:
+            while not self._stop.is_set():
+                try:
+                    query, peer = sock.recvfrom(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                started = time.monotonic()
+                with contextlib.suppress(Exception):
+                    reply = answer(query, self.lookup)
+                    sock.sendto(reply, peer)
+                    if out is not None:
+                        out.write(query_line(query, reply, peer, time.monotonic() - started))
+        finally:
+            sock.close()
+            if out is not None:
+                out.close()
 
     def _sync(self) -> None:
         while not self._stop.wait(0.5):
