@@ -85,7 +85,8 @@ def test_backoff_is_the_kubelets() -> None:
     delays = [restarts.backoff_delay(n) for n in range(9)]
     assert delays == [0, 10, 20, 40, 80, 160, 300, 300, 300]
     assert [restarts.backoff_delay(n, base=0.5, cap=2) for n in range(5)] == [0, 0.5, 1, 2, 2]
-    assert restarts.backoff_expired(601) and not restarts.backoff_expired(599)
+    assert restarts.backoff_expired(601)
+    assert not restarts.backoff_expired(599)
 
 
 def test_exit_codes_as_a_runtime_reports_them() -> None:
