@@ -388,14 +388,16 @@ def test_dns_capture_fault(plane: Plane, egress: Egress, capture: str) -> None:
 # -- containers that exit: restarts and phases, as a kubelet reports them --------------
 
 
-def exits_pod(plane: Plane, injected: bool, restart_policy: str) -> tuple[str, str]:
-    """``fixtures/workloads/exits.yaml`` (the curl image running ``exit 3``) under
+def exits_pod(plane: Plane, injected: bool, restart_policy: str,
+              script: str = "exit 3") -> tuple[str, str]:  # fmt: skip
+    """``fixtures/workloads/exits.yaml`` (the curl image running ``sh -c script``) under
     ``restart_policy``, in a new namespace with or without injection; (namespace, name)."""
     kube = plane.cluster.kube
     ns = f"mc-pp-exit-{secrets.token_hex(3)}"
     kube.create_namespace(ns, {"istio-injection": "enabled"} if injected else {})
     body = manifests.load_manifests("workloads/exits.yaml")[0]
     body["spec"]["restartPolicy"] = restart_policy
+    body["spec"]["containers"][0]["command"] = ["sh", "-c", script]
     kube.apply(body, ns)
     return ns, str(body["metadata"]["name"])
 
@@ -412,7 +414,7 @@ def condition_status(pod: dict[str, Any], kind: str) -> str | None:
 
 
 def test_exiting_app_restarts_with_backoff(plane: Plane) -> None:
-    """restartPolicy Always: an app that exits 3 is restarted (restartCount >= 1,
+    """restartPolicy Always: an app that exits 3 as it starts is restarted (restartCount >= 1,
     lastState.terminated exit 3 Error), then backs off (CrashLoopBackOff, the kubelet's
     first back-off of 10 s), not Ready; the waiters' judgement calls the pod unable to
     start, as on kind."""
@@ -452,11 +454,13 @@ def test_exiting_app_restarts_with_backoff(plane: Plane) -> None:
 
 @pytest.mark.parametrize("injected", [False, True], ids=["no-sidecar", "classic-sidecar"])
 def test_exited_app_never_restarts(plane: Plane, injected: bool) -> None:
-    """restartPolicy Never: the app that exits 3 stays terminated (exit 3, Error, no
-    restart). Without a sidecar the pod is Failed. With the classic sidecar istio-proxy
-    still runs, so the pod stays Running and not Ready (the documented Job problem)."""
+    """restartPolicy Never: an app that runs (Ready) and then exits 3 stays terminated
+    (exit 3, Error, no restart). Without a sidecar the pod is Failed. With the classic
+    sidecar istio-proxy still runs, so the pod stays Running and not Ready (the documented
+    Job problem)."""
     kube = plane.cluster.kube
-    ns, name = exits_pod(plane, injected=injected, restart_policy="Never")
+    ns, name = exits_pod(plane, injected=injected, restart_policy="Never",
+                         script="sleep 2; exit 3")  # fmt: skip
 
     def app_terminated() -> Decision[dict[str, Any]]:
         pod = kube.get("v1", "Pod", name, ns)
