@@ -55,7 +55,7 @@ from meshconform.live.controlplane.pods import netns, restarts, spec
 from meshconform.live.controlplane.pods.services import CLUSTER_DNS
 from meshconform.live.controlplane.processes import Proc
 from meshconform.live.kube import Kube
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,
@@ -941,7 +941,7 @@ class ProcessKubelet:
         except FileNotFoundError as error:
             return ExecResult(-1, "", f"exec: {error}\n")
         except subprocess.TimeoutExpired as error:
-            from meshconform.wait.waiters import WaitTimeout as Timeout  # noqa: PLC0415
+            from meshconform.wait import WaitTimeout as Timeout  # noqa: PLC0415
 
             raise Timeout(f"exec {command!r} in {namespace}/{name} did not finish within "
                           f"{timeout:.0f}s; output so far: {error.stdout!r}") from None  # fmt: skip
