@@ -864,11 +864,13 @@ class ProcessKubelet:
             proc = self.plane.processes.get(launch.proc)
             if proc is None or not spec.is_native_sidecar(pod.obj, name):
                 continue
-            self.plane.processes.stop_some([launch.proc], grace=2)
+            # the process is nsenter, whose exit on SIGTERM is not the container's: a
+            # sidecar that stopped on SIGTERM exited 0 (pilot-agent's graceful exit), one
+            # that needed SIGKILL 137, as a kubelet would see them
+            killed = self.plane.processes.stop_some([launch.proc], grace=2)
             state = pod.states[name]
             started_at = str((state.state.get("running") or {}).get("startedAt") or now())
-            state.state = restarts.terminated(restarts.exit_code(proc.exit_code() or 0),
-                                              started_at, now())  # fmt: skip
+            state.state = restarts.terminated(137 if killed else 0, started_at, now())
             state.ready = False
             stopped = True
         return stopped
