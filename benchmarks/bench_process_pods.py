@@ -33,7 +33,7 @@ from meshconform.live.controlplane.provider import ControlPlaneProvider, install
 from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
 from meshconform.versions import get_istio_release
-from meshconform.wait.waiters import Done, Pending, Timeouts, wait_until
+from meshconform.wait import Done, Pending, Timeouts, wait_until
 
 POD_TARGET = 3.0
 RUN_TARGET = 60.0

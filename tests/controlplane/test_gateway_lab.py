@@ -19,7 +19,7 @@ import yaml
 from meshconform import paths
 from meshconform.certs import TestCA
 from meshconform.live.controlplane.processes import pid_alive
-from meshconform.wait.waiters import Done, Pending, wait_until
+from meshconform.wait import Done, Pending, wait_until
 
 from .test_gateway_check import HOST, shop
 

@@ -25,7 +25,7 @@ import pytest
 from meshconform.live.controlplane import pods
 from meshconform.live.controlplane.pods import netns
 from meshconform.live.controlplane.processes import wait_gone
-from meshconform.wait.waiters import Done, Pending, wait_until
+from meshconform.wait import Done, Pending, wait_until
 
 CHILD = textwrap.dedent(
     """

@@ -33,6 +33,7 @@ from meshconform.live.controlplane.processes import pid_alive
 from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
+from meshconform.observe.pods import describe_pod, pod_failure
 from meshconform.traffic import egress as egress_claims
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Probe, Seen, run
@@ -382,3 +383,109 @@ def test_dns_capture_fault(plane: Plane, egress: Egress, capture: str) -> None:
     seen = judge(client, f"http://{host}/get", Expect.resolved_to(address), Expect.dns_failed(),
                  capture == "on", plane.timeouts)  # fmt: skip
     assert seen.verdict is (capture == "on"), seen.line
+
+
+# -- containers that exit: restarts and phases, as a kubelet reports them --------------
+
+
+def exits_pod(plane: Plane, injected: bool, restart_policy: str,
+              script: str = "exit 3") -> tuple[str, str]:  # fmt: skip
+    """``fixtures/workloads/exits.yaml`` (the curl image running ``sh -c script``) under
+    ``restart_policy``, in a new namespace with or without injection; (namespace, name)."""
+    kube = plane.cluster.kube
+    ns = f"mc-pp-exit-{secrets.token_hex(3)}"
+    kube.create_namespace(ns, {"istio-injection": "enabled"} if injected else {})
+    body = manifests.load_manifests("workloads/exits.yaml")[0]
+    body["spec"]["restartPolicy"] = restart_policy
+    body["spec"]["containers"][0]["command"] = ["sh", "-c", script]
+    kube.apply(body, ns)
+    return ns, str(body["metadata"]["name"])
+
+
+def app_status(pod: dict[str, Any], name: str = "app") -> dict[str, Any]:
+    found = [c for c in (pod.get("status") or {}).get("containerStatuses") or []
+             if c["name"] == name]  # fmt: skip
+    return found[0] if found else {}
+
+
+def condition_status(pod: dict[str, Any], kind: str) -> str | None:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return next((c["status"] for c in conditions if c["type"] == kind), None)
+
+
+def test_exiting_app_restarts_with_backoff(plane: Plane) -> None:
+    """restartPolicy Always: an app that exits 3 as it starts is restarted (restartCount >= 1,
+    lastState.terminated exit 3 Error), then backs off (CrashLoopBackOff, the kubelet's
+    first back-off of 10 s), not Ready; the waiters' judgement calls the pod unable to
+    start, as on kind."""
+    kube = plane.cluster.kube
+    ns, name = exits_pod(plane, injected=True, restart_policy="Always")
+
+    def crash_looping() -> Decision[dict[str, Any]]:
+        pod = kube.get("v1", "Pod", name, ns)
+        app = app_status(pod or {})
+        waiting = (app.get("state") or {}).get("waiting") or {}
+        if app.get("restartCount", 0) >= 1 and waiting.get("reason") == "CrashLoopBackOff":
+            return Done(pod or {})
+        return Pending(describe_pod(pod) if pod else "no pod yet")
+
+    try:
+        pod = wait_until(f"{ns}/{name} in CrashLoopBackOff", crash_looping, timeout=60,
+                         interval=0.25)  # fmt: skip
+        app = app_status(pod)
+        assert app["lastState"]["terminated"]["exitCode"] == 3, app
+        assert app["lastState"]["terminated"]["reason"] == "Error", app
+        assert "back-off 10s restarting failed container=app" in app["state"]["waiting"]["message"]
+        assert app["ready"] is False
+        assert app["started"] is False
+        assert pod["status"]["phase"] == "Running", describe_pod(pod)
+        assert condition_status(pod, "Ready") == "False"
+        assert condition_status(pod, "ContainersReady") == "False"
+        proxy = app_status(pod, "istio-proxy")
+        assert "running" in proxy["state"], proxy
+        assert proxy["restartCount"] == 0
+        failure = pod_failure(pod)
+        assert failure is not None
+        assert "CrashLoopBackOff" in failure
+        assert "last exit 3: Error" in failure
+    finally:
+        kube.delete_namespace(ns)
+
+
+@pytest.mark.parametrize("injected", [False, True], ids=["no-sidecar", "classic-sidecar"])
+def test_exited_app_never_restarts(plane: Plane, injected: bool) -> None:
+    """restartPolicy Never: an app that runs (Ready) and then exits 3 stays terminated
+    (exit 3, Error, no restart). Without a sidecar the pod is Failed. With the classic
+    sidecar istio-proxy still runs, so the pod stays Running and not Ready (the documented
+    Job problem)."""
+    kube = plane.cluster.kube
+    ns, name = exits_pod(plane, injected=injected, restart_policy="Never",
+                         script="sleep 2; exit 3")  # fmt: skip
+
+    def app_terminated() -> Decision[dict[str, Any]]:
+        pod = kube.get("v1", "Pod", name, ns)
+        if pod is not None and "terminated" in (app_status(pod).get("state") or {}):
+            return Done(pod)
+        return Pending(describe_pod(pod) if pod else "no pod yet")
+
+    try:
+        pod = wait_until(f"{ns}/{name}'s app terminated", app_terminated, timeout=60,
+                         interval=0.25)  # fmt: skip
+        app = app_status(pod)
+        assert app["state"]["terminated"]["exitCode"] == 3, app
+        assert app["state"]["terminated"]["reason"] == "Error", app
+        assert app["restartCount"] == 0
+        assert app["ready"] is False
+        assert condition_status(pod, "Ready") == "False"
+        if injected:
+            assert pod["status"]["phase"] == "Running", describe_pod(pod)
+            assert "running" in app_status(pod, "istio-proxy")["state"], describe_pod(pod)
+        else:
+            assert pod["status"]["phase"] == "Failed", describe_pod(pod)
+            failure = pod_failure(pod)
+            assert failure is not None
+            assert "phase Failed" in failure
+        built = plane.kubelet.pods[f"{ns}/{name}"]
+        assert plane.cluster.plane.processes.get(built.launches["app"].proc) is None  # type: ignore[union-attr]
+    finally:
+        kube.delete_namespace(ns)

@@ -21,7 +21,7 @@ from meshconform.live.controlplane.cluster import (
     fake_node,
 )
 from meshconform.live.controlplane.pki import create_pki, kubeconfig_text
-from meshconform.live.controlplane.provider import nodes_for, plane_name
+from meshconform.live.controlplane.provider import nodes_for, outlives_run_reason, plane_name
 from meshconform.modes import MODES
 from meshconform.options import parse_options
 
@@ -106,3 +106,17 @@ def test_pki_keys_are_private_and_kubeconfig_has_no_inline_secret(tmp_path: Path
     assert "client-key-data" not in text
     assert "PRIVATE KEY" not in text
     assert str(pki.admin_key) in text
+
+
+def test_process_pods_reason_names_keep_or_reuse() -> None:
+    """Process pods are refused on a plane that outlives the run, and the reason names
+    the run's own option: --keep-cluster (started here) or --reuse-cluster (reattached)."""
+    assert outlives_run_reason(dies_with_run=True, reattached=False) is None
+    kept = outlives_run_reason(dies_with_run=False, reattached=False)
+    assert kept is not None
+    assert "started with --keep-cluster" in kept
+    assert "--reuse-cluster" not in kept
+    reused = outlives_run_reason(dies_with_run=False, reattached=True)
+    assert reused is not None
+    assert "reattached with --reuse-cluster" in reused
+    assert "started with --keep-cluster" not in reused

@@ -21,8 +21,8 @@ from meshconform.traffic.curl import MARK
 from meshconform.traffic.observation import awaited
 from meshconform.traffic.result import Kind
 from meshconform.traffic.transport import ExecOutput
+from meshconform.wait import Timeouts, WaitTimeout
 from meshconform.wait.probes import PodClient
-from meshconform.wait.waiters import Timeouts, WaitTimeout
 
 OK = ExecOutput(0, f'{{"url": "/get"}}\n{MARK} status=200 ip=172.18.0.9 location=\n', "")
 BLOCKED = ExecOutput(0, f"\n{MARK} status=502 ip=172.18.0.9 location=\n", "")

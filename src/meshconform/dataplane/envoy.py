@@ -4,7 +4,7 @@ Listeners and the admin endpoint bind port 0; the harness reads the ports the
 kernel chose from the admin API (``/listeners?format=json``), so parallel runs
 never race for a "free" port. ``--use-dynamic-base-id`` keeps parallel
 instances' shared memory apart. Readiness is the admin ``/ready`` saying LIVE,
-polled through :func:`meshconform.wait.waiters.wait_until`, failing fast if the
+polled through :func:`meshconform.wait.wait_until`, failing fast if the
 process exits. Each Envoy runs in its own process group, killed on
 :meth:`Envoy.stop`, on leaving the context manager, and at interpreter exit.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ToolMissingError
-from meshconform.wait.waiters import Done, Failed, Pending, Timeouts, wait_until
+from meshconform.wait import Done, Failed, Pending, Timeouts, wait_until
 
 _RUNNING: dict[int, Envoy] = {}
 

@@ -26,7 +26,7 @@ from meshconform import manifests
 from meshconform.certs import CertPair, RunCertificates
 from meshconform.dataplane.gateway_config import VirtualServiceRedirect
 from meshconform.traffic.gateway import GatewayTarget
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 if TYPE_CHECKING:
     from meshconform.live.controlplane.gateway_lab import GatewayLab, Served

@@ -22,7 +22,7 @@ from meshconform.dataplane.upstreams import Upstream
 from meshconform.traffic.egress import EgressTarget
 from meshconform.traffic.gateway import GatewayTarget
 from meshconform.traffic.transport import HostTransport
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 GATEWAY_HOST = "app.example.com"
 EGRESS_HTTP_HOST = "external-http.example.com"

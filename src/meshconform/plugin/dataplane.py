@@ -39,7 +39,7 @@ from meshconform.live.controlplane.gateway_check import DEFAULT_LAB_ISTIO
 from meshconform.live.controlplane.gateway_lab import GatewayLab
 from meshconform.options import parse_istio
 from meshconform.versions import get_istio_release
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 GatewayFactory = Callable[..., "IstiodGatewayRun | GatewayRun"]
 SidecarFactory = Callable[..., SidecarRun]

@@ -18,7 +18,7 @@ from meshconform.plugin.options import run_options as options_of
 from meshconform.plugin.results import record_check
 from meshconform.traffic.gateway import GatewayTarget
 from meshconform.versions import IstioRelease
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from meshconform.products.recipes import (
     uninstall_product,
 )
 from meshconform.setups import Remembered
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 INSTALLS = pytest.StashKey[Remembered]()
 

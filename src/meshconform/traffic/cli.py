@@ -30,7 +30,7 @@ from meshconform.report import ClaimResult, RunInfo, write_report
 from meshconform.traffic.gateway import GATEWAY_EVALUATORS, GatewayTarget
 from meshconform.traffic.observation import Observation
 from meshconform.traffic.transport import HostTransport
-from meshconform.wait.waiters import Timeouts, WaitTimeout
+from meshconform.wait import Timeouts, WaitTimeout
 
 EGRESS_EXPLANATION = (
     "egress control is enforced by the client's sidecar, so it can only be probed from a pod "

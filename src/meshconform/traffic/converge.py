@@ -2,13 +2,13 @@
 
 Istio's integration framework requires N consecutive successes for traffic
 checks (STYLE.md). :func:`converge` repeats a request, through
-:func:`meshconform.wait.waiters.consecutive`, until ``timeouts.consecutive_successes``
+:func:`meshconform.wait.consecutive`, until ``timeouts.consecutive_successes``
 results in a row either agree with each other (no ``until``: judge a behaviour
 once it stops changing, for configuration that is already in place) or meet a
 named expectation (``until``: wait for configuration that is still reaching the
 proxies, a route or a policy). If the expectation never holds but the last
 results agree, that stable result is returned for the evaluator to judge; results
-that never agree raise :class:`~meshconform.wait.waiters.WaitTimeout` with the
+that never agree raise :class:`~meshconform.wait.WaitTimeout` with the
 history (the suite could not decide).
 
 Honest flakiness: a loop that converged after its observations disagreed (without
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from meshconform.traffic.expect import Expectation
 from meshconform.traffic.result import TrafficResult
-from meshconform.wait.waiters import Timeouts, WaitTimeout, consecutive
+from meshconform.wait import Timeouts, WaitTimeout, consecutive
 
 #: pause between attempts; small, as local probes take milliseconds
 PROBE_INTERVAL = 0.02

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from meshconform.wait.waiters import Decision, Done, Failed, Pending
+from meshconform.wait import Decision, Done, Failed, Pending
 
 Obj = Mapping[str, Any]
 

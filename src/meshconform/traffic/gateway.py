@@ -16,7 +16,7 @@ from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Observation, Probe, observe, run
 from meshconform.traffic.request import Request
 from meshconform.traffic.transport import HostTransport, Transport
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from meshconform.traffic.expect import Expect, Expectation
 from meshconform.traffic.request import Request
 from meshconform.traffic.result import UNOBSERVABLE, TrafficResult
 from meshconform.traffic.transport import Transport
-from meshconform.wait.waiters import Timeouts
+from meshconform.wait import Timeouts
 
 
 @dataclass(frozen=True)

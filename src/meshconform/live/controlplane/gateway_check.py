@@ -42,7 +42,7 @@ from meshconform.options import parse_istio
 from meshconform.report import ClaimResult, RunInfo, write_report
 from meshconform.traffic.gateway import GATEWAY_EVALUATORS, GatewayTarget
 from meshconform.traffic.observation import Observation
-from meshconform.wait.waiters import Timeouts, WaitTimeout
+from meshconform.wait import Timeouts, WaitTimeout
 
 if TYPE_CHECKING:
     from meshconform.live.controlplane.gateway_lab import GatewayLab

@@ -61,7 +61,7 @@ from meshconform.live.controlplane.provider import install_istio, nodes_for, swe
 from meshconform.live.kube import Kube
 from meshconform.modes import get_mode
 from meshconform.versions import CONTROL_PLANE_KUBERNETES, IstioRelease
-from meshconform.wait.waiters import Done, Pending, Timeouts, WaitTimeout, wait_until
+from meshconform.wait import Done, Pending, Timeouts, WaitTimeout, wait_until
 
 #: the gateway is the same router proxy in every mode; the lab runs the sidecar mode's install
 LAB_MODE = "sidecar"

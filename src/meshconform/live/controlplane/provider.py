@@ -204,6 +204,31 @@ def _ensure_gateway(  # noqa: PLR0917
     return gateway_process.describe_gateway(running, identity, envoy)
 
 
+def outlives_run_reason(*, dies_with_run: bool, reattached: bool) -> str | None:
+    """Why process pods cannot run on a plane whose processes outlive the run, or None.
+
+    A pod's processes die with the process that started them (``PR_SET_PDEATHSIG``), so
+    they cannot belong to a plane meant to outlive the run: one started with
+    ``--keep-cluster`` (:meth:`ControlPlaneProvider.plane` started it, ``reattached``
+    False) or a kept one this run reattached to with ``--reuse-cluster`` (``reattached``
+    True: :meth:`ControlPlaneProvider.plane` says it did not start it).
+    """
+    if dies_with_run:
+        return None
+    if reattached:
+        return (
+            "process pods do not outlive the run: the control plane is a kept one, "
+            "reattached with --reuse-cluster (its processes do not die with this run); "
+            "for process pods, stop it ('meshconform controlplane stop') or run without "
+            "--reuse-cluster"
+        )
+    return (
+        "process pods do not outlive the run: the control plane was started with "
+        "--keep-cluster (its processes outlive this run); run without --keep-cluster "
+        "for process pods"
+    )
+
+
 def _ensure_process_pods(
     cluster: Cluster,
     binaries: ControlPlaneBinaries,
@@ -225,8 +250,10 @@ def _ensure_process_pods(
     from meshconform.evidence import AMBIENT_NO_PROCESS_PODS  # noqa: PLC0415
 
     reason = AMBIENT_NO_PROCESS_PODS if cluster.mode.name == "ambient" else pods.unsupported()
-    if reason is None and not plane.processes.die_with_parent:
-        reason = "process pods do not outlive the run: not started with --keep-cluster"
+    if reason is None:
+        reason = outlives_run_reason(
+            dies_with_run=plane.processes.die_with_parent, reattached=not cluster.created_by_us
+        )
     if reason is not None:
         cluster.process_pods_unsupported = reason
         return [f"process pods: not available ({reason})"]

@@ -21,7 +21,12 @@ stored it (injected by the real istiod), and their status is what the processes 
   readinessProbe asks;
 - the app containers: the suite's reference workloads as local processes
   (``apps.py``); any other image is reported ``waiting`` with the reason "not runnable
-  here", never as running.
+  here", never as running;
+- a container process that exits (an app, ``istio-proxy``) is noticed by the kubelet's
+  thread and handled as a kubelet does (``restarts.py``): restarted under the pod's
+  ``restartPolicy`` with the kubelet's back-off (``CrashLoopBackOff``, ``restartCount``,
+  ``lastState.terminated``), or reported terminated, and the pod's phase follows
+  (``Succeeded``/``Failed``).
 
 Scheduling is the real scheduler's: once the kubelet runs, kwok's fake nodes get the
 taint :data:`KWOK_TAINT`, so every new pod (the checks' Deployments) is placed on
@@ -40,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,11 +54,11 @@ from typing import Any
 from meshconform.errors import ProvisioningError
 from meshconform.live.controlplane.cluster import KWOK_ANNOTATION, ControlPlane
 from meshconform.live.controlplane.gateway import ROOT_CERT_CONFIGMAP, istio_root_cert
-from meshconform.live.controlplane.pods import netns, spec
+from meshconform.live.controlplane.pods import netns, restarts, spec
 from meshconform.live.controlplane.pods.services import CLUSTER_DNS
 from meshconform.live.controlplane.processes import Proc
 from meshconform.live.kube import Kube
-from meshconform.wait.waiters import (
+from meshconform.wait import (
     Decision,
     Done,
     Failed,
@@ -93,17 +99,36 @@ class ContainerState:
     state: dict[str, Any]
     ready: bool = False
     started: bool = False
+    restart_count: int = 0
+    #: ``lastState``: the previous run's ``terminated`` once the container has restarted
+    last_state: dict[str, Any] = field(default_factory=dict)
 
     def status(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "image": self.image,
-            "imageID": "",
-            "ready": self.ready,
-            "started": self.started,
-            "restartCount": 0,
-            "state": self.state,
-        }
+        return restarts.container_status(
+            self.name, self.image, self.state, ready=self.ready, started=self.started,
+            restart_count=self.restart_count, last_state=self.last_state,
+        )  # fmt: skip
+
+
+@dataclass
+class Launch:
+    """How a container's process is started, so the kubelet's thread can start it again."""
+
+    #: its name in the plane's Processes (the same for every run of the container)
+    proc: str
+    argv: list[str]
+    env: dict[str, str]
+    preexec: Callable[[], None]
+    #: the container's restartPolicy (a native sidecar's ``Always``) or the pod's
+    policy: str
+    #: the readiness check the kubelet repeats after a restart
+    probe: Callable[[], bool]
+    #: time.monotonic() of the current run's start
+    started: float = 0.0
+    #: time.monotonic() at which a backing-off container starts again
+    restart_at: float | None = None
+    #: restarts so far in the current back-off
+    steps: int = 0
 
 
 @dataclass
@@ -122,6 +147,10 @@ class ProcessPod:
     init: int = 0
     #: app containers that run: name -> (uid, gid, env) for exec
     apps: dict[str, tuple[int, int, dict[str, str]]] = field(default_factory=dict)
+    #: the containers whose processes the kubelet watches and restarts
+    launches: dict[str, Launch] = field(default_factory=dict)
+    #: the pod as it was built from (its spec decides restarts and the phase)
+    obj: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -161,10 +190,21 @@ def envoy_launcher() -> str:
 class ProcessKubelet:
     """Builds the pods bound to :data:`NODE` as processes; see the module docstring."""
 
-    def __init__(self, plane: ControlPlane, runtime: Runtime, *, ready_timeout: float) -> None:
+    def __init__(
+        self,
+        plane: ControlPlane,
+        runtime: Runtime,
+        *,
+        ready_timeout: float,
+        backoff_base: float = restarts.BACKOFF_BASE,
+        backoff_cap: float = restarts.BACKOFF_CAP,
+    ) -> None:
         self.plane = plane
         self.runtime = runtime
         self.ready_timeout = ready_timeout
+        #: the restart back-off: the kubelet's 10 s doubling to 300 s unless a test says
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
         self.kube = Kube(plane.kubeconfig, plane.name)
         self.pods: dict[str, ProcessPod] = {}
         self.node_holder: Proc | None = None
@@ -314,6 +354,9 @@ class ProcessKubelet:
                         self._handle(obj)
                     if self._stop.is_set():
                         break
+                    self._tend()
+                # the watch ends every 2 s without events: exits are noticed within that
+                self._tend()
             except Exception as error:  # noqa: BLE001 - the loop must survive and report
                 status = getattr(error, "status", None)
                 if status == 410:
@@ -378,7 +421,7 @@ class ProcessKubelet:
         holder = self.plane.processes.start(
             f"pods/{meta['namespace']}.{meta['name']}/netns", netns.holder_argv(pod=True)
         )
-        pod = ProcessPod(meta["namespace"], meta["name"], meta["uid"], index, ip, holder)
+        pod = ProcessPod(meta["namespace"], meta["name"], meta["uid"], index, ip, holder, obj=obj)
         pod.procs.append(holder.name)
         self.pods[pod.key] = pod
         _wait_unshared(holder)
@@ -568,17 +611,12 @@ class ProcessKubelet:
             timeout=10,
             interval=0.02,
         )  # fmt: skip
-        agent = self.plane.processes.start(
-            f"{pod.stem}/{spec.PROXY}",
-            netns.pod_argv(pod.init, uid, gid, argv),
-            env=env,
-            preexec=netns.enter_pod(pod.holder.pid),
-            inherit_env=False,
-        )
-        pod.procs.append(agent.name)
-        pod.states[spec.PROXY] = ContainerState(
-            spec.PROXY, str(container.get("image", "")), _running(), started=True
-        )
+        pod.states[spec.PROXY] = ContainerState(spec.PROXY, str(container.get("image", "")), {})
+        policy = restarts.ALWAYS if spec.is_native_sidecar(obj, spec.PROXY) else _policy(obj)
+        self._start(pod, spec.PROXY, Launch(
+            f"{pod.stem}/{spec.PROXY}", netns.pod_argv(pod.init, uid, gid, argv), env,
+            netns.enter_pod(pod.holder.pid), policy,
+            lambda: self.probe_ready(pod) == 200))  # fmt: skip
 
     def agent_overrides(self, env: dict[str, str]) -> dict[str, str]:
         """Where pilot-agent differs from the injected env: istiod's address, the proxy binary."""
@@ -749,16 +787,112 @@ class ProcessKubelet:
         source.parent.mkdir(parents=True, exist_ok=True)
         if not source.exists():  # once per pod: another container may be reading it
             source.write_text(Path(httpbin.__file__).read_text("utf-8"), "utf-8")
-        proc = self.plane.processes.start(
-            f"{pod.stem}/{name}",
-            netns.pod_argv(pod.init, plan.uid, plan.gid, plan.argv),
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", **env},
-            preexec=netns.enter_pod(pod.holder.pid, Path("/")),
-            inherit_env=False,
-        )
-        pod.procs.append(proc.name)
-        pod.states[name] = ContainerState(name, image, _running(), started=True)
+        pod.states[name] = ContainerState(name, image, {})
+        self._start(pod, name, Launch(
+            f"{pod.stem}/{name}", netns.pod_argv(pod.init, plan.uid, plan.gid, plan.argv),
+            {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", **env},
+            netns.enter_pod(pod.holder.pid, Path("/")), _policy(obj),
+            lambda: self._probe(pod, container)))  # fmt: skip
         pod.apps[name] = (plan.uid, plan.gid, env)
+
+    # -- container runs: start, exit, restart (all from the kubelet's thread) ----------
+
+    def _start(self, pod: ProcessPod, name: str, launch: Launch) -> None:
+        """Start (or start again) a container's process; it runs, not yet ready."""
+        proc = self.plane.processes.start(launch.proc, launch.argv, env=launch.env,
+                                          preexec=launch.preexec, inherit_env=False)  # fmt: skip
+        if proc.name not in pod.procs:
+            pod.procs.append(proc.name)
+        pod.launches[name] = launch
+        launch.started = time.monotonic()
+        launch.restart_at = None
+        state = pod.states[name]
+        state.state, state.started, state.ready = _running(), True, False
+
+    def _exited(self, pod: ProcessPod, name: str, proc: Proc) -> None:
+        """The container's process has exited: restart it (at once or after the back-off)
+        or leave it terminated, as its restart policy says."""
+        launch, state = pod.launches[name], pod.states[name]
+        returncode = proc.exit_code()
+        code = restarts.exit_code(returncode if returncode is not None else -9)
+        self.plane.processes.stop_some([launch.proc], grace=0)  # reaped and forgotten
+        started_at = str((state.state.get("running") or {}).get("startedAt") or now())
+        ended = restarts.terminated(code, started_at, now())
+        state.ready = False
+        if restarts.backoff_expired(time.monotonic() - launch.started, cap=self.backoff_cap):
+            launch.steps = 0
+        if not restarts.should_restart(launch.policy, code):
+            state.state = ended
+            return
+        state.last_state = ended
+        delay = restarts.backoff_delay(launch.steps, base=self.backoff_base,
+                                       cap=self.backoff_cap)  # fmt: skip
+        if delay <= 0:
+            self._restart(pod, name)
+            return
+        state.state = restarts.crash_loop_backoff(delay, name, pod.namespace, pod.name, pod.uid)
+        launch.restart_at = time.monotonic() + delay
+
+    def _restart(self, pod: ProcessPod, name: str) -> None:
+        launch = pod.launches[name]
+        launch.steps += 1
+        pod.states[name].restart_count += 1
+        self._start(pod, name, launch)
+
+    def _tend(self) -> None:
+        """Notice exits, restart what is due, mark restarted containers ready; report the
+        pods that changed. Runs on the kubelet's thread (PR_SET_PDEATHSIG)."""
+        for pod in list(self.pods.values()):
+            if not pod.obj:
+                continue
+            try:
+                if self._tend_pod(pod):
+                    self._report(pod.obj, pod)
+            except Exception as error:  # noqa: BLE001 - the loop must survive and report
+                self.errors.append(f"{pod.key}: tending: {type(error).__name__}: {error}")
+
+    def _tend_pod(self, pod: ProcessPod) -> bool:
+        if restarts.terminal(self._phase(pod.obj, pod)):
+            return self._stop_sidecars(pod)  # nothing restarts in a finished pod
+        changed = False
+        for name, launch in list(pod.launches.items()):
+            state = pod.states[name]
+            if launch.restart_at is not None:
+                if time.monotonic() >= launch.restart_at:
+                    self._restart(pod, name)
+                    changed = True
+                continue
+            proc = self.plane.processes.get(launch.proc)
+            if proc is None:
+                continue  # terminated, not to be restarted
+            if not proc.alive():
+                self._exited(pod, name, proc)
+                changed = True
+            elif not state.ready and launch.probe():
+                state.ready = True
+                changed = True
+        if changed and restarts.terminal(self._phase(pod.obj, pod)):
+            self._stop_sidecars(pod)
+        return changed
+
+    def _stop_sidecars(self, pod: ProcessPod) -> bool:
+        """Every app container is done: as a kubelet does, stop the native sidecars (True:
+        one was running)."""
+        stopped = False
+        for name, launch in pod.launches.items():
+            proc = self.plane.processes.get(launch.proc)
+            if proc is None or not spec.is_native_sidecar(pod.obj, name):
+                continue
+            # the process is nsenter, whose exit on SIGTERM is not the container's: a
+            # sidecar that stopped on SIGTERM exited 0 (pilot-agent's graceful exit), one
+            # that needed SIGKILL 137, as a kubelet would see them
+            killed = self.plane.processes.stop_some([launch.proc], grace=2)
+            state = pod.states[name]
+            started_at = str((state.state.get("running") or {}).get("startedAt") or now())
+            state.state = restarts.terminated(137 if killed else 0, started_at, now())
+            state.ready = False
+            stopped = True
+        return stopped
 
     def _probe(self, pod: ProcessPod, container: dict[str, Any]) -> bool:
         probe = container.get("readinessProbe") or {}
@@ -781,9 +915,11 @@ class ProcessKubelet:
             waiting = []
             for container in containers:
                 name = container["name"]
-                proc = self.plane.processes.get(f"{pod.stem}/{name}")
+                proc = self.plane.processes.get(pod.launches[name].proc)
                 if proc is not None and not proc.alive():
-                    return Failed(proc.describe_exit())
+                    self._exited(pod, name, proc)
+                if "running" not in pod.states[name].state:
+                    continue  # exited: restarted (or ended) by the kubelet, not a failure
                 if self._probe(pod, container):
                     pod.states[name].ready = True
                 else:
@@ -811,6 +947,10 @@ class ProcessKubelet:
             why = (f"container {chosen} of {namespace}/{name} does not run here (process pods "
                    "run the suite's reference workloads)\n")  # fmt: skip
             return ExecResult(-1, "", why)
+        state = pod.states[chosen].state
+        if "running" not in state:
+            return ExecResult(-1, "", f"container {chosen} of {namespace}/{name} is not running "
+                              f"({next(iter(state), 'unknown')})\n")  # fmt: skip
         uid, gid, env = pod.apps[chosen]
         try:
             out = subprocess.run(
@@ -822,7 +962,7 @@ class ProcessKubelet:
         except FileNotFoundError as error:
             return ExecResult(-1, "", f"exec: {error}\n")
         except subprocess.TimeoutExpired as error:
-            from meshconform.wait.waiters import WaitTimeout as Timeout  # noqa: PLC0415
+            from meshconform.wait import WaitTimeout as Timeout  # noqa: PLC0415
 
             raise Timeout(f"exec {command!r} in {namespace}/{name} did not finish within "
                           f"{timeout:.0f}s; output so far: {error.stdout!r}") from None  # fmt: skip
@@ -846,20 +986,27 @@ class ProcessKubelet:
             or (spec.is_native_sidecar(obj, s.name) and s.started)
             for s in init_states
         )
-        ready = (
-            initialized
-            and all(s.ready for s in app_states)
-            and all(s.ready for s in init_states if spec.is_native_sidecar(obj, s.name))
-        )
+        phase = self._phase(obj, pod) if initialized else "Pending"
+        unready = [s.name for s in app_states if not s.status()["ready"]] + [
+            s.name for s in init_states
+            if spec.is_native_sidecar(obj, s.name) and not s.status()["ready"]
+        ]  # fmt: skip
+        ready = initialized and not unready and not restarts.terminal(phase)
         stamp = now()
 
         def condition(kind: str, value: bool) -> dict[str, Any]:
-            return {"type": kind, "status": "True" if value else "False",
-                    "lastTransitionTime": stamp}  # fmt: skip
+            found = {"type": kind, "status": "True" if value else "False",
+                     "lastTransitionTime": stamp}  # fmt: skip
+            if not value and kind in {"Ready", "ContainersReady"} and restarts.terminal(phase):
+                found["reason"] = "PodCompleted"
+            elif not value and kind in {"Ready", "ContainersReady"}:
+                found["reason"] = "ContainersNotReady"
+                found["message"] = f"containers with unready status: [{' '.join(unready)}]"
+            return found
 
         return {
             "status": {
-                "phase": "Running",
+                "phase": phase,
                 "hostIP": str(self.gateway.ip),
                 "hostIPs": [{"ip": str(self.gateway.ip)}],
                 "podIP": pod.ip,
@@ -875,6 +1022,13 @@ class ProcessKubelet:
                 "containerStatuses": [s.status() for s in app_states],
             }
         }
+
+    @staticmethod
+    def _phase(obj: dict[str, Any], pod: ProcessPod) -> str:
+        """The kubelet's phase from the regular containers' statuses (``restarts.pod_phase``)."""
+        names = [c["name"] for c in (obj.get("spec") or {}).get("containers") or []]
+        statuses = [pod.states[n].status() for n in names if n in pod.states]
+        return restarts.pod_phase(_policy(obj), statuses, len(names))
 
     def _report(self, obj: dict[str, Any], pod: ProcessPod) -> None:
         from kubernetes import client  # noqa: PLC0415
@@ -894,6 +1048,11 @@ class ProcessKubelet:
             client.CoreV1Api(self.kube._api).patch_namespaced_pod_status(
                 meta["name"], meta["namespace"], body
             )
+
+
+def _policy(obj: dict[str, Any]) -> str:
+    """The pod's restartPolicy (the API's default: Always)."""
+    return str((obj.get("spec") or {}).get("restartPolicy") or restarts.ALWAYS)
 
 
 def http_status(pod: ProcessPod, url: str) -> int | None:
