@@ -23,21 +23,15 @@ import pytest
 
 from meshconform import manifests
 from meshconform.certs import TestCA
-from meshconform.evidence import ClusterKind
 from meshconform.live.clusters import Cluster
-from meshconform.live.controlplane import binaries as cp_binaries
 from meshconform.live.controlplane.gateway import PROCESS
 from meshconform.live.controlplane.processes import pid_alive
-from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
-from meshconform.live.kube import Kube
-from meshconform.modes import get_mode
 from meshconform.traffic import gateway as gw
 from meshconform.traffic.request import probe
 from meshconform.traffic.result import Kind, TrafficResult
-from meshconform.versions import get_istio_release
 from meshconform.wait import Done, Pending, Timeouts, wait_until
 
-from .conftest import TEST_ISTIO
+from .planes import istio_plane
 
 ISTIO_NAMESPACE = "istio-system"
 
@@ -52,26 +46,10 @@ class Plane:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    release = get_istio_release(TEST_ISTIO)
-    binaries = cp_binaries.provision(release, build=False)
-    timeouts = Timeouts()
-    provider = ControlPlaneProvider(binaries, timeouts)
-    mode = get_mode("sidecar")
-    control, _ = provider.plane(mode)
-    cluster = Cluster(
-        name=control.name,
-        mode=mode,
-        kubeconfig=control.kubeconfig,
-        context=control.name,
-        created_by_us=True,
-        kube=Kube(control.kubeconfig, control.name),
-        kind=ClusterKind.CONTROLPLANE,
-        plane=control,
-    )
     pids: list[int] = []
-    try:
-        install_istio(cluster, binaries, release, [], timeouts)
-        gateway = control.processes.get(PROCESS)
+    with istio_plane() as (cluster, timeouts):
+        assert cluster.plane is not None
+        gateway = cluster.plane.processes.get(PROCESS)
         assert gateway is not None
         pids = [gateway.pid, *_children(gateway.pid)]
         envoy = [p for p in pids[1:] if b"envoy" in Path(f"/proc/{p}/cmdline").read_bytes()]
@@ -81,9 +59,6 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         # an interrupted run: pilot-agent killed outright; Envoy must not outlive it
         os.kill(gateway.pid, signal.SIGKILL)
         wait_until("Envoy gone with pilot-agent", lambda: _gone(pids), timeout=10, interval=0.1)
-    finally:
-        cluster.kube.close()
-        provider.close()
     left = [pid for pid in pids if pid_alive(pid)]
     assert not left, f"gateway processes still running after the plane stopped: {left}"
 

@@ -25,23 +25,17 @@ from meshconform import manifests
 from meshconform.certs import TestCA
 from meshconform.claims import Outcome
 from meshconform.dataplane.gateway_resources import HOST_DOMAIN, ResourceFaults, gateway_resources
-from meshconform.evidence import ClusterKind
 from meshconform.live.clusters import Cluster
-from meshconform.live.controlplane import binaries as cp_binaries
-from meshconform.live.controlplane import pods
 from meshconform.live.controlplane.gateway import reattach_gateway
 from meshconform.live.controlplane.pods import netns
 from meshconform.live.controlplane.pods.kubelet import ProcessKubelet
-from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.live.kube import Kube
-from meshconform.modes import get_mode
 from meshconform.traffic import gateway as gw
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Observation
-from meshconform.versions import get_istio_release
 from meshconform.wait import Decision, Done, Failed, Pending, Timeouts, wait_until
 
-from .conftest import TEST_ISTIO
+from .planes import istio_plane, require_process_pods
 
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_IDENTITY = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
@@ -72,22 +66,10 @@ def ready_pod(kube: Kube, namespace: str, selector: str) -> Decision[dict[str, A
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    reason = pods.unsupported()
-    if reason is not None:
-        pytest.fail(f"process pods cannot run on this machine: {reason}")
-    release = get_istio_release(TEST_ISTIO)
-    binaries = cp_binaries.provision(release, build=False)
-    timeouts = Timeouts()
-    provider = ControlPlaneProvider(binaries, timeouts)
-    mode = get_mode("sidecar")
-    control, _ = provider.plane(mode)
-    cluster = Cluster(name=control.name, mode=mode, kubeconfig=control.kubeconfig,
-                      context=control.name, created_by_us=True,
-                      kube=Kube(control.kubeconfig, control.name),
-                      kind=ClusterKind.CONTROLPLANE, plane=control)  # fmt: skip
-    try:
-        install_istio(cluster, binaries, release, [], timeouts)
-        assert control.kubelet is not None, cluster.process_pods_unsupported
+    require_process_pods()
+    with istio_plane() as (cluster, timeouts):
+        kubelet = cluster.plane.kubelet if cluster.plane is not None else None
+        assert kubelet is not None, cluster.process_pods_unsupported
         kube = cluster.kube
         ns = f"mc-gwr-echo-{secrets.token_hex(3)}"
         kube.create_namespace(ns, {"istio-injection": "enabled"})
@@ -97,10 +79,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
         echo = wait_until("echo Ready", lambda: ready_pod(kube, ns, "app=echo"), timeout=90,
                           interval=0.25)  # fmt: skip
         ca = TestCA.create(tmp_path_factory.mktemp("ca"))
-        yield Plane(cluster, control.kubelet, ca, timeouts, ns, str(echo["status"]["podIP"]))
-    finally:
-        cluster.kube.close()
-        provider.close()
+        yield Plane(cluster, kubelet, ca, timeouts, ns, str(echo["status"]["podIP"]))
 
 
 @dataclass

@@ -23,25 +23,19 @@ import pytest
 from meshconform import manifests
 from meshconform.certs import TestCA
 from meshconform.claims import Outcome
-from meshconform.evidence import ClusterKind
 from meshconform.live.clusters import Cluster
-from meshconform.live.controlplane import binaries as cp_binaries
-from meshconform.live.controlplane import pods
 from meshconform.live.controlplane.pods import netns
 from meshconform.live.controlplane.pods.kubelet import NODE, ProcessKubelet
 from meshconform.live.controlplane.processes import pid_alive
-from meshconform.live.controlplane.provider import ControlPlaneProvider, install_istio
 from meshconform.live.kube import Kube
-from meshconform.modes import get_mode
 from meshconform.observe.pods import describe_pod, pod_failure
 from meshconform.traffic import egress as egress_claims
 from meshconform.traffic.expect import Expect
 from meshconform.traffic.observation import Probe, Seen, run
-from meshconform.versions import get_istio_release
 from meshconform.wait import Decision, Done, Failed, Pending, Timeouts, wait_until
 from meshconform.wait.probes import PodClient
 
-from .conftest import TEST_ISTIO
+from .planes import istio_plane, require_process_pods
 
 
 def in_namespaces(inodes: set[str]) -> list[str]:
@@ -73,33 +67,13 @@ class Plane:
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[Plane]:
-    reason = pods.unsupported()
-    if reason is not None:
-        pytest.fail(f"process pods cannot run on this machine: {reason}")
-    release = get_istio_release(TEST_ISTIO)
-    binaries = cp_binaries.provision(release, build=False)
-    timeouts = Timeouts()
-    provider = ControlPlaneProvider(binaries, timeouts)
-    control, _ = provider.plane(get_mode("sidecar"))
-    cluster = Cluster(
-        name=control.name,
-        mode=get_mode("sidecar"),
-        kubeconfig=control.kubeconfig,
-        context=control.name,
-        created_by_us=True,
-        kube=Kube(control.kubeconfig, control.name),
-        kind=ClusterKind.CONTROLPLANE,
-        plane=control,
-    )
-    try:
-        install_istio(cluster, binaries, release, [], timeouts)
-        assert control.kubelet is not None, cluster.process_pods_unsupported
-        assert control.kubelet.node_holder is not None
-        SEEN.add(netns_of(control.kubelet.node_holder.pid))
-        yield Plane(cluster, control.kubelet, timeouts)
-    finally:
-        cluster.kube.close()
-        provider.close()
+    require_process_pods()
+    with istio_plane() as (cluster, timeouts):
+        kubelet = cluster.plane.kubelet if cluster.plane is not None else None
+        assert kubelet is not None, cluster.process_pods_unsupported
+        assert kubelet.node_holder is not None
+        SEEN.add(netns_of(kubelet.node_holder.pid))
+        yield Plane(cluster, kubelet, timeouts)
     left = in_namespaces(SEEN)
     assert not left, f"processes left in the pods' network namespaces: {left}"
     assert "meshconform" not in subprocess.run(
