@@ -137,6 +137,5 @@ def test_allow_any_fails_registry_only_on_process_pods_with_their_logs(tmp_path:
     logs = {p.relative_to(folder).as_posix() for p in folder.rglob("*.log")}
     client = [p for p in logs if "/controlplane/pods/" in p and ".client-" in p]
     assert any(p.endswith("/istio-proxy.log") for p in client), sorted(logs)
+    # (it may be empty: this check's requests name their address, nothing asks the node's DNS)
     assert any(p.endswith("/controlplane/cluster-dns.log") for p in logs), sorted(logs)
-    dns = next(folder.rglob("cluster-dns.log")).read_text("utf-8")
-    assert " A " in dns, dns[-2000:]
