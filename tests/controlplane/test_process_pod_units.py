@@ -11,7 +11,7 @@ import socket
 import struct
 from pathlib import Path
 
-from meshconform.live.controlplane.pods import apps, netns, services, spec
+from meshconform.live.controlplane.pods import apps, netns, services, spec, status
 
 ADDRESS = spec.PodAddress("10.245.0.5", "10.245.0.1", "meshconform-procpods")
 
@@ -206,3 +206,65 @@ def test_claim_pod_cidr_holds_a_machine_wide_lock(tmp_path: Path) -> None:
             assert held, "another run could pick a podCIDR at the same time"
         finally:
             os.close(other)
+
+
+def _sidecar_pod() -> dict[str, object]:
+    """An injected pod's spec as the API server stores it (classic sidecar)."""
+    return {
+        "metadata": {"name": "client-1", "namespace": "ns"},
+        "spec": {
+            "restartPolicy": "Always",
+            "initContainers": [{"name": "istio-init", "image": "docker.io/istio/proxyv2:1.31.0"}],
+            "containers": [
+                {"name": "client", "image": "curlimages/curl:8.11.1"},
+                {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.31.0"},
+            ],
+        },
+    }
+
+
+def _states(app_ready: bool) -> dict[str, status.ContainerState]:
+    init = status.ContainerState("istio-init", "docker.io/istio/proxyv2:1.31.0",
+                                 status.terminated_now(0, "Completed"))  # fmt: skip
+    proxy = status.ContainerState("istio-proxy", "docker.io/istio/proxyv2:1.31.0",
+                                  status.running(), ready=True, started=True)  # fmt: skip
+    app = status.ContainerState("client", "curlimages/curl:8.11.1", status.running(),
+                                ready=app_ready, started=True)  # fmt: skip
+    return {"istio-init": init, "istio-proxy": proxy, "client": app}
+
+
+def _conditions(found: dict[str, object]) -> dict[str, dict[str, str]]:
+    body = found["status"]
+    assert isinstance(body, dict)
+    return {c["type"]: c for c in body["conditions"]}
+
+
+def test_pod_status_is_ready_when_init_done_and_every_container_ready() -> None:
+    found = status.pod_status(_sidecar_pod(), _states(True), "10.245.0.7", "10.245.0.1")
+    body = found["status"]
+    assert (body["phase"], body["podIP"], body["hostIP"]) == ("Running", "10.245.0.7",
+                                                              "10.245.0.1")  # fmt: skip
+    conditions = _conditions(found)
+    assert {k: v["status"] for k, v in conditions.items()} == {
+        "PodScheduled": "True", "Initialized": "True", "ContainersReady": "True",
+        "Ready": "True"}  # fmt: skip
+    assert [s["name"] for s in body["initContainerStatuses"]] == ["istio-init"]
+    assert [s["name"] for s in body["containerStatuses"]] == ["client", "istio-proxy"]
+
+
+def test_pod_status_names_the_unready_container_as_a_kubelet_does() -> None:
+    found = status.pod_status(_sidecar_pod(), _states(False), "10.245.0.7", "10.245.0.1")
+    ready = _conditions(found)["Ready"]
+    assert ready["status"] == "False"
+    assert ready["reason"] == "ContainersNotReady"
+    assert ready["message"] == "containers with unready status: [client]"
+
+
+def test_pod_status_is_not_initialized_while_istio_init_failed() -> None:
+    states = _states(True)
+    states["istio-init"] = status.ContainerState(
+        "istio-init", "docker.io/istio/proxyv2:1.31.0", status.terminated_now(1, "Error"))
+    found = status.pod_status(_sidecar_pod(), states, "10.245.0.7", "10.245.0.1")
+    assert found["status"]["phase"] == "Pending"
+    assert _conditions(found)["Initialized"]["status"] == "False"
+    assert _conditions(found)["Ready"]["status"] == "False"

@@ -47,14 +47,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from meshconform.errors import ProvisioningError
 from meshconform.live.controlplane.cluster import KWOK_ANNOTATION, ControlPlane
 from meshconform.live.controlplane.gateway import ROOT_CERT_CONFIGMAP, istio_root_cert
-from meshconform.live.controlplane.pods import netns, restarts, spec
+from meshconform.live.controlplane.pods import netns, restarts, spec, status
 from meshconform.live.controlplane.pods.services import CLUSTER_DNS
 from meshconform.live.controlplane.processes import Proc
 from meshconform.live.kube import Kube
@@ -76,10 +75,6 @@ KWOK_TAINT = {"key": "meshconform.io/kwok", "value": "fake", "effect": "NoSchedu
 HEALTH_PORT = 15021
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class Runtime:
     """What the process kubelet runs pods with."""
@@ -90,24 +85,6 @@ class Runtime:
     #: istiod's secure gRPC port (xDS and CA) on the machine's loopback
     istiod_port: int
     kubelet_version: str
-
-
-@dataclass
-class ContainerState:
-    name: str
-    image: str
-    state: dict[str, Any]
-    ready: bool = False
-    started: bool = False
-    restart_count: int = 0
-    #: ``lastState``: the previous run's ``terminated`` once the container has restarted
-    last_state: dict[str, Any] = field(default_factory=dict)
-
-    def status(self) -> dict[str, Any]:
-        return restarts.container_status(
-            self.name, self.image, self.state, ready=self.ready, started=self.started,
-            restart_count=self.restart_count, last_state=self.last_state,
-        )  # fmt: skip
 
 
 @dataclass
@@ -141,7 +118,7 @@ class ProcessPod:
     holder: Proc
     #: names of its processes in the plane's Processes (holder last)
     procs: list[str] = field(default_factory=list)
-    states: dict[str, ContainerState] = field(default_factory=dict)
+    states: dict[str, status.ContainerState] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: the pod's PID 1 (its PID on the machine)
     init: int = 0
@@ -159,26 +136,6 @@ class ProcessPod:
     @property
     def stem(self) -> str:
         return f"pods/{self.namespace}.{self.name}"
-
-
-def _waiting(reason: str, message: str) -> dict[str, Any]:
-    return {"waiting": {"reason": reason, "message": message}}
-
-
-def _running() -> dict[str, Any]:
-    return {"running": {"startedAt": now()}}
-
-
-def _terminated(code: int, reason: str, message: str = "") -> dict[str, Any]:
-    return {
-        "terminated": {
-            "exitCode": code,
-            "reason": reason,
-            "message": message[-400:],
-            "startedAt": now(),
-            "finishedAt": now(),
-        }
-    }
 
 
 def envoy_launcher() -> str:
@@ -236,7 +193,7 @@ class ProcessKubelet:
         }
 
     def node_status(self) -> dict[str, Any]:
-        stamp = now()
+        stamp = status.now()
         return {
             "status": {
                 "conditions": [
@@ -456,9 +413,9 @@ class ProcessKubelet:
         for container in spec.containers(obj):
             name = str(container["name"])
             if name not in pod.states:
-                pod.states[name] = ContainerState(
+                pod.states[name] = status.ContainerState(
                     name, str(container.get("image", "")),
-                    _waiting("NotRunnableHere", f"image {container.get('image')} is not one "
+                    status.waiting("NotRunnableHere", f"image {container.get('image')} is not one "
                              "of the suite's reference workloads; it cannot run here"))  # fmt: skip
         self._report(obj, pod)
         self._wait_apps_ready(pod, obj)
@@ -511,10 +468,10 @@ class ProcessKubelet:
         (self.plane.folder / f"{pod.stem}/istio-init.log").write_text(out.stdout + out.stderr)
         reason = "Completed" if out.returncode == 0 else "Error"
         if init:
-            pod.states[spec.INIT] = ContainerState(
+            pod.states[spec.INIT] = status.ContainerState(
                 spec.INIT,
                 str(init.get("image", "")),
-                _terminated(out.returncode, reason, out.stderr),
+                status.terminated_now(out.returncode, reason, out.stderr),
             )
         if out.returncode != 0:
             raise ProvisioningError(
@@ -540,9 +497,9 @@ class ProcessKubelet:
             log = self.plane.folder / f"{pod.stem}/{init['name']}.log"
             log.write_text(out.stdout + out.stderr)
             reason = "Completed" if out.returncode == 0 else "Error"
-            pod.states[init["name"]] = ContainerState(
+            pod.states[init["name"]] = status.ContainerState(
                 init["name"], str(init.get("image", "")),
-                _terminated(out.returncode, reason, out.stderr),
+                status.terminated_now(out.returncode, reason, out.stderr),
             )  # fmt: skip
             if out.returncode != 0:
                 raise ProvisioningError(
@@ -616,8 +573,9 @@ class ProcessKubelet:
             timeout=10,
             interval=0.02,
         )  # fmt: skip
-        pod.states[spec.PROXY] = ContainerState(spec.PROXY, str(container.get("image", "")), {})
-        policy = restarts.ALWAYS if spec.is_native_sidecar(obj, spec.PROXY) else _policy(obj)
+        image = str(container.get("image", ""))
+        pod.states[spec.PROXY] = status.ContainerState(spec.PROXY, image, {})
+        policy = restarts.ALWAYS if spec.is_native_sidecar(obj, spec.PROXY) else status.policy(obj)
         self._start(pod, spec.PROXY, Launch(
             f"{pod.stem}/{spec.PROXY}", netns.pod_argv(pod.init, uid, gid, argv), env,
             netns.enter_pod(pod.holder.pid), policy,
@@ -678,7 +636,7 @@ class ProcessKubelet:
                        interval=0.1)  # fmt: skip
         except (WaitFailed, WaitTimeout) as error:
             state = pod.states[spec.PROXY]
-            state.state = _waiting("NotReady", str(error)[-400:])
+            state.state = status.waiting("NotReady", str(error)[-400:])
             self._report(obj, pod)
             raise ProvisioningError(f"istio-proxy of {pod.key} not ready: {error}") from None
         pod.states[spec.PROXY].ready = True
@@ -777,7 +735,7 @@ class ProcessKubelet:
         image = str(container.get("image", ""))
         ref = apps.reference_for(image)
         if ref is None:
-            pod.states[name] = ContainerState(name, image, _waiting(
+            pod.states[name] = status.ContainerState(name, image, status.waiting(
                 "NotRunnableHere", f"image {image} is not one of the suite's reference "
                 "workloads; it cannot run here"))  # fmt: skip
             return
@@ -786,17 +744,18 @@ class ProcessKubelet:
         env = spec.resolve_env(obj, container, address)
         plan = apps.plan_app(container, spec.command_line(container, env), uid, gid, remap)
         if isinstance(plan, str):
-            pod.states[name] = ContainerState(name, image, _waiting("NotRunnableHere", plan))
+            waiting = status.waiting("NotRunnableHere", plan)
+            pod.states[name] = status.ContainerState(name, image, waiting)
             return
         source = root / "apps/httpbin.py"
         source.parent.mkdir(parents=True, exist_ok=True)
         if not source.exists():  # once per pod: another container may be reading it
             source.write_text(Path(httpbin.__file__).read_text("utf-8"), "utf-8")
-        pod.states[name] = ContainerState(name, image, {})
+        pod.states[name] = status.ContainerState(name, image, {})
         self._start(pod, name, Launch(
             f"{pod.stem}/{name}", netns.pod_argv(pod.init, plan.uid, plan.gid, plan.argv),
             {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", **env},
-            netns.enter_pod(pod.holder.pid, Path("/")), _policy(obj),
+            netns.enter_pod(pod.holder.pid, Path("/")), status.policy(obj),
             lambda: self._probe(pod, container)))  # fmt: skip
         pod.apps[name] = (plan.uid, plan.gid, env)
 
@@ -812,7 +771,7 @@ class ProcessKubelet:
         launch.started = time.monotonic()
         launch.restart_at = None
         state = pod.states[name]
-        state.state, state.started, state.ready = _running(), True, False
+        state.state, state.started, state.ready = status.running(), True, False
 
     def _exited(self, pod: ProcessPod, name: str, proc: Proc) -> None:
         """The container's process has exited: restart it (at once or after the back-off)
@@ -821,8 +780,8 @@ class ProcessKubelet:
         returncode = proc.exit_code()
         code = restarts.exit_code(returncode if returncode is not None else -9)
         self.plane.processes.stop_some([launch.proc], grace=0)  # reaped and forgotten
-        started_at = str((state.state.get("running") or {}).get("startedAt") or now())
-        ended = restarts.terminated(code, started_at, now())
+        started_at = str((state.state.get("running") or {}).get("startedAt") or status.now())
+        ended = restarts.terminated(code, started_at, status.now())
         state.ready = False
         if restarts.backoff_expired(time.monotonic() - launch.started, cap=self.backoff_cap):
             launch.steps = 0
@@ -857,7 +816,7 @@ class ProcessKubelet:
                 self.errors.append(f"{pod.key}: tending: {type(error).__name__}: {error}")
 
     def _tend_pod(self, pod: ProcessPod) -> bool:
-        if restarts.terminal(self._phase(pod.obj, pod)):
+        if restarts.terminal(status.phase_of(pod.obj, pod.states)):
             return self._stop_sidecars(pod)  # nothing restarts in a finished pod
         changed = False
         for name, launch in list(pod.launches.items()):
@@ -876,7 +835,7 @@ class ProcessKubelet:
             elif not state.ready and launch.probe():
                 state.ready = True
                 changed = True
-        if changed and restarts.terminal(self._phase(pod.obj, pod)):
+        if changed and restarts.terminal(status.phase_of(pod.obj, pod.states)):
             self._stop_sidecars(pod)
         return changed
 
@@ -893,8 +852,8 @@ class ProcessKubelet:
             # that needed SIGKILL 137, as a kubelet would see them
             killed = self.plane.processes.stop_some([launch.proc], grace=2)
             state = pod.states[name]
-            started_at = str((state.state.get("running") or {}).get("startedAt") or now())
-            state.state = restarts.terminated(137 if killed else 0, started_at, now())
+            started_at = str((state.state.get("running") or {}).get("startedAt") or status.now())
+            state.state = restarts.terminated(137 if killed else 0, started_at, status.now())
             state.ready = False
             stopped = True
         return stopped
@@ -981,59 +940,7 @@ class ProcessKubelet:
     # -- status -------------------------------------------------------------------------
 
     def pod_status(self, obj: dict[str, Any], pod: ProcessPod) -> dict[str, Any]:
-        spec_ = obj.get("spec") or {}
-        inits = [c["name"] for c in spec_.get("initContainers") or []]
-        apps = [c["name"] for c in spec_.get("containers") or []]
-        init_states = [pod.states[n] for n in inits if n in pod.states]
-        app_states = [pod.states[n] for n in apps if n in pod.states]
-        initialized = all(
-            ("terminated" in s.state and s.state["terminated"]["exitCode"] == 0)
-            or (spec.is_native_sidecar(obj, s.name) and s.started)
-            for s in init_states
-        )
-        phase = self._phase(obj, pod) if initialized else "Pending"
-        unready = [s.name for s in app_states if not s.status()["ready"]] + [
-            s.name for s in init_states
-            if spec.is_native_sidecar(obj, s.name) and not s.status()["ready"]
-        ]  # fmt: skip
-        ready = initialized and not unready and not restarts.terminal(phase)
-        stamp = now()
-
-        def condition(kind: str, value: bool) -> dict[str, Any]:
-            found = {"type": kind, "status": "True" if value else "False",
-                     "lastTransitionTime": stamp}  # fmt: skip
-            if not value and kind in {"Ready", "ContainersReady"} and restarts.terminal(phase):
-                found["reason"] = "PodCompleted"
-            elif not value and kind in {"Ready", "ContainersReady"}:
-                found["reason"] = "ContainersNotReady"
-                found["message"] = f"containers with unready status: [{' '.join(unready)}]"
-            return found
-
-        return {
-            "status": {
-                "phase": phase,
-                "hostIP": str(self.gateway.ip),
-                "hostIPs": [{"ip": str(self.gateway.ip)}],
-                "podIP": pod.ip,
-                "podIPs": [{"ip": pod.ip}],
-                "startTime": stamp,
-                "conditions": [
-                    condition("PodScheduled", True),
-                    condition("Initialized", initialized),
-                    condition("ContainersReady", ready),
-                    condition("Ready", ready),
-                ],
-                "initContainerStatuses": [s.status() for s in init_states],
-                "containerStatuses": [s.status() for s in app_states],
-            }
-        }
-
-    @staticmethod
-    def _phase(obj: dict[str, Any], pod: ProcessPod) -> str:
-        """The kubelet's phase from the regular containers' statuses (``restarts.pod_phase``)."""
-        names = [c["name"] for c in (obj.get("spec") or {}).get("containers") or []]
-        statuses = [pod.states[n].status() for n in names if n in pod.states]
-        return restarts.pod_phase(_policy(obj), statuses, len(names))
+        return status.pod_status(obj, pod.states, pod.ip, str(self.gateway.ip))
 
     def _report(self, obj: dict[str, Any], pod: ProcessPod) -> None:
         from kubernetes import client  # noqa: PLC0415
@@ -1053,11 +960,6 @@ class ProcessKubelet:
             client.CoreV1Api(self.kube._api).patch_namespaced_pod_status(
                 meta["name"], meta["namespace"], body
             )
-
-
-def _policy(obj: dict[str, Any]) -> str:
-    """The pod's restartPolicy (the API's default: Always)."""
-    return str((obj.get("spec") or {}).get("restartPolicy") or restarts.ALWAYS)
 
 
 def http_status(pod: ProcessPod, url: str) -> int | None:
