@@ -28,6 +28,7 @@ class StoreKube:
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig = kubeconfig
         self.context = None
+        self.closed = False
         self.objects: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self.applied: list[tuple[str, str, str | None]] = []
         self.deleted: list[tuple[str, str, str | None]] = []
@@ -112,6 +113,23 @@ def test_the_session_removes_what_it_installed(tmp_path: Path) -> None:
     install_product(recipe, "cni", kube, None, 60, enroll_labels={})
     installs.remove_all(60)
     assert installed_products(kube) == {}  # type: ignore[arg-type]
+    assert installs.done == {}
+
+
+def test_the_session_leaves_a_released_clusters_installs_alone(tmp_path: Path) -> None:
+    """A cluster released after its mode's last check is gone (or kept): no uninstall."""
+    from meshconform.plugin.products import ProductInstalls  # noqa: PLC0415
+    from meshconform.products.recipes import installed_products  # noqa: PLC0415
+
+    kube = StoreKube(tmp_path / "kubeconfig")
+    recipe = load_recipe("kubeflow-istio")
+    installs = ProductInstalls()
+    installs.done["meshconform-cni"] = (recipe, kube, None)  # type: ignore[assignment]
+    install_product(recipe, "cni", kube, None, 60, enroll_labels={})
+    kube.closed = True
+    installs.remove_all(60)
+    assert installed_products(kube) != {}  # type: ignore[arg-type]
+    assert kube.deleted == []
     assert installs.done == {}
 
 
