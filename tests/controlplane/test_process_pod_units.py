@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
+import threading
 from pathlib import Path
 
 from meshconform.live.controlplane.pods import apps, netns, services, spec, status
@@ -134,10 +135,9 @@ def test_cluster_dns_answers_from_the_listed_services_without_asking() -> None:
     assert dns.lookup("echo.ns.svc.cluster.local") == "10.96.1.2"
     assert dns.lookup("echo.ns.svc.cluster.local.ns.svc.cluster.local") is None
     assert dns.lookup("example.com") is None
-    assert kube.asked == []  # answered from the list: no request per query
-    # a Service created since the last list is asked for once; a failure is NXDOMAIN
+    # a Service created since the last list is NXDOMAIN until the next list (0.5 s)
     assert dns.lookup("new.ns.svc.cluster.local") is None
-    assert kube.asked == [("v1", "Service", "new", "ns")]
+    assert kube.asked == []  # answered from the list: never a request per query
 
 
 def test_cluster_dns_log_line_says_who_asked_what_and_the_answer() -> None:
@@ -268,3 +268,51 @@ def test_pod_status_is_not_initialized_while_istio_init_failed() -> None:
     assert found["status"]["phase"] == "Pending"
     assert _conditions(found)["Initialized"]["status"] == "False"
     assert _conditions(found)["Ready"]["status"] == "False"
+
+
+class _Hanging:
+    """A client whose request never returns (a stuck connection to the API server)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.asked: list[tuple[str, ...]] = []
+
+    def get(self, *args: str) -> None:
+        self.asked.append(args)
+        self.release.wait(30)
+
+
+def _ask(address: tuple[str, int], name: str) -> bytes:
+    asker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    asker.settimeout(2)
+    try:
+        asker.sendto(_query(name), address)
+        return asker.recvfrom(4096)[0]
+    finally:
+        asker.close()
+
+
+def test_cluster_dns_never_waits_for_the_api_server() -> None:
+    """A query is answered from the listed Services alone: a name not listed yet is
+    NXDOMAIN at once, and the server goes on answering. It used to ask the API server for
+    such a name on its only thread; when that request hung, every later query of every
+    pod went unanswered (pilot-agent: "upstream failure: read udp ... i/o timeout", curl
+    28 while resolving) for the rest of the plane's life."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    kube = _Hanging()
+    dns = services.ClusterServices(kube, node_pid=0)  # type: ignore[arg-type]
+    dns._addresses = {("ns", "echo"): "10.96.1.2"}
+    thread = threading.Thread(target=dns._serve, args=(server,), daemon=True)
+    thread.start()
+    address = server.getsockname()
+    try:
+        unlisted = _ask(address, "new.ns.svc.cluster.local")
+        assert struct.unpack("!H", unlisted[2:4])[0] & 0xF == 3  # NXDOMAIN, at once
+        assert _ask(address, "echo.ns.svc.cluster.local")[-4:] == socket.inet_aton("10.96.1.2")
+        assert kube.asked == []
+    finally:
+        kube.release.set()
+        dns._stop.set()
+        thread.join(2)

@@ -10,9 +10,9 @@ has small equivalents, both visible in the evidence:
   ``A`` for ``<service>.<namespace>.svc.cluster.local`` (its ClusterIP), an empty answer
   for other types of a known name, NXDOMAIN for everything else. pilot-agent's DNS proxy
   forwards what it does not know here, as it forwards to CoreDNS. Answers come from the
-  Services the sync thread last listed, as CoreDNS answers from its informer's cache: a
-  query never waits for the API server (under load a per-query request took longer than
-  a resolver waits). A well-formed Service name not yet in that list is asked for once;
+  Services the sync thread last listed (every 0.5 s), as CoreDNS answers from its
+  informer's cache: a query never waits for the API server. A Service created since the
+  last list is NXDOMAIN until the next one;
 - :func:`service_rules`: the node namespace's ``nat`` rules from the EndpointSlices, as
   kube-proxy writes them in iptables mode (DNAT ClusterIP:port to a ready endpoint,
   masquerade), re-applied with ``iptables-restore`` when the Services change. Pods with
@@ -179,18 +179,14 @@ class ClusterServices:
         return sock
 
     def lookup(self, name: str) -> str | None:
+        """The ClusterIP of ``<service>.<namespace>.svc.cluster.local`` from the Services
+        last listed; None (NXDOMAIN) for anything else. Never a request to the API server:
+        this runs on the server's only thread, and one request that hung once stopped every
+        pod's lookups for the rest of the plane's life."""
         parts = name.split(".")
         if not name.endswith("." + DOMAIN) or len(parts) != 5:
             return None
-        known = self._addresses.get((parts[1], parts[0]))
-        if known is not None:
-            return known
-        with contextlib.suppress(Exception):  # created since the last list
-            svc = self.kube.get("v1", "Service", parts[0], parts[1])
-            ip = ((svc or {}).get("spec") or {}).get("clusterIP")
-            if ip and ip != "None":
-                return str(ip)
-        return None
+        return self._addresses.get((parts[1], parts[0]))
 
     def _serve(self, sock: socket.socket) -> None:
         out = self.log.open("a", encoding="utf-8", buffering=1) if self.log else None
@@ -200,8 +196,11 @@ class ClusterServices:
                     query, peer = sock.recvfrom(4096)
                 except TimeoutError:
                     continue
-                except OSError:
-                    return
+                except OSError as error:  # the socket closed (stop), or a transient error
+                    if self._stop.is_set() or sock.fileno() < 0:
+                        return
+                    self.errors.append(f"cluster DNS: {error}")
+                    continue
                 started = time.monotonic()
                 with contextlib.suppress(Exception):
                     reply = answer(query, self.lookup)
