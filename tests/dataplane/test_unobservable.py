@@ -65,7 +65,11 @@ def test_the_documented_outcomes_keep_their_verdicts() -> None:
     assert denied.verdict(Outcome.HOLDS) is Verdict.PASS
     assert answered.verdict(Outcome.HOLDS) is Verdict.FAIL
     assert answered.verdict(Outcome.BROKEN) is Verdict.PASS
-    conclude(_check(), denied)  # as documented: no exception
+    assert denied.claim_id == "authz-deny"
+    check = _check()
+    conclude(check, denied)  # as documented: no exception
+    assert check.observed is Outcome.HOLDS
+    assert check.evidence == [denied.text]  # the probes' lines are the check's evidence
 
 
 def test_an_observation_without_probes_is_blind() -> None:
